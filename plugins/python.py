@@ -1,0 +1,70 @@
+"""`python`: call `module:function` with the payload.
+
+```yaml
+handler: python
+params:
+  callable: billing.tasks:renew_expiring
+isolation: process    # optional: run in a child process killed at the timeout
+```
+
+The function receives the payload, and the `JobContext` too when it takes a
+second parameter (or one named `ctx`). Its return value must be JSON.
+`jobrunner validate --check-imports` imports each callable, so a typo in a
+module path fails CI instead of the first run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from jobrunner.plugin import CheckOptions, ParamIssue, Plugin
+
+_DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*"
+CALLABLE_PATTERN = rf"^{_DOTTED}:{_DOTTED}$"
+
+
+class Python(Plugin):
+    name = "python"
+    params_schema: Mapping[str, Any] = {
+        "type": "object",
+        "description": "Call a Python function with the payload.",
+        "additionalProperties": False,
+        "required": ["callable"],
+        "properties": {
+            "callable": {
+                "description": "`package.module:function` (or `module:Class.method`)",
+                "type": "string",
+                "pattern": CALLABLE_PATTERN,
+            },
+        },
+    }
+
+    @classmethod
+    def check(cls, params: Mapping[str, Any], options: CheckOptions) -> Iterator[ParamIssue]:
+        target = params.get("callable")
+        if not isinstance(target, str) or not re.match(CALLABLE_PATTERN, target):
+            return
+        if options.check_imports:
+            try:
+                resolve(target)
+            except (ImportError, AttributeError, TypeError) as exc:
+                yield ParamIssue(
+                    ("callable",),
+                    f"cannot import '{target}': {exc}",
+                    "check the module path, and that the package is installed "
+                    "in the environment that runs jobrunner",
+                )
+
+
+def resolve(target: str) -> Any:
+    """Import `module:attr.path` and return the callable."""
+    module_name, _, attr_path = target.partition(":")
+    obj: Any = importlib.import_module(module_name)
+    for attr in attr_path.split("."):
+        obj = getattr(obj, attr)
+    if not callable(obj):
+        raise TypeError(f"'{target}' is not callable")
+    return obj

@@ -1,0 +1,262 @@
+"""Layer two, across files: named checks over all built entries, each returning problems.
+
+Every check is a plain function of the entries (and of the clock or the
+environment when it needs them), so tests call them one by one.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from functools import cache
+
+from jobrunner import duration, refs, schedule
+from jobrunner.document import Document, Path
+from jobrunner.model import Cron, Enqueue, Handler, Queue, thaw
+from jobrunner.plugin import CheckOptions, Plugin
+from jobrunner.problem import Problem, Severity
+from jobrunner.registry import Registry
+from jobrunner.shape import describe
+from jobrunner.suggest import did_you_mean
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What the checks look at."""
+
+    docs: Mapping[str, Document]
+    queues: Sequence[Queue]
+    crons: Sequence[Cron]
+    registry: Registry
+    now: datetime
+    options: CheckOptions = field(default_factory=CheckOptions)
+    environ: Mapping[str, str] | None = None  # set to resolve ${env:…} (--check-env)
+    read_file: Callable[[str], str] | None = None  # set to resolve ${file:…}
+
+    def problem(
+        self,
+        file: str,
+        path: Path,
+        code: str,
+        message: str,
+        hint: str = "",
+        *,
+        key: bool = False,
+        warning: bool = False,
+    ) -> Problem:
+        severity = Severity.WARNING if warning else Severity.ERROR
+        return self.docs[file].problem(path, code, message, hint, key=key, severity=severity)
+
+
+def unique_names(scope: Scope) -> Iterator[Problem]:
+    """Names are unique across queues and cron entries of the whole directory."""
+    seen: dict[str, Queue | Cron] = {}
+    entries = sorted([*scope.queues, *scope.crons], key=lambda e: (e.source.file, e.source.line))
+    for entry in entries:
+        first = seen.setdefault(entry.name, entry)
+        if first is not entry:
+            kind = "queue" if isinstance(first, Queue) else "cron entry"
+            yield scope.problem(
+                entry.source.file,
+                entry.source.path,
+                "duplicate-name",
+                f"name '{entry.name}' is already used by {kind} '{first.name}' "
+                f"at {first.source.file}:{first.source.line}",
+                "names are unique across every file of the jobs directory: rename one",
+                key=True,
+            )
+
+
+def references(scope: Scope) -> Iterator[Problem]:
+    """A cron entry's `queue:` names a queue, and its `payload` satisfies that queue's schema."""
+    queues = {q.name: q for q in scope.queues}
+    for cron in scope.crons:
+        if not isinstance(cron.target, Enqueue):
+            continue
+        where = cron.source
+        queue = queues.get(cron.target.queue)
+        if queue is None:
+            yield scope.problem(
+                where.file,
+                (*where.path, "queue"),
+                "reference",
+                f"unknown queue '{cron.target.queue}'{did_you_mean(cron.target.queue, queues)}",
+                f"defined queues: {', '.join(sorted(queues)) or 'none'}",
+            )
+            continue
+        if queue.payload_schema is None:
+            continue
+        validator = _payload_validator(queue)
+        if validator is None:
+            continue
+        payload_path = (*where.path, "payload")
+        for error in validator.iter_errors(thaw(cron.target.payload)):
+            for problem in describe(scope.docs[where.file], error, payload_path):
+                yield _reworded(problem, f"payload does not satisfy queue '{queue.name}': ")
+
+
+def handlers(scope: Scope) -> Iterator[Problem]:
+    """`handler` names an installed plugin, and `params` satisfies the plugin."""
+    for entry, handler in _handlers(scope):
+        where = entry.source
+        plugin = scope.registry.plugins.get(handler.plugin)
+        if plugin is None:
+            yield _unknown_plugin(
+                scope, entry.source.file, (*where.path, "handler"), handler.plugin
+            )
+            continue
+        params_path = (*where.path, "params")
+        doc = scope.docs[where.file]
+        for error in _params_validator(plugin).iter_errors(thaw(handler.params)):
+            yield from describe(doc, error, params_path)
+        for issue in plugin.check(handler.params, scope.options):
+            yield scope.problem(
+                where.file,
+                (*params_path, *issue.path),
+                f"{handler.plugin}-params",
+                issue.message,
+                issue.hint,
+                warning=issue.warning,
+            )
+
+
+def secret_refs(scope: Scope) -> Iterator[Problem]:
+    """`${env:…}` / `${file:…}` in params are well formed, and resolve when asked to."""
+    for entry, handler in _handlers(scope):
+        params_path = (*entry.source.path, "params")
+        for path, text in refs.walk_strings(handler.params):
+            for ref in refs.scan(text):
+                if isinstance(ref, str):
+                    yield scope.problem(entry.source.file, (*params_path, *path), "reference", ref)
+                else:
+                    yield from _resolve(scope, entry, (*params_path, *path), ref)
+
+
+def _resolve(scope: Scope, entry: Queue | Cron, path: Path, ref: refs.Ref) -> Iterator[Problem]:
+    if scope.environ is None or scope.read_file is None:
+        return
+    try:
+        refs.resolve(ref, scope.environ, scope.read_file)
+    except LookupError as exc:
+        yield scope.problem(
+            entry.source.file,
+            path,
+            "unresolved",
+            f"{ref} does not resolve: {exc}",
+            "set it in the environment of the daemon (and of this check)",
+        )
+
+
+def timing(scope: Scope) -> Iterator[Problem]:
+    """Warnings about schedules that cannot behave as written."""
+    for cron in scope.crons:
+        where = cron.source
+        when = cron.schedule
+        if isinstance(when, schedule.At):
+            if when.when <= scope.now:
+                yield scope.problem(
+                    where.file,
+                    (*where.path, "at"),
+                    "past",
+                    f"one-shot time {when.when.isoformat()} is in the past: it will never fire",
+                    "remove the entry, or set a future time",
+                    warning=True,
+                )
+            continue
+        gap = _shortest_gap(when, scope.now)
+        if (
+            cron.overlap == "allow"
+            and isinstance(cron.target, Handler)
+            and gap < cron.policy.timeout
+        ):
+            yield scope.problem(
+                where.file,
+                (*where.path, "overlap"),
+                "overlap",
+                f"fires every {duration.format(gap)} but may run for up to "
+                f"{duration.format(cron.policy.timeout)} (timeout) with `overlap: allow`, "
+                "so runs can pile up",
+                "use `overlap: forbid`, or a timeout shorter than the interval",
+                warning=True,
+            )
+        if cron.jitter >= gap:
+            yield scope.problem(
+                where.file,
+                (*where.path, "jitter"),
+                "jitter",
+                f"jitter {duration.format(cron.jitter)} is not shorter than the "
+                f"{duration.format(gap)} between ticks, so runs can swap order or merge",
+                "keep jitter well below the interval",
+                warning=True,
+            )
+
+
+CHECKS: tuple[Callable[[Scope], Iterator[Problem]], ...] = (
+    unique_names,
+    references,
+    handlers,
+    secret_refs,
+    timing,
+)
+
+
+def run_all(scope: Scope) -> list[Problem]:
+    return [problem for check in CHECKS for problem in check(scope)]
+
+
+def _handlers(scope: Scope) -> Iterator[tuple[Queue | Cron, Handler]]:
+    for queue in scope.queues:
+        yield queue, queue.handler
+    for cron in scope.crons:
+        if isinstance(cron.target, Handler):
+            yield cron, cron.target
+
+
+def _unknown_plugin(scope: Scope, file: str, path: Path, name: str) -> Problem:
+    if name in scope.registry.broken:
+        return scope.problem(
+            file,
+            path,
+            "plugin",
+            f"plugin '{name}' is installed but failed to load: {scope.registry.broken[name]}",
+            "fix or reinstall the package that provides it",
+        )
+    known = sorted(scope.registry.plugins)
+    return scope.problem(
+        file,
+        path,
+        "plugin",
+        f"unknown handler '{name}'{did_you_mean(name, known)}",
+        f"installed plugins: {', '.join(known) or 'none'}; third-party plugins register "
+        "under the `jobrunner.plugins` entry-point group",
+    )
+
+
+def _shortest_gap(when: schedule.Schedule, now: datetime) -> timedelta:
+    if isinstance(when, schedule.Every):
+        return when.interval
+    times = schedule.upcoming(when, now, 24)
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    return min(gaps, default=timedelta(days=365))
+
+
+def _reworded(problem: Problem, prefix: str) -> Problem:
+    return replace(problem, code="payload", message=prefix + problem.message)
+
+
+def _payload_validator(queue: Queue) -> Draft202012Validator | None:
+    schema = thaw(queue.payload_schema)
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError:
+        return None  # reported on the queue itself
+    return Draft202012Validator(schema)
+
+
+@cache
+def _params_validator(plugin: type[Plugin]) -> Draft202012Validator:
+    return Draft202012Validator(plugin.params_schema)

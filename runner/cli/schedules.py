@@ -1,0 +1,121 @@
+"""`jobrunner schedules`: when each cron entry fires, in words and as times."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import click
+from jobrunner.cli import exits
+from jobrunner.cli.options import job_paths, load_or_exit
+
+
+class _Instant(click.ParamType):
+    name = "TIME"
+
+    def convert(
+        self, value: str, param: click.Parameter | None, ctx: click.Context | None
+    ) -> datetime:
+        from jobrunner.schedule import parse_at
+
+        try:
+            return parse_at(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class _Zone(click.ParamType):
+    name = "ZONE"
+
+    def convert(self, value: str, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from zoneinfo import ZoneInfo
+
+        try:
+            ZoneInfo(value)
+        except (ValueError, OSError, KeyError):
+            self.fail(
+                f"unknown time zone '{value}': use an IANA name like Europe/Berlin", param, ctx
+            )
+        return value
+
+
+@click.command()
+@job_paths
+@click.option(
+    "--next",
+    "count",
+    type=click.IntRange(1, 1000),
+    default=5,
+    show_default=True,
+    help="How many upcoming fire times to list per entry.",
+)
+@click.option(
+    "--tz",
+    "zone",
+    type=_Zone(),
+    default=None,
+    help="Show times in this IANA zone (default: each entry's own zone).",
+)
+@click.option(
+    "--from",
+    "start",
+    type=_Instant(),
+    default=None,
+    help="List fire times after this RFC 3339 time instead of now.",
+)
+def schedules(paths: tuple[str, ...], count: int, zone: str | None, start: datetime | None) -> None:
+    """Show each cron entry's schedule in words and its next fire times.
+
+    Entries of files with errors are left out; their problems are printed
+    on standard error and the exit status is 1.
+
+    \b
+    Examples:
+      jobrunner schedules                          # ./jobs.d, next 5 times each
+      jobrunner schedules jobs.d --next 10 --tz Europe/Berlin
+      jobrunner schedules --from 2026-03-29T00:00:00Z   # check a DST change
+    """
+    from jobrunner import report
+    from jobrunner.problem import has_errors
+
+    loaded = load_or_exit(paths)
+    if loaded.problems:
+        click.echo(report.text(loaded.problems), err=True)
+    click.echo(render(loaded.config, start or datetime.now().astimezone(), count, zone))
+    raise SystemExit(exits.INVALID if has_errors(loaded.problems) else exits.OK)
+
+
+def render(config: object, start: datetime, count: int, zone: str | None) -> str:
+    """The listing, one block per cron entry, sorted by name."""
+    from zoneinfo import ZoneInfo
+
+    from jobrunner import schedule
+    from jobrunner.model import Config, Enqueue
+
+    assert isinstance(config, Config)
+    if not config.crons:
+        return "no cron entries"
+    blocks = []
+    for name in sorted(config.crons):
+        cron = config.crons[name]
+        target = (
+            f"enqueue into {cron.target.queue}"
+            if isinstance(cron.target, Enqueue)
+            else f"run {cron.target.plugin}"
+        )
+        state = "  [suspended: does not fire]" if cron.suspend else ""
+        lines = [
+            f"{name}  ({cron.source.file}:{cron.source.line}, {target}){state}",
+            f"  {schedule.explain(cron.schedule)}",
+        ]
+        own = cron.schedule.timezone if isinstance(cron.schedule, schedule.Cron) else "UTC"
+        shown = ZoneInfo(zone or own)
+        times = schedule.upcoming(cron.schedule, start, count)
+        lines += [f"  {_when(t.astimezone(shown))}" for t in times]
+        if not times:
+            lines.append("  (no future fire times)")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def _when(t: datetime) -> str:
+    return f"{t.isoformat(sep=' ')} {t.tzname()}"
