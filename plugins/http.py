@@ -18,7 +18,7 @@ idempotency key the request carries an `Idempotency-Key` header.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from jobrunner import template
@@ -30,7 +30,7 @@ METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
 
 class Http(Plugin):
     name = "http"
-    params_schema: Mapping[str, Any] = {
+    params_schema: ClassVar[Mapping[str, Any]] = {
         "type": "object",
         "description": "Call an HTTP endpoint with the payload.",
         "additionalProperties": False,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from jobrunner.plugin import CheckOptions, ParamIssue, Plugin
 
@@ -28,7 +28,7 @@ CALLABLE_PATTERN = rf"^{_DOTTED}:{_DOTTED}$"
 
 class Python(Plugin):
     name = "python"
-    params_schema: Mapping[str, Any] = {
+    params_schema: ClassVar[Mapping[str, Any]] = {
         "type": "object",
         "description": "Call a Python function with the payload.",
         "additionalProperties": False,

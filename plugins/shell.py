@@ -19,14 +19,14 @@ at the entry's timeout. A string `command` runs through `sh -c` and needs
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from jobrunner.plugin import CheckOptions, ParamIssue, Plugin
 
 
 class Shell(Plugin):
     name = "shell"
-    params_schema: Mapping[str, Any] = {
+    params_schema: ClassVar[Mapping[str, Any]] = {
         "type": "object",
         "description": "Run a command; the payload arrives as JSON on standard input.",
         "additionalProperties": False,

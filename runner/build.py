@@ -174,7 +174,7 @@ class _Entry:
 
     def cron(self) -> Cron | None:
         raw = self.raw
-        when = self.schedule()
+        when = self.when()
         target = self.target()
         if when is None or target is None:
             return None
@@ -192,7 +192,7 @@ class _Entry:
             suspend=raw.get("suspend", False),
         )
 
-    def schedule(self) -> schedule.Schedule | None:
+    def when(self) -> schedule.Schedule | None:
         given = [key for key in SCHEDULE_KEYS if key in self.raw]
         if not given:
             self.error(
@@ -273,7 +273,7 @@ class _Entry:
                         hint,
                     )
                 )
-        return zone
+        return str(zone)
 
     def target(self) -> Handler | Enqueue | None:
         raw = self.raw

@@ -10,12 +10,11 @@ import itertools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from functools import cache
 
 from jobrunner import duration, refs, schedule
 from jobrunner.document import Document, Path
 from jobrunner.model import Cron, Enqueue, Handler, Queue, thaw
-from jobrunner.plugin import CheckOptions, Plugin
+from jobrunner.plugin import CheckOptions
 from jobrunner.problem import Problem, Severity
 from jobrunner.registry import Registry
 from jobrunner.shape import describe
@@ -55,7 +54,8 @@ class Scope:
 def unique_names(scope: Scope) -> Iterator[Problem]:
     """Names are unique across queues and cron entries of the whole directory."""
     seen: dict[str, Queue | Cron] = {}
-    entries = sorted([*scope.queues, *scope.crons], key=lambda e: (e.source.file, e.source.line))
+    entries: list[Queue | Cron] = [*scope.queues, *scope.crons]
+    entries.sort(key=lambda e: (e.source.file, e.source.line))
     for entry in entries:
         first = seen.setdefault(entry.name, entry)
         if first is not entry:
@@ -101,6 +101,10 @@ def references(scope: Scope) -> Iterator[Problem]:
 
 def handlers(scope: Scope) -> Iterator[Problem]:
     """`handler` names an installed plugin, and `params` satisfies the plugin."""
+    validators = {
+        name: Draft202012Validator(plugin.params_schema)
+        for name, plugin in scope.registry.plugins.items()
+    }
     for entry, handler in _handlers(scope):
         where = entry.source
         plugin = scope.registry.plugins.get(handler.plugin)
@@ -111,7 +115,7 @@ def handlers(scope: Scope) -> Iterator[Problem]:
             continue
         params_path = (*where.path, "params")
         doc = scope.docs[where.file]
-        for error in _params_validator(plugin).iter_errors(thaw(handler.params)):
+        for error in validators[handler.plugin].iter_errors(thaw(handler.params)):
             yield from describe(doc, error, params_path)
         for issue in plugin.check(handler.params, scope.options):
             yield scope.problem(
@@ -255,8 +259,3 @@ def _payload_validator(queue: Queue) -> Draft202012Validator | None:
     except SchemaError:
         return None  # reported on the queue itself
     return Draft202012Validator(schema)
-
-
-@cache
-def _params_validator(plugin: type[Plugin]) -> Draft202012Validator:
-    return Draft202012Validator(plugin.params_schema)

@@ -49,15 +49,18 @@ def describe(doc: Document, error: ValidationError, base: Path = ()) -> Iterator
     """Turn one jsonschema error on data at `base` inside `doc` into problems."""
     path: Path = (*base, *error.absolute_path)
     kind = error.validator
+    schema: Any = error.schema
+    expected: Any = error.validator_value
+    instance: Any = error.instance
     if "propertyNames" in error.relative_schema_path:
-        name = str(error.instance)
-        meaning = PATTERN_MEANINGS.get(str(error.validator_value), "a valid name")
+        name = str(instance)
+        meaning = PATTERN_MEANINGS.get(str(expected), "a valid name")
         yield doc.problem(
             (*path, name), "name", f"invalid name '{name}': expected {meaning}", key=True
         )
     elif kind == "additionalProperties":
-        allowed = list(error.schema.get("properties", {}))
-        for key in error.instance:
+        allowed = list(schema.get("properties", {}))
+        for key in instance:
             if key not in allowed:
                 yield doc.problem(
                     (*path, key),
@@ -67,8 +70,8 @@ def describe(doc: Document, error: ValidationError, base: Path = ()) -> Iterator
                     key=True,
                 )
     elif kind == "required":
-        for key in error.validator_value:
-            if key not in error.instance:
+        for key in expected:
+            if key not in instance:
                 yield doc.problem(path, "missing-key", f"missing required key '{key}'", key=True)
     else:
         yield doc.problem(path, _code(kind), _message(error), _hint(error, path))
@@ -81,7 +84,8 @@ def _code(kind: object) -> str:
 
 
 def _message(error: ValidationError) -> str:
-    kind, expected, found = error.validator, error.validator_value, error.instance
+    kind, found = error.validator, error.instance
+    expected: Any = error.validator_value
     if kind == "type":
         wanted = [expected] if isinstance(expected, str) else list(expected)
         return f"expected {' or '.join(_JSON_TYPES[t] for t in wanted)}, found {_show(found)}"

@@ -9,33 +9,27 @@ from jobrunner.cli import exits
 from jobrunner.cli.options import job_paths, load_or_exit
 
 
-class _Instant(click.ParamType):
-    name = "TIME"
+def _instant(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
+    from jobrunner.schedule import parse_at
 
-    def convert(
-        self, value: str, param: click.Parameter | None, ctx: click.Context | None
-    ) -> datetime:
-        from jobrunner.schedule import parse_at
-
-        try:
-            return parse_at(value)
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
+    try:
+        return parse_at(value) if value is not None else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
-class _Zone(click.ParamType):
-    name = "ZONE"
+def _zone(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from zoneinfo import ZoneInfo
 
-    def convert(self, value: str, param: click.Parameter | None, ctx: click.Context | None) -> str:
-        from zoneinfo import ZoneInfo
-
-        try:
-            ZoneInfo(value)
-        except (ValueError, OSError, KeyError):
-            self.fail(
-                f"unknown time zone '{value}': use an IANA name like Europe/Berlin", param, ctx
-            )
-        return value
+    if value is None:
+        return None
+    try:
+        ZoneInfo(value)
+    except (ValueError, KeyError, OSError):
+        raise click.BadParameter(
+            f"unknown time zone '{value}': use an IANA name like Europe/Berlin"
+        ) from None
+    return value
 
 
 @click.command()
@@ -51,15 +45,15 @@ class _Zone(click.ParamType):
 @click.option(
     "--tz",
     "zone",
-    type=_Zone(),
-    default=None,
+    callback=_zone,
+    metavar="ZONE",
     help="Show times in this IANA zone (default: each entry's own zone).",
 )
 @click.option(
     "--from",
     "start",
-    type=_Instant(),
-    default=None,
+    callback=_instant,
+    metavar="TIME",
     help="List fire times after this RFC 3339 time instead of now.",
 )
 def schedules(paths: tuple[str, ...], count: int, zone: str | None, start: datetime | None) -> None:

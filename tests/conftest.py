@@ -1,0 +1,43 @@
+"""Shared fixtures: run the real `jobrunner` command, build job files in temp dirs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_cli(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run `jobrunner ARGS…` as a subprocess, the way operators and CI do."""
+    return subprocess.run(
+        [sys.executable, "-m", "jobrunner", *args],
+        cwd=cwd,
+        env=env,
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def jobs_dir(tmp_path: Path) -> Callable[..., Path]:
+    """Write `name=text` job files into a fresh jobs directory and return it."""
+
+    def make(**files: str) -> Path:
+        root = tmp_path / "jobs.d"
+        root.mkdir(exist_ok=True)
+        for name, text in files.items():
+            path = root / name.replace("__", "/")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        return root
+
+    return make
