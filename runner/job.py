@@ -1,0 +1,129 @@
+"""Jobs as they travel and as they are remembered.
+
+`Job` is the message: only what identifies the work (never handler params or
+secrets; those are looked up in the configuration in force when it runs).
+It is encoded as JSON, never pickle, so whoever can write to the storage
+cannot run code in a worker. `Record` is what the storage remembers of a job
+for `jobrunner jobs show` and the dead-letter queue.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import asdict, dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+PRIORITY_RANK = {"critical": 0, "high": 1, "normal": 2, "low": 3}
+
+
+class State(StrEnum):
+    SCHEDULED = "scheduled"  # waiting for its time (a delay, or a retry's backoff)
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    RETRYING = "retrying"
+    DEAD = "dead"
+
+
+def new_id() -> str:
+    """A sortable, unique job id: milliseconds since the epoch, then randomness."""
+    return f"{int(time.time() * 1000):012x}{secrets.token_hex(6)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """The message a worker receives."""
+
+    id: str
+    queue: str  # a queue name, or the name of a cron entry that runs its own handler
+    payload: Any
+    attempt: int = 1
+    priority: int = PRIORITY_RANK["normal"]
+    created: float = 0.0  # epoch seconds of the first enqueue
+    idempotency_key: str | None = None
+    trace_id: str = ""
+    cron: str | None = None  # the cron entry that fired it
+    tick: float | None = None  # the tick time it fired for
+
+    def encode(self) -> bytes:
+        return json.dumps(asdict(self), separators=(",", ":")).encode()
+
+    def next_attempt(self) -> Job:
+        return replace(self, attempt=self.attempt + 1)
+
+
+class Unreadable(ValueError):
+    """A stored message that is not a job: garbage bytes, or the wrong shape."""
+
+
+def decode(raw: bytes | str) -> Job:
+    try:
+        data = json.loads(raw)
+        if not isinstance(data, dict):
+            raise TypeError("not an object")
+        job = Job(**data)
+    except (ValueError, TypeError) as exc:
+        raise Unreadable(f"unreadable message: {exc}") from None
+    if (
+        not isinstance(job.id, str)
+        or not isinstance(job.queue, str)
+        or not isinstance(job.attempt, int)
+    ):
+        raise Unreadable("unreadable message: id, queue or attempt of the wrong type")
+    return job
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One try at a job."""
+
+    number: int
+    started: float
+    ended: float
+    outcome: str  # "succeeded" | "failed" | "timeout" | "lost"
+    daemon: str = ""
+    error_type: str = ""
+    error: str = ""
+    traceback: str = ""
+
+    @property
+    def duration(self) -> float:
+        return self.ended - self.started
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """What the storage remembers of a job."""
+
+    job: Job
+    state: State
+    attempts: tuple[Attempt, ...] = ()
+    result: Any = None
+    reason: str = ""  # why it is dead, or why it waits
+    updated: float = 0.0
+    run_at: float | None = None  # when a scheduled job becomes due
+    deliveries: int = 0  # leases that expired without an answer
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def encode(self) -> str:
+        data = asdict(self)
+        data["state"] = self.state.value
+        return json.dumps(data, separators=(",", ":"), default=str)
+
+
+def decode_record(raw: bytes | str) -> Record:
+    data = json.loads(raw)
+    return Record(
+        job=Job(**data["job"]),
+        state=State(data["state"]),
+        attempts=tuple(Attempt(**a) for a in data.get("attempts", ())),
+        result=data.get("result"),
+        reason=data.get("reason", ""),
+        updated=data.get("updated", 0.0),
+        run_at=data.get("run_at"),
+        deliveries=data.get("deliveries", 0),
+        extra=data.get("extra", {}),
+    )

@@ -1,0 +1,172 @@
+"""The storage protocol every backend implements.
+
+Times given to the storage are relative (`delay`, `lease_for`) wherever the
+storage's own clock decides, so that hosts with skewed clocks agree (Redis
+uses its `TIME`); absolute times (`at`) are UTC epoch seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+from jobrunner.job import Attempt, Job, Record, State
+
+
+class StorageError(Exception):
+    """The storage cannot be reached or used; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """One delivery of one job to one daemon, until acknowledged or expired."""
+
+    token: str  # identifies this delivery; a stale token acknowledges nothing
+    job_id: str
+    queue: str
+    raw: bytes  # the stored message, decoded by the worker (it may be garbage)
+    deliveries: int  # earlier deliveries whose lease expired
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    ready: int = 0  # due, waiting for a worker
+    scheduled: int = 0  # waiting for their time (delays, retry backoff)
+    running: int = 0  # leased to a daemon
+    dead: int = 0  # in the dead-letter queue
+
+
+@dataclass(frozen=True, slots=True)
+class Redelivery:
+    """A queue's policy for jobs whose lease expired."""
+
+    max_deliveries: int = 5
+    dead_retain: float = 14 * 86400.0
+
+
+def lost(record: Record, owner: str, now: float) -> Record:
+    """`record` with a `lost` attempt: its worker stopped answering (died or hung)."""
+    attempt = Attempt(
+        number=record.job.attempt,
+        started=record.updated,
+        ended=now,
+        outcome="lost",
+        daemon=owner,
+        error_type="LeaseExpired",
+        error=f"daemon {owner} stopped renewing the lease (killed, crashed or hung)",
+    )
+    return replace(
+        record, attempts=(*record.attempts, attempt), updated=now, deliveries=record.deliveries + 1
+    )
+
+
+def buried_lost(record: Record, deliveries: int, owner: str) -> Record:
+    reason = (
+        f"delivered {deliveries} times without finishing (last to daemon {owner}): "
+        "the worker died or hung each time (max_deliveries)"
+    )
+    return replace(record, state=State.DEAD, reason=reason)
+
+
+class Storage(Protocol):
+    url: str  # with any password redacted
+
+    # -- producers ---------------------------------------------------------
+    def enqueue(
+        self,
+        job: Job,
+        *,
+        delay: float = 0.0,
+        at: float | None = None,
+        idempotency_ttl: float | None = None,
+    ) -> str:
+        """Store `job`; with an idempotency key seen within its ttl, return that job's id."""
+        ...
+
+    # -- workers -----------------------------------------------------------
+    def lease(self, queue: str, owner: str, *, count: int, lease_for: float) -> list[Lease]:
+        """Up to `count` due jobs of `queue`, highest priority first, leased to `owner`."""
+        ...
+
+    def wait(self, queues: Sequence[str], timeout: float) -> None:
+        """Block until a job of `queues` may be due, `wake()` is called, or `timeout`."""
+        ...
+
+    def wake(self) -> None:
+        """Release every thread blocked in `wait` (used at shutdown)."""
+        ...
+
+    def extend(self, owner: str, lease_for: float) -> int:
+        """Heartbeat: push back the expiry of every lease `owner` holds; how many it holds."""
+        ...
+
+    def ack(self, lease: Lease, record: Record, keep_for: float) -> bool:
+        """The attempt ended for good (succeeded); keep its record for `keep_for` seconds.
+
+        False when the lease was no longer held (it expired and was re-delivered).
+        """
+        ...
+
+    def retry(self, lease: Lease, job: Job, delay: float, record: Record) -> bool:
+        """Atomically acknowledge this delivery and store `job` (the next attempt) after `delay`."""
+        ...
+
+    def bury(self, lease: Lease | None, record: Record, keep_for: float) -> bool:
+        """Move a job into the dead-letter queue, kept for `keep_for` seconds."""
+        ...
+
+    def release(self, owner: str) -> int:
+        """Give back every job `owner` holds at once (clean shutdown); how many."""
+        ...
+
+    def reclaim(self, policies: Mapping[str, Redelivery], default: Redelivery) -> list[str]:
+        """Return expired leases to their queue; bury jobs past their queue's max_deliveries.
+
+        Each expiry is recorded in the job's history as a `lost` attempt.
+        """
+        ...
+
+    # -- rate limits -------------------------------------------------------
+    def take(self, queue: str, count: int, period: float) -> float:
+        """Take one start from `queue`'s sliding window of `count` per `period` seconds.
+
+        0.0 when taken; otherwise how many seconds to wait before asking again.
+        """
+        ...
+
+    # -- inspection ----------------------------------------------------------
+    def record(self, job_id: str) -> Record | None: ...
+
+    def dead(self, queue: str | None = None, limit: int = 100) -> list[Record]: ...
+
+    def replay(self, job_id: str) -> bool:
+        """Put a dead job back in its queue as a fresh first attempt (history kept)."""
+        ...
+
+    def purge(self, queue: str | None = None, job_id: str | None = None) -> int:
+        """Delete dead jobs; how many."""
+        ...
+
+    def stats(self) -> dict[str, QueueStats]: ...
+
+    # -- configuration and daemons -------------------------------------------
+    def publish(self, document: Mapping[str, Any]) -> None:
+        """Store the configuration the daemons run (no secrets), for producers and `status`."""
+        ...
+
+    def published(self) -> dict[str, Any] | None: ...
+
+    def beat(self, daemon: str, info: Mapping[str, Any], ttl: float) -> None:
+        """A daemon says it is alive, for `ttl` seconds."""
+        ...
+
+    def leave(self, daemon: str) -> None: ...
+
+    def daemons(self) -> list[dict[str, Any]]: ...
+
+    def expire(self) -> int:
+        """Forget records, dead jobs and idempotency keys past their time; how many."""
+        ...
+
+    def close(self) -> None: ...
