@@ -27,3 +27,30 @@ def load_or_exit(paths: tuple[str, ...], **options: bool) -> Any:
         raise click.UsageError(
             f"{exc}: no such file or directory",
         ) from None
+
+
+DEFAULT_STORAGE = "sqlite:///.jobrunner/state.db"
+
+
+def storage_url(func: F) -> F:
+    """`--storage URL` (or JOBRUNNER_STORAGE): where jobs and state live."""
+    return click.option(
+        "--storage",
+        "storage",
+        envvar="JOBRUNNER_STORAGE",
+        default=DEFAULT_STORAGE,
+        show_default=True,
+        metavar="URL",
+        help="sqlite:///path/state.db (embedded) or redis://host:6379/0 (shared); "
+        "also JOBRUNNER_STORAGE.",
+    )(func)
+
+
+def open_or_exit(url: str) -> Any:
+    """Open the storage, or exit with a one-line message (exit 1) when it cannot be used."""
+    from jobrunner.storage import StorageError, open_storage
+
+    try:
+        return open_storage(url)
+    except StorageError as exc:
+        raise click.ClickException(str(exc)) from None
