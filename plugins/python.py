@@ -16,11 +16,12 @@ module path fails CI instead of the first run.
 from __future__ import annotations
 
 import importlib
+import inspect
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
-from jobrunner.plugin import CheckOptions, ParamIssue, Plugin
+from jobrunner.plugin import CheckOptions, JobContext, ParamIssue, Plugin
 
 _DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*"
 CALLABLE_PATTERN = rf"^{_DOTTED}:{_DOTTED}$"
@@ -57,6 +58,33 @@ class Python(Plugin):
                     "check the module path, and that the package is installed "
                     "in the environment that runs jobrunner",
                 )
+
+    def __init__(self, params: Mapping[str, Any]) -> None:
+        super().__init__(params)
+        try:
+            self.function = resolve(params["callable"])
+        except (ImportError, AttributeError) as exc:
+            raise ImportError(f"cannot import '{params['callable']}': {exc}") from exc
+        self.wants_ctx = _wants_context(self.function)
+
+    def run(self, ctx: JobContext, payload: Any) -> Any:
+        if self.wants_ctx:
+            return self.function(payload, ctx)
+        return self.function(payload)
+
+
+def _wants_context(function: Any) -> bool:
+    """True when the function takes a second parameter, or one named `ctx`."""
+    try:
+        parameters = list(inspect.signature(function).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    positional = [
+        p
+        for p in parameters
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
+    ]
+    return len(positional) >= 2 or any(p.name == "ctx" for p in parameters)
 
 
 def resolve(target: str) -> Any:

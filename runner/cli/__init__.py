@@ -11,7 +11,9 @@ import sys
 import traceback
 
 import click
+
 from jobrunner.cli import exits
+from jobrunner.cli.run import run
 from jobrunner.cli.schedules import schedules
 from jobrunner.cli.schema import schema
 from jobrunner.cli.validate import validate
@@ -34,6 +36,7 @@ def cli() -> None:
 
 
 cli.add_command(validate)
+cli.add_command(run)
 cli.add_command(schedules)
 cli.add_command(schema)
 
