@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jobrunner import refs
+from jobrunner import isolation, refs
 from jobrunner.job import Job
 from jobrunner.lane import Lane
 from jobrunner.model import Handler, thaw
@@ -57,12 +57,16 @@ class Plugins:
         self._environ, self._read_file = environ, read_file
         self._instances: dict[tuple[str, str], Plugin] = {}
 
-    def instance(self, handler: Handler) -> Plugin:
+    def resolved(self, handler: Handler) -> tuple[type[Plugin], Any]:
+        """The plugin class and its params with every secret reference resolved."""
         cls = self.registry.plugins.get(handler.plugin)
         if cls is None:
             why = self.registry.broken.get(handler.plugin, "it is not installed")
             raise SetupError(f"plugin '{handler.plugin}' is not available: {why}")
-        params = self._resolve(thaw(handler.params))
+        return cls, self._resolve(thaw(handler.params))
+
+    def instance(self, handler: Handler) -> Plugin:
+        cls, params = self.resolved(handler)
         key = (handler.plugin, json.dumps(params, sort_keys=True))
         plugin = self._instances.get(key)
         if plugin is None:
@@ -94,11 +98,14 @@ def run(lane: Lane, job: Job, plugins: Plugins) -> Outcome:
     timeout = lane.policy.timeout.total_seconds()
     deadline = time.monotonic() + timeout
     try:
-        plugin = plugins.instance(lane.handler)
         ctx = JobContext(
             job.id, lane.name, job.attempt, deadline, job.idempotency_key, job.trace_id
         )
-        result = plugin.run(ctx, job.payload)
+        if lane.policy.isolation == "process":
+            _, params = plugins.resolved(lane.handler)
+            result = isolation.run(lane.handler.plugin, params, ctx, job.payload)
+        else:
+            result = plugins.instance(lane.handler).run(ctx, job.payload)
     except PermanentError as exc:
         return _failed(Status.PERMANENT, started, exc)
     except RetryLater as exc:
