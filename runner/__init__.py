@@ -3,6 +3,7 @@
 The public API for plugin authors and applications.
 """
 
+from jobrunner.client import Client, EnqueueError, JobInfo
 from jobrunner.plugin import (
     CheckOptions,
     JobContext,
@@ -15,7 +16,10 @@ from jobrunner.version import __version__
 
 __all__ = [
     "CheckOptions",
+    "Client",
+    "EnqueueError",
     "JobContext",
+    "JobInfo",
     "ParamIssue",
     "PermanentError",
     "Plugin",
