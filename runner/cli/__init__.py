@@ -13,9 +13,13 @@ import traceback
 import click
 
 from jobrunner.cli import exits
+from jobrunner.cli.dlq import dlq
+from jobrunner.cli.enqueue import enqueue
+from jobrunner.cli.jobs import jobs
 from jobrunner.cli.run import run
 from jobrunner.cli.schedules import schedules
 from jobrunner.cli.schema import schema
+from jobrunner.cli.status import status
 from jobrunner.cli.validate import validate
 from jobrunner.version import __version__
 
@@ -39,6 +43,10 @@ cli.add_command(validate)
 cli.add_command(run)
 cli.add_command(schedules)
 cli.add_command(schema)
+cli.add_command(enqueue)
+cli.add_command(status)
+cli.add_command(jobs)
+cli.add_command(dlq)
 
 
 def main() -> None:
