@@ -1,0 +1,555 @@
+"""The shared storage: one Redis, for several daemons on several hosts.
+
+Key layout (every key of queue Q shares the hash tag `{Q}`, so each Lua
+script touches one cluster slot; see redis_scripts.py for the scripts):
+
+    jr:{Q}:ready, :scheduled, :leased, :seq, :dead, :dead-until   per queue
+    jr:{Q}:job:ID       hash: message, delivery number, owner, record fields
+    jr:{Q}:owner:NAME   set of the job ids daemon NAME holds in Q
+    jr:{Q}:idem:KEY     idempotency key -> job id, with a TTL (SET NX PX)
+    jr:{Q}:rate         zset: sliding-window log of starts
+    jr:{Q}:wake         pub/sub channel: something became due in Q
+    jr:queues           set of every queue name seen (for reclaim, stats, lookups)
+    jr:config           the published configuration (JSON)
+    jr:daemons          set of daemon names; jr:daemon:NAME their info (JSON, with a TTL)
+
+A job id alone (`record`, `replay`, `purge(job_id=…)`) is looked up in every
+known queue with one pipelined round trip: ids are chosen by producers, so they
+cannot name their queue, and a global id -> queue index would cost a write
+outside the queue's slot on every enqueue and would need expiring of its own.
+
+A lease token is `ID:N`, N a number the queue's counter gives each delivery:
+only the delivery holding the current N can ack, retry or bury the job. A
+stale token changes nothing at all (not even the record) and returns False.
+
+Records: `rec` holds the Record as JSON written by Python; `state`, `updated`
+and `run_at` are kept beside it because the scripts change them (a lease sets
+`running`); reading a record applies them over the JSON. Finished records
+and dead jobs expire through key TTLs, so `expire()` only cleans indexes.
+
+`wait` sleeps on a condition; one thread per storage listens on the pattern
+`jr:*:wake` (every enqueue, retry, release and reclaim publishes) and wakes
+the waiters of that queue, so no blocking call holds a pooled connection.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, fields, replace
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import redis
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.commands.core import Script
+from redis.retry import Retry
+
+from jobrunner.job import Job, Record, State, decode_record
+from jobrunner.storage import redact
+from jobrunner.storage import redis_scripts as lua
+from jobrunner.storage.base import (
+    Lease,
+    QueueStats,
+    Redelivery,
+    StorageError,
+    buried_lost,
+    lost,
+)
+
+QUEUES, CONFIG, DAEMONS = "jr:queues", "jr:config", "jr:daemons"
+WAKE_PATTERN = "jr:*:wake"
+BATCH = 500  # leases reclaimed, dead jobs purged or expired per script call
+LISTEN_POLL = 0.25  # how often the wake listener checks for close()
+RECORD_FIELDS = ("rec", "state", "updated", "run_at")
+Fields = Sequence[bytes | None]
+Arg = bytes | str | int | float  # what a script accepts as an argument
+
+
+def prefix(queue: str) -> str:
+    return f"jr:{{{queue}}}:"
+
+
+def queue_keys(queue: str) -> list[str]:
+    p = prefix(queue)
+    return [p + name for name in ("ready", "scheduled", "leased", "seq", "dead", "dead-until")]
+
+
+def text(value: bytes | str) -> str:
+    """Redis bytes as str; bytes that are not UTF-8 survive the round trip."""
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
+
+
+def ms(seconds: float) -> int:
+    return max(1, math.ceil(seconds * 1000))
+
+
+def record_fields(record: Record) -> list[str]:
+    run_at = "" if record.run_at is None else repr(record.run_at)
+    return [record.encode(), record.state.value, repr(record.updated), run_at]
+
+
+def read_record(values: Fields) -> Record | None:
+    rec, state, updated, run_at = values
+    if not rec:
+        return None
+    record = decode_record(rec)
+    return replace(
+        record,
+        state=State(text(state)) if state else record.state,
+        updated=float(updated) if updated else record.updated,
+        run_at=record.run_at if run_at is None else float(run_at) if run_at else None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Scripts:
+    """The Lua scripts, loaded once per client (EVALSHA, loaded again on NOSCRIPT)."""
+
+    enqueue: Script
+    lease: Script
+    extend: Script
+    ack: Script
+    retry: Script
+    bury: Script
+    release: Script
+    expired: Script
+    requeue_lost: Script
+    replay: Script
+    purge: Script
+    expire_dead: Script
+    stats: Script
+    take: Script
+
+    @classmethod
+    def register(cls, client: redis.Redis) -> Scripts:
+        return cls(
+            **{f.name: client.register_script(getattr(lua, f.name.upper())) for f in fields(cls)}
+        )
+
+
+def connect(url: str) -> redis.Redis:
+    """A thread-safe pooled client; connection problems surface fast, as StorageError."""
+    try:
+        return redis.Redis.from_url(
+            url,
+            socket_timeout=10,
+            socket_connect_timeout=5,
+            health_check_interval=30,
+            retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), 2),
+            encoding_errors="surrogateescape",
+            client_name="jobrunner",
+        )
+    except ValueError as exc:
+        raise StorageError(
+            f"bad storage URL '{redact(url)}': {scrub(str(exc), url)}; "
+            "expected redis://[:password@]host:port/db or rediss://… for TLS"
+        ) from None
+
+
+def scrub(message: str, url: str) -> str:
+    """`message` without the URL's password, whatever a library put in it."""
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return message
+    return message.replace(unquote(password), "***") if password else message
+
+
+def inject_raw(url: str, queue: str, raw: bytes) -> None:
+    """Put bytes that are not a job into `queue`, as a stray writer would (for tests)."""
+    client = connect(url)
+    try:
+        client.zadd(prefix(queue) + "ready", {raw: 0})
+    finally:
+        client.close()
+
+
+class RedisStorage:
+    def __init__(self, client: redis.Redis, url: str) -> None:
+        self.url = redact(url)
+        self._raw_url = url
+        self._client = client
+        self._lua = Scripts.register(client)
+        self._changed = threading.Condition()
+        self._epoch = 0  # bumped by wake() and on (re)subscribing: every waiter looks again
+        self._marks: dict[str, int] = {}  # per queue, bumped by its wake messages
+        self._subscribed = threading.Event()
+        self._closed = threading.Event()
+        self._listener: threading.Thread | None = None
+
+    @classmethod
+    def from_url(cls, url: str) -> RedisStorage:
+        return cls(connect(url), url)
+
+    @contextmanager
+    def _guard(self, doing: str) -> Iterator[None]:
+        """Turn the client's errors into StorageError naming the (redacted) URL."""
+        try:
+            yield
+        except redis.AuthenticationError as exc:
+            raise StorageError(
+                f"{self.url} refused our credentials while {doing}: "
+                f"{scrub(str(exc), self._raw_url)} (check the password in the storage URL)"
+            ) from None
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise StorageError(
+                f"cannot reach {self.url} while {doing}: {scrub(str(exc), self._raw_url)}"
+            ) from None
+        except redis.RedisError as exc:
+            raise StorageError(
+                f"{self.url} failed while {doing}: {scrub(str(exc), self._raw_url)}"
+            ) from None
+
+    def _queues(self) -> list[str]:
+        return sorted(text(q) for q in self._client.smembers(QUEUES))
+
+    def _per_queue(self, script: Script, queues: Sequence[str], *args: Any) -> list[Any]:
+        """Run `script` on each queue in one pipelined round trip; the replies in order."""
+        pipe = self._client.pipeline(transaction=False)
+        for queue in queues:
+            script(keys=queue_keys(queue), args=[prefix(queue), *args], client=pipe)
+        return pipe.execute()
+
+    # -- producers ---------------------------------------------------------
+
+    def enqueue(
+        self,
+        job: Job,
+        *,
+        delay: float = 0.0,
+        at: float | None = None,
+        idempotency_ttl: float | None = None,
+    ) -> str:
+        keys = queue_keys(job.queue)
+        if job.idempotency_key is not None and idempotency_ttl:
+            keys.append(prefix(job.queue) + "idem:" + job.idempotency_key)
+        ttl = ms(idempotency_ttl) if idempotency_ttl else 0
+        # The record's state, times and run_at are set by the script (Redis time).
+        record = Record(job, State.QUEUED).encode()
+        when = "" if at is None else at
+        args: list[Arg] = [prefix(job.queue), job.id, job.encode(), job.priority, delay, when, ttl]
+        with self._guard(f"enqueueing job {job.id}"):
+            pipe = self._client.pipeline(transaction=False)
+            pipe.sadd(QUEUES, job.queue)
+            self._lua.enqueue(keys=keys, args=[*args, record], client=pipe)
+            return text(pipe.execute()[1])
+
+    # -- workers -----------------------------------------------------------
+
+    def lease(self, queue: str, owner: str, *, count: int, lease_for: float) -> list[Lease]:
+        keys = [*queue_keys(queue), prefix(queue) + "owner:" + owner]
+        with self._guard(f"leasing from queue {queue}"):
+            pipe = self._client.pipeline(transaction=False)
+            pipe.sadd(QUEUES, queue)
+            self._lua.lease(keys=keys, args=[prefix(queue), owner, count, lease_for], client=pipe)
+            flat = pipe.execute()[1]
+        return [
+            Lease(f"{text(job_id)}:{n}", text(job_id), queue, bytes(raw), int(deliveries))
+            for job_id, n, raw, deliveries in zip(*[iter(flat)] * 4, strict=True)
+        ]
+
+    def wait(self, queues: Sequence[str], timeout: float) -> None:
+        self._listen(timeout)
+        with self._changed:
+            seen = self._seen(queues)
+        with self._guard("checking for due jobs"):
+            due = self._due_in(queues)
+        if due is not None:
+            timeout = min(timeout, due)
+        if timeout <= 0:
+            return
+        with self._changed:
+            self._changed.wait_for(
+                lambda: self._closed.is_set() or self._seen(queues) != seen, timeout
+            )
+
+    def _seen(self, queues: Sequence[str]) -> tuple[int, ...]:
+        return (self._epoch, *(self._marks.get(q, 0) for q in queues))
+
+    def _due_in(self, queues: Sequence[str]) -> float | None:
+        """0 when a job of `queues` is ready; else seconds until the first scheduled one."""
+        pipe = self._client.pipeline(transaction=False)
+        pipe.time()
+        for queue in queues:
+            pipe.zcard(prefix(queue) + "ready")
+            pipe.zrange(prefix(queue) + "scheduled", 0, 0, withscores=True)
+        (seconds, micros), *replies = pipe.execute()
+        if any(replies[0::2]):
+            return 0.0
+        firsts = [first[0][1] for first in replies[1::2] if first]
+        return max(0.0, min(firsts) - seconds - micros / 1e6) if firsts else None
+
+    def wake(self) -> None:
+        with self._changed:
+            self._epoch += 1
+            self._changed.notify_all()
+
+    def _listen(self, timeout: float) -> None:
+        """Start (once) the thread relaying wake messages; wait until it subscribed."""
+        with self._changed:
+            if self._listener is None:
+                self._listener = threading.Thread(
+                    target=self._relay_wakes, name="jobrunner-redis-wake", daemon=True
+                )
+                self._listener.start()
+        self._subscribed.wait(min(timeout, 5.0))
+
+    def _relay_wakes(self) -> None:
+        pubsub = self._client.pubsub()  # type: ignore[no-untyped-call]
+        backoff = 0.1
+        while not self._closed.is_set():
+            try:
+                if not pubsub.subscribed:
+                    pubsub.psubscribe(WAKE_PATTERN)
+                message = pubsub.get_message(timeout=LISTEN_POLL)
+            except (redis.RedisError, OSError):
+                self._subscribed.clear()
+                self._closed.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            backoff = 0.1
+            if message:
+                self._note(message)
+        pubsub.close()
+
+    def _note(self, message: Mapping[str, Any]) -> None:
+        with self._changed:
+            if message["type"] == "psubscribe":  # (re)subscribed: we may have missed some
+                self._subscribed.set()
+                self._epoch += 1
+            elif message["type"] == "pmessage":
+                queue = text(message["channel"])[len("jr:{") : -len("}:wake")]
+                self._marks[queue] = self._marks.get(queue, 0) + 1
+            self._changed.notify_all()
+
+    def extend(self, owner: str, lease_for: float) -> int:
+        with self._guard(f"extending the leases of {owner}"):
+            return sum(self._per_owner(self._lua.extend, owner, lease_for))
+
+    def _per_owner(self, script: Script, owner: str, *args: Any) -> list[int]:
+        pipe = self._client.pipeline(transaction=False)
+        for queue in self._queues():
+            keys = [*queue_keys(queue), prefix(queue) + "owner:" + owner]
+            script(keys=keys, args=[prefix(queue), owner, *args], client=pipe)
+        return [int(n) for n in pipe.execute()]
+
+    def ack(self, lease: Lease, record: Record, keep_for: float) -> bool:
+        args: list[Arg] = [*self._delivery(lease), *record_fields(record), ms(keep_for)]
+        with self._guard(f"acknowledging job {lease.job_id}"):
+            return bool(self._lua.ack(keys=queue_keys(lease.queue), args=args))
+
+    def _delivery(self, lease: Lease) -> list[str]:
+        return [prefix(lease.queue), lease.job_id, lease.token.rpartition(":")[2]]
+
+    def retry(self, lease: Lease, job: Job, delay: float, record: Record) -> bool:
+        rec, state, updated, _ = record_fields(record)
+        args: list[Arg] = [*self._delivery(lease), job.encode(), job.priority, delay, rec]
+        args += [state, updated]
+        with self._guard(f"retrying job {lease.job_id}"):
+            return bool(self._lua.retry(keys=queue_keys(lease.queue), args=args))
+
+    def bury(self, lease: Lease | None, record: Record, keep_for: float) -> bool:
+        rec, _, updated, run_at = record_fields(replace(record, state=State.DEAD))
+        if lease is None:
+            head = [prefix(record.job.queue), record.job.id, ""]
+        else:
+            head = self._delivery(lease)
+        queue = lease.queue if lease else record.job.queue
+        with self._guard(f"burying job {record.job.id}"):
+            return bool(
+                self._lua.bury(
+                    keys=queue_keys(queue), args=[*head, rec, updated, run_at, ms(keep_for)]
+                )
+            )
+
+    def release(self, owner: str) -> int:
+        with self._guard(f"releasing the leases of {owner}"):
+            return sum(self._per_owner(self._lua.release, owner))
+
+    def reclaim(self, policies: Mapping[str, Redelivery], default: Redelivery) -> list[str]:
+        moved: list[str] = []
+        with self._guard("reclaiming expired leases"):
+            queues = self._queues()
+            while queues:
+                replies = self._per_queue(self._lua.expired, queues, BATCH)
+                plans = {
+                    queue: self._plan_lost(queue, reply, policies.get(queue, default))
+                    for queue, reply in zip(queues, replies, strict=True)
+                    if len(reply) > 1
+                }
+                done = self._requeue_lost(plans)
+                moved += [job_id for ids in done.values() for job_id in ids]
+                # A full batch that moved something: there may be more.
+                queues = [q for q in plans if len(plans[q]) == 8 * BATCH and done[q]]
+        return moved
+
+    def _plan_lost(self, queue: str, reply: list[Any], policy: Redelivery) -> list[Any]:
+        """REQUEUE_LOST's arguments for the expired leases of one EXPIRED reply."""
+        now, args = float(reply[0]), list[Any]()
+        for job_id, n, owner, dlv, *values, msg in zip(*[iter(reply[1:])] * 9, strict=True):
+            who, deliveries = text(owner), int(dlv) + 1
+            record = read_record(values)
+            if deliveries < policy.max_deliveries:
+                back = ["", State.QUEUED.value, "", ""]  # a stray message keeps no record
+                if record is not None:
+                    back = record_fields(replace(lost(record, who, now), state=State.QUEUED))
+                args += [job_id, n, "queue", *back, 0]
+                continue
+            if record is None:  # a stray message: keep what it was, never drop it silently
+                stray = Job(id=text(job_id), queue=queue, payload=text(msg))
+                record = Record(stray, State.RUNNING, updated=now)
+            dead = buried_lost(lost(record, who, now), deliveries, who)
+            args += [job_id, n, "dead", *record_fields(dead), ms(policy.dead_retain)]
+        return args
+
+    def _requeue_lost(self, plans: Mapping[str, list[Any]]) -> dict[str, list[str]]:
+        pipe = self._client.pipeline(transaction=False)
+        for queue, plan in plans.items():
+            self._lua.requeue_lost(keys=queue_keys(queue), args=[prefix(queue), *plan], client=pipe)
+        replies = pipe.execute()
+        return {
+            queue: [text(job_id) for job_id in ids]
+            for queue, ids in zip(plans, replies, strict=True)
+        }
+
+    # -- rate limits -------------------------------------------------------
+
+    def take(self, queue: str, count: int, period: float) -> float:
+        keys = [prefix(queue) + "rate", prefix(queue) + "seq"]
+        with self._guard(f"taking a start from the rate limit of {queue}"):
+            return float(self._lua.take(keys=keys, args=[prefix(queue), count, period]))
+
+    # -- inspection ----------------------------------------------------------
+
+    def _find(self, job_id: str) -> tuple[str, Fields] | None:
+        """The queue holding job `job_id` and its record fields."""
+        queues = self._queues()
+        pipe = self._client.pipeline(transaction=False)
+        for queue in queues:
+            pipe.hmget(prefix(queue) + "job:" + job_id, RECORD_FIELDS)
+        for queue, values in zip(queues, pipe.execute(), strict=True):
+            if values[0]:
+                return queue, values
+        return None
+
+    def record(self, job_id: str) -> Record | None:
+        with self._guard(f"reading job {job_id}"):
+            found = self._find(job_id)
+        return read_record(found[1]) if found else None
+
+    def dead(self, queue: str | None = None, limit: int = 100) -> list[Record]:
+        with self._guard("listing dead jobs"):
+            queues = [queue] if queue else self._queues()
+            pipe = self._client.pipeline(transaction=False)
+            for q in queues:
+                pipe.zrange(prefix(q) + "dead", 0, limit - 1, withscores=True)
+            entries = sorted(
+                (score, q, text(job_id))
+                for q, members in zip(queues, pipe.execute(), strict=True)
+                for job_id, score in members
+            )[:limit]
+            for _, q, job_id in entries:
+                pipe.hmget(prefix(q) + "job:" + job_id, RECORD_FIELDS)
+            records = [read_record(values) for values in pipe.execute()]
+        return [r for r in records if r is not None and r.state is State.DEAD]
+
+    def replay(self, job_id: str) -> bool:
+        with self._guard(f"replaying job {job_id}"):
+            found = self._find(job_id)
+            if found is None or found[1][1] != b"dead":
+                return False
+            queue, values = found
+            record = read_record(values)
+            assert record is not None
+            job = replace(record.job, attempt=1)
+            fresh = replace(record, job=job, state=State.QUEUED, reason="", deliveries=0)
+            args: list[Arg] = [prefix(queue), job_id, values[0] or b"", fresh.encode()]
+            args += [job.encode(), job.priority]
+            return bool(self._lua.replay(keys=queue_keys(queue), args=args))
+
+    def purge(self, queue: str | None = None, job_id: str | None = None) -> int:
+        deleted = 0
+        with self._guard("purging dead jobs"):
+            for q in [queue] if queue else self._queues():
+                while True:
+                    n, examined = self._lua.purge(
+                        keys=queue_keys(q), args=[prefix(q), job_id or "", BATCH]
+                    )
+                    deleted += int(n)
+                    if job_id or int(examined) < BATCH:
+                        break
+        return deleted
+
+    def stats(self) -> dict[str, QueueStats]:
+        with self._guard("reading queue statistics"):
+            queues = self._queues()
+            replies = self._per_queue(self._lua.stats, queues)
+        return {
+            queue: QueueStats(*map(int, counts))
+            for queue, counts in zip(queues, replies, strict=True)
+            if any(counts)
+        }
+
+    # -- configuration and daemons -------------------------------------------
+
+    def publish(self, document: Mapping[str, Any]) -> None:
+        with self._guard("publishing the configuration"):
+            self._client.set(CONFIG, json.dumps(document))
+
+    def published(self) -> dict[str, Any] | None:
+        with self._guard("reading the published configuration"):
+            raw = self._client.get(CONFIG)
+        return None if raw is None else dict(json.loads(raw))
+
+    def beat(self, daemon: str, info: Mapping[str, Any], ttl: float) -> None:
+        with self._guard(f"recording the heartbeat of {daemon}"):
+            pipe = self._client.pipeline(transaction=False)
+            pipe.sadd(DAEMONS, daemon)
+            pipe.set(f"jr:daemon:{daemon}", json.dumps(info), px=ms(ttl))
+            pipe.execute()
+
+    def leave(self, daemon: str) -> None:
+        with self._guard(f"removing daemon {daemon}"):
+            pipe = self._client.pipeline(transaction=False)
+            pipe.srem(DAEMONS, daemon)
+            pipe.delete(f"jr:daemon:{daemon}")
+            pipe.execute()
+
+    def daemons(self) -> list[dict[str, Any]]:
+        with self._guard("listing daemons"):
+            names = sorted(text(d) for d in self._client.smembers(DAEMONS))
+            pipe = self._client.pipeline(transaction=False)
+            for name in names:
+                pipe.get(f"jr:daemon:{name}")
+            infos = pipe.execute()
+            gone = [name for name, info in zip(names, infos, strict=True) if info is None]
+            if gone:  # their key expired: the daemon stopped beating
+                self._client.srem(DAEMONS, *gone)
+        return [
+            {**json.loads(info), "id": name}
+            for name, info in zip(names, infos, strict=True)
+            if info is not None
+        ]
+
+    def expire(self) -> int:
+        """Records and idempotency keys expire by their TTL; this forgets dead jobs past retain."""
+        forgotten = 0
+        with self._guard("expiring old records"):
+            queues = self._queues()
+            while queues:
+                counts = self._per_queue(self._lua.expire_dead, queues, BATCH)
+                forgotten += sum(int(n) for n in counts)
+                queues = [q for q, n in zip(queues, counts, strict=True) if int(n) >= BATCH]
+        self.daemons()
+        return forgotten
+
+    def close(self) -> None:
+        self._closed.set()
+        self.wake()
+        if self._listener is not None:
+            self._listener.join(timeout=LISTEN_POLL * 4)
+        self._client.close()
