@@ -80,8 +80,8 @@ def plugin_installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]
     lines = ["[jobrunner.plugins]"]
     lines += [f"{k} = {v}" for k, v in project["entry-points"]["jobrunner.plugins"].items()]
     (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
-    path = os.pathsep.join([str(site), str(PLUGIN_PACKAGE), os.environ.get("PYTHONPATH", "")])
-    return {**os.environ, "PYTHONPATH": path}
+    entries = [str(site), str(PLUGIN_PACKAGE), os.environ.get("PYTHONPATH", "")]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(e for e in entries if e)}
 
 
 def test_examples_have_job_files() -> None:
