@@ -25,6 +25,7 @@ from jobrunner.retry import Verdict
 from jobrunner.storage import Lease, Storage, StorageError
 
 WAIT_SECONDS = 0.5  # longest a worker blocks before re-checking stop flags
+RATE_MARGIN, RATE_MARGIN_MIN = 0.02, 0.05  # of a rate-limit window, and at least (seconds)
 
 
 class LaneWorker:
@@ -103,8 +104,12 @@ class LaneWorker:
         limit = lane.rate_limit
         if limit is None:
             return True
+        # A start is observed a little after its permit is granted; a margin on the
+        # window keeps every window a handler could observe within the limit.
+        period = limit.period.total_seconds()
+        period += max(RATE_MARGIN_MIN, period * RATE_MARGIN)
         while True:
-            wait = self.storage.take(lane.name, limit.count, limit.period.total_seconds())
+            wait = self.storage.take(lane.name, limit.count, period)
             if wait <= 0:
                 return True
             if self.stopping.wait(wait):

@@ -315,8 +315,8 @@ class SqliteStorage:
     # -- rate limits -------------------------------------------------------
 
     def take(self, queue: str, count: int, period: float) -> float:
-        now = time.time()
         with self._write() as db:
+            now = time.time()  # read inside the lock: a stale `now` would over-admit
             db.execute("DELETE FROM rate WHERE queue = ? AND at <= ?", (queue, now - period))
             rows = db.execute(
                 "SELECT at FROM rate WHERE queue = ? ORDER BY at LIMIT ?", (queue, count)

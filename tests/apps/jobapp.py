@@ -1,0 +1,47 @@
+"""Handlers for integration tests: each call appends one JSON line to the payload's `out` file."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any
+
+from jobrunner import JobContext, PermanentError
+
+
+def _note(payload: dict[str, Any], ctx: JobContext, **extra: Any) -> None:
+    line = {
+        "job": ctx.job_id,
+        "attempt": ctx.attempt,
+        "t": time.time(),
+        "pid": os.getpid(),
+        "n": payload.get("n"),
+        **extra,
+    }
+    with open(payload["out"], "a") as out:
+        out.write(json.dumps(line) + "\n")
+
+
+def record(payload: dict[str, Any], ctx: JobContext) -> Any:
+    _note(payload, ctx, phase="start")
+    time.sleep(payload.get("sleep", 0))
+    _note(payload, ctx, phase="end")
+    return payload.get("n")
+
+
+def flaky(payload: dict[str, Any], ctx: JobContext) -> Any:
+    _note(payload, ctx)
+    if ctx.attempt < payload.get("succeed_on", 10**9):
+        raise RuntimeError(f"failure number {ctx.attempt}")
+    return "finally"
+
+
+def permanent(payload: dict[str, Any], ctx: JobContext) -> Any:
+    _note(payload, ctx)
+    raise PermanentError("this payload can never work")
+
+
+def hang(payload: dict[str, Any], ctx: JobContext) -> Any:
+    _note(payload, ctx)
+    time.sleep(3600)
