@@ -20,7 +20,9 @@ outside the queue's slot on every enqueue and would need expiring of its own.
 
 A lease token is `ID:N`, N a number the queue's counter gives each delivery:
 only the delivery holding the current N can ack, retry or bury the job. A
-stale token changes nothing at all (not even the record) and returns False.
+stale token changes nothing at all (not even the record) and returns False;
+the same call made twice with one token (a retry after a lost reply) returns
+True both times and acts once.
 
 Records: `rec` holds the Record as JSON written by Python; `state`, `updated`
 and `run_at` are kept beside it because the scripts change them (a lease sets
@@ -28,8 +30,10 @@ and `run_at` are kept beside it because the scripts change them (a lease sets
 and dead jobs expire through key TTLs, so `expire()` only cleans indexes.
 
 `wait` sleeps on a condition; one thread per storage listens on the pattern
-`jr:*:wake` (every enqueue, retry, release and reclaim publishes) and wakes
-the waiters of that queue, so no blocking call holds a pooled connection.
+`jr:*:wake` and wakes the waiters of that queue, so no blocking call holds a
+pooled connection. A script publishes only when a queue's ready set stops
+being empty or a new earliest scheduled job appears: a waiter sleeps only
+after it saw nothing ready (having subscribed first), so it misses nothing.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
@@ -253,18 +258,19 @@ class RedisStorage:
         ]
 
     def wait(self, queues: Sequence[str], timeout: float) -> None:
-        self._listen(timeout)
+        deadline = time.monotonic() + timeout
+        if not self._subscribe(timeout):
+            return  # woken, closing, or Redis unreachable for the whole timeout
         with self._changed:
             seen = self._seen(queues)
         with self._guard("checking for due jobs"):
             due = self._due_in(queues)
-        if due is not None:
-            timeout = min(timeout, due)
-        if timeout <= 0:
+        left = deadline - time.monotonic() if due is None else min(deadline - time.monotonic(), due)
+        if left <= 0:
             return
         with self._changed:
             self._changed.wait_for(
-                lambda: self._closed.is_set() or self._seen(queues) != seen, timeout
+                lambda: self._closed.is_set() or self._seen(queues) != seen, left
             )
 
     def _seen(self, queues: Sequence[str]) -> tuple[int, ...]:
@@ -288,15 +294,19 @@ class RedisStorage:
             self._epoch += 1
             self._changed.notify_all()
 
-    def _listen(self, timeout: float) -> None:
-        """Start (once) the thread relaying wake messages; wait until it subscribed."""
+    def _subscribe(self, timeout: float) -> bool:
+        """Start (once) the thread relaying wake messages; True once it is subscribed."""
         with self._changed:
             if self._listener is None:
                 self._listener = threading.Thread(
                     target=self._relay_wakes, name="jobrunner-redis-wake", daemon=True
                 )
                 self._listener.start()
-        self._subscribed.wait(min(timeout, 5.0))
+            epoch = self._epoch
+            self._changed.wait_for(
+                lambda: self._subscribed.is_set() or self._epoch != epoch, timeout
+            )
+            return self._subscribed.is_set() and not self._closed.is_set()
 
     def _relay_wakes(self) -> None:
         pubsub = self._client.pubsub()  # type: ignore[no-untyped-call]

@@ -22,8 +22,9 @@ would be truncated to an integer: times are returned as strings.
 
 from __future__ import annotations
 
-# Shared by every queue script: the clock, the job hash, ending a delivery,
-# waking waiters, and writing a dead record.
+# Shared by every queue script: the clock, the job hash, adding to ready or
+# scheduled (publishing a wake message when waiters need one), ending a
+# delivery, and writing a dead record.
 PRELUDE = """
 local P = ARGV[1]
 local function clock()
@@ -40,7 +41,29 @@ local function unlease(id)
     redis.call('SREM', P .. 'owner:' .. owner, id)
   end
 end
-local function wake() redis.call('PUBLISH', P .. 'wake', '1') end
+-- Waiters sleep only after seeing no ready job, so a wake message is needed
+-- only when ready stops being empty or a new earliest scheduled job appears.
+local function ready(id, score)
+  if redis.call('ZCARD', KEYS[1]) == 0 then redis.call('PUBLISH', P .. 'wake', '1') end
+  redis.call('ZADD', KEYS[1], score, id)
+end
+local function schedule(id, run_at)
+  local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+  if not first[2] or run_at < tonumber(first[2]) then redis.call('PUBLISH', P .. 'wake', '1') end
+  redis.call('ZADD', KEYS[2], run_at, id)
+end
+-- End delivery n of job id by `op`: 1 when it held the job, 0 when the token
+-- is stale, -1 when this same call already ended it (a retried request).
+local function settle(id, n, op)
+  local job = jobkey(id)
+  if held(id, n) then
+    unlease(id)
+    redis.call('HSET', job, 'done', op .. ':' .. n)
+    return 1
+  end
+  if redis.call('HGET', job, 'done') == op .. ':' .. n then return -1 end
+  return 0
+end
 local function entomb(id, rec, updated, run_at, keep_ms, now)
   local job = jobkey(id)
   redis.call('HDEL', job, 'msg', 'owner')
@@ -73,9 +96,9 @@ if ARGV[6] ~= '' then run_at = tonumber(ARGV[6]) end
 local state = 'queued'
 if run_at > now then
   state = 'scheduled'
-  redis.call('ZADD', KEYS[2], run_at, id)
+  schedule(id, run_at)
 else
-  redis.call('ZADD', KEYS[1], score, id)
+  ready(id, score)
 end
 redis.call('ZREM', KEYS[5], id)
 redis.call('ZREM', KEYS[6], id)
@@ -83,7 +106,6 @@ local job = jobkey(id)
 redis.call('DEL', job)
 redis.call('HSET', job, 'msg', ARGV[3], 'score', score, 'owner', '', 'dlv', 0,
   'rec', ARGV[8], 'state', state, 'updated', now, 'run_at', run_at)
-wake()
 return id
 """
 )
@@ -147,13 +169,14 @@ return count
 
 # The attempt ended (ARGV: prefix, id, n, record, state, updated, run_at,
 # keep ms). Only the delivery named by (id, n) can end it: a stale token
-# changes nothing and returns 0. The message is dropped, the record kept.
+# changes nothing and returns 0; the same call repeated (a client retrying
+# after a lost reply) returns 1 again. The message is dropped, the record kept.
 ACK = (
     PRELUDE
     + """
 local id = ARGV[2]
-if not held(id, ARGV[3]) then return 0 end
-unlease(id)
+local ended = settle(id, ARGV[3], 'ack')
+if ended < 1 then return -ended end
 local job = jobkey(id)
 redis.call('HDEL', job, 'msg', 'owner')
 redis.call('HSET', job, 'rec', ARGV[4], 'state', ARGV[5], 'updated', ARGV[6], 'run_at', ARGV[7])
@@ -169,35 +192,31 @@ RETRY = (
     PRELUDE
     + """
 local id = ARGV[2]
-if not held(id, ARGV[3]) then return 0 end
-unlease(id)
+local ended = settle(id, ARGV[3], 'retry')
+if ended < 1 then return -ended end
 local now = clock()
 local score = tonumber(ARGV[5]) * 1e13 + redis.call('INCR', KEYS[4])
 local run_at = now + tonumber(ARGV[6])
-if run_at > now then
-  redis.call('ZADD', KEYS[2], run_at, id)
-else
-  redis.call('ZADD', KEYS[1], score, id)
-end
+if run_at > now then schedule(id, run_at) else ready(id, score) end
 local job = jobkey(id)
 redis.call('HSET', job, 'msg', ARGV[4], 'score', score, 'owner', '', 'dlv', 0,
   'rec', ARGV[7], 'state', ARGV[8], 'updated', ARGV[9], 'run_at', run_at)
 redis.call('PERSIST', job)
-wake()
 return 1
 """
 )
 
 # Into the dead-letter queue (ARGV: prefix, id, n or '', record, updated,
-# run_at, keep ms). With a delivery number, only that delivery can bury it;
+# run_at, keep ms). With a delivery number, only that delivery can bury it
+# (settled like ACK);
 # without one, the job also leaves ready/scheduled if it waits there.
 BURY = (
     PRELUDE
     + """
 local id = ARGV[2]
 if ARGV[3] ~= '' then
-  if not held(id, ARGV[3]) then return 0 end
-  unlease(id)
+  local ended = settle(id, ARGV[3], 'bury')
+  if ended < 1 then return -ended end
 else
   redis.call('ZREM', KEYS[1], id)
   redis.call('ZREM', KEYS[2], id)
@@ -217,13 +236,12 @@ for _, id in ipairs(redis.call('SMEMBERS', KEYS[7])) do
   local job = jobkey(id)
   if redis.call('ZSCORE', KEYS[3], id) and redis.call('HGET', job, 'owner') == ARGV[2] then
     redis.call('ZREM', KEYS[3], id)
-    redis.call('ZADD', KEYS[1], redis.call('HGET', job, 'score') or 2e13, id)
+    ready(id, redis.call('HGET', job, 'score') or 2e13)
     redis.call('HSET', job, 'owner', '', 'state', 'queued')
     count = count + 1
   end
 end
 redis.call('DEL', KEYS[7])
-if count > 0 then wake() end
 return count
 """
 )
@@ -259,7 +277,7 @@ return out
 REQUEUE_LOST = (
     PRELUDE
     + """
-local now, moved, woke = clock(), {}, false
+local now, moved = clock(), {}
 for i = 2, #ARGV, 8 do
   local id, rec = ARGV[i], ARGV[i + 3]
   local expiry = redis.call('ZSCORE', KEYS[3], id)
@@ -269,17 +287,15 @@ for i = 2, #ARGV, 8 do
     if ARGV[i + 2] == 'dead' then
       entomb(id, rec, ARGV[i + 5], ARGV[i + 6], ARGV[i + 7], now)
     else
-      redis.call('ZADD', KEYS[1], redis.call('HGET', job, 'score') or 2e13, id)
+      ready(id, redis.call('HGET', job, 'score') or 2e13)
       redis.call('HINCRBY', job, 'dlv', 1)
       redis.call('HSET', job, 'owner', '', 'state', ARGV[i + 4], 'updated', ARGV[i + 5],
         'run_at', ARGV[i + 6])
       if rec ~= '' then redis.call('HSET', job, 'rec', rec) end
-      woke = true
     end
     moved[#moved + 1] = id
   end
 end
-if woke then wake() end
 return moved
 """
 )
@@ -299,11 +315,10 @@ redis.call('ZREM', KEYS[2], id)
 unlease(id)
 local now = clock()
 local score = tonumber(ARGV[6]) * 1e13 + redis.call('INCR', KEYS[4])
-redis.call('ZADD', KEYS[1], score, id)
+ready(id, score)
 redis.call('HSET', job, 'msg', ARGV[5], 'score', score, 'owner', '', 'dlv', 0,
   'rec', ARGV[4], 'state', 'queued', 'updated', now, 'run_at', now)
 redis.call('PERSIST', job)
-wake()
 return 1
 """
 )
