@@ -25,11 +25,12 @@ from typing import Any
 from jobrunner import config as config_mod
 from jobrunner import engine, published
 from jobrunner.attempt import Plugins
+from jobrunner.job import Job, Record, State, Unreadable, decode
 from jobrunner.lane import Lane, lanes
 from jobrunner.logs import event
-from jobrunner.model import Config
+from jobrunner.model import Config, Policy
 from jobrunner.registry import Registry, discover
-from jobrunner.storage import Redelivery, Storage, StorageError, open_storage, redact
+from jobrunner.storage import Lease, Redelivery, Storage, StorageError, open_storage, redact
 from jobrunner.worker import LaneWorker
 
 ROLES = ("all", "scheduler", "worker")
@@ -244,6 +245,37 @@ class Daemon:
             event(
                 logging.WARNING, "lease expired: job handed back for another delivery", job=job_id
             )
+        if self.settings.role != "scheduler":
+            self._bury_orphans()
+
+    def _bury_orphans(self) -> None:
+        """Dead-letter the due jobs of queues the configuration in force no longer has.
+
+        Only while this daemon runs the published generation, so a daemon left on
+        an older configuration during a rollout never buries a new queue's jobs.
+        """
+        assert self.storage is not None
+        if (self.storage.published() or {}).get("hash") != published.content_hash(self.config):
+            return
+        for queue in self.storage.stats():
+            if queue in self._lanes:
+                continue
+            reason = (
+                f"queue '{queue}' no longer exists in the configuration "
+                f"(generation {self.generation})"
+            )
+            for lease in self.storage.lease(queue, self.id, count=100, lease_for=60):
+                self._bury(lease, reason)
+
+    def _bury(self, lease: Lease, reason: str) -> None:
+        assert self.storage is not None
+        try:
+            job = decode(lease.raw)
+        except Unreadable:
+            job = Job(lease.job_id, lease.queue, lease.raw.decode("utf-8", errors="replace"))
+        record = Record(job, State.DEAD, reason=reason, updated=time.time())
+        self.storage.bury(lease, record, Policy().dead_letter_retain.total_seconds())
+        event(logging.WARNING, "job dead", job=job.id, queue=lease.queue, reason=reason)
 
     def _expire(self) -> None:
         assert self.storage is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -225,3 +226,54 @@ def test_garbage_message_is_buried_as_unreadable(
     assert "unreadable" in dead.reason
     ok = enqueue(store, "work", {"out": str(tmp_path / "o.jsonl"), "n": 1})
     wait_until(lambda: state(store, ok) is State.SUCCEEDED, what="the worker still serves")
+
+
+def test_jobs_of_a_queue_that_no_longer_exists_are_dead_lettered(
+    jobs: Path, url: str, store: Storage, daemons: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    orphan = enqueue(store, "removed-queue", {"n": 1})
+    daemons(jobs, url)
+    wait_until(lambda: state(store, orphan) is State.DEAD, what="the orphan is dead", timeout=15)
+    record = store.record(orphan)
+    assert record is not None
+    assert "queue 'removed-queue' no longer exists in the configuration" in record.reason
+
+
+def test_a_flood_in_one_queue_does_not_starve_another(
+    jobs: Path, url: str, store: Storage, daemons: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    out = tmp_path / "out.jsonl"
+    for n in range(300):
+        enqueue(store, "limited", {"out": str(out), "n": n})
+    daemons(jobs, url)
+    urgent = enqueue(store, "work", {"out": str(out), "n": -1})
+    wait_until(
+        lambda: state(store, urgent) is State.SUCCEEDED, what="the other queue ran", timeout=5
+    )
+    assert store.stats()["limited"].ready > 250  # the flood is still waiting its turn
+
+
+def test_a_fresh_checkout_runs_with_no_flags(tmp_path: Path, jobs: Path) -> None:
+    import shutil
+    import subprocess
+    import sys
+
+    from daemon_proc import APPS
+
+    shutil.copytree(jobs, tmp_path / "checkout" / "jobs.d")
+    log = tmp_path / "run.log"
+    with open(log, "wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "jobrunner", "run"],
+            cwd=tmp_path / "checkout",
+            stdout=sink,
+            stderr=sink,
+            env={**os.environ, "PYTHONPATH": str(APPS)},
+        )
+    try:
+        wait_until(lambda: "serving queues" in log.read_text(), what="serving", timeout=20)
+        assert (tmp_path / "checkout" / ".jobrunner" / "state.db").exists()
+        assert '"level": "info"' in log.read_text()  # not a terminal: JSON lines
+    finally:
+        process.terminate()
+        assert process.wait(20) == 0
