@@ -4,9 +4,12 @@ Pure functions of their arguments; the clock is always passed in.
 
 - cron: 5 fields, or 6 with seconds first, names, `L`, `#` and the macros
   `@yearly @annually @monthly @weekly @daily @midnight @hourly`, evaluated by
-  cronsim in the entry's IANA time zone with Debian cron's DST behaviour (a
-  job at a time skipped by spring-forward runs at the first instant after the
-  gap; a time repeated by fall-back runs once, at its first occurrence).
+  cronsim in the entry's IANA time zone with Debian cron's DST behaviour: a
+  5-field job at a fixed time (minute and hour fields not starting with `*`)
+  that spring-forward skips runs at the first instant after the gap, and one
+  at a time fall-back repeats runs once, at its first occurrence; jobs with a
+  wildcard minute or hour, and all 6-field expressions, run by real time (an
+  hourly job runs twice in a repeated hour, and not in a skipped one).
 - every: a fixed interval aligned to the Unix epoch, so all replicas agree.
 - at: one instant given in RFC 3339 with an offset.
 """
@@ -18,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from cronsim import CronSim, CronSimError
+
 from jobrunner import duration
 
 MACROS = {
@@ -70,11 +74,13 @@ def check_cron(expression: str) -> str | None:
             f"or 6 with seconds first; found {count} in '{text}'"
         )
     try:
-        CronSim(text, datetime(2000, 1, 1, tzinfo=UTC))
+        fires = next(CronSim(text, datetime(2000, 1, 1, tzinfo=UTC)), None)
     except CronSimError as exc:
         return f"invalid cron expression '{text}': {str(exc).lower()} field"
     except (ValueError, IndexError, KeyError) as exc:  # cronsim's own edge cases
         return f"invalid cron expression '{text}': {exc}"
+    if fires is None:  # like `0 0 */10 2 SUN#5`: a fifth Sunday in February is the 29th
+        return f"cron expression '{text}' never fires: no date matches all of its fields"
     return None
 
 
@@ -95,21 +101,37 @@ def parse_at(text: str) -> datetime:
 
 
 def next_fire(schedule: Schedule, after: datetime) -> datetime | None:
-    """The first fire time strictly after `after` (aware), or None if there is none."""
-    if isinstance(schedule, At):
-        return schedule.when if schedule.when > after else None
-    if isinstance(schedule, Every):
-        step = schedule.interval.total_seconds()
-        elapsed = (after - _EPOCH).total_seconds()
-        ticks = int(elapsed // step) + 1
-        return _EPOCH + timedelta(seconds=ticks * step)
+    """The first fire time strictly after `after` (aware), or None if there is none.
+
+    Times come back in UTC: Python compares and subtracts two datetimes of the
+    same zone by wall time, ignoring `fold`, which is wrong in a fall-back hour.
+    None also when the next fire time would fall past the year 9999.
+    """
+    try:
+        if isinstance(schedule, At):
+            return schedule.when.astimezone(UTC) if schedule.when > after else None
+        if isinstance(schedule, Every):  # exact integer arithmetic on microseconds
+            ticks = (after - _EPOCH) // schedule.interval + 1
+            return _EPOCH + ticks * schedule.interval
+        return _next_cron(schedule, after)
+    except OverflowError:
+        return None
+
+
+def _next_cron(schedule: Cron, after: datetime) -> datetime | None:
     zone = ZoneInfo(schedule.timezone)
-    fire: datetime = next(iter(CronSim(schedule.fields, after.astimezone(zone))))
-    return fire
+    for local in CronSim(schedule.fields, after.astimezone(zone)):
+        fire = local.astimezone(UTC)
+        # cronsim steps fixed-time jobs by wall-clock time, so from inside the
+        # second pass of a fall-back hour it returns that hour's first pass,
+        # which is earlier than `after`: that run has happened already.
+        if fire > after:
+            return fire
+    return None  # cronsim looks 50 years ahead and found nothing
 
 
 def upcoming(schedule: Schedule, after: datetime, count: int) -> list[datetime]:
-    """The next `count` fire times after `after`."""
+    """The next `count` fire times after `after`, in UTC; fewer if the schedule ends."""
     times: list[datetime] = []
     while len(times) < count:
         fire = next_fire(schedule, times[-1] if times else after)
