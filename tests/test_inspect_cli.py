@@ -47,11 +47,12 @@ def doc(url: str, tmp_path: Path) -> dict[str, Any]:
 def cli(url: str, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
     result = run_cli(*args, "--storage", url, input=input)
     assert "Traceback" not in result.stderr, result.stderr
+    assert "internal error" not in result.stderr, result.stderr
     return result
 
 
-def bury(url: str, queue: str = "send-email", payload: Any = None) -> str:
-    """A job that failed its only attempt and went to the dead-letter queue."""
+def bury(url: str, queue: str = "send-email", payload: Any = None, tries: int = 1) -> str:
+    """A job that failed `tries` attempts and went to the dead-letter queue."""
     job = Job(
         id=new_id(),
         queue=queue,
@@ -65,10 +66,14 @@ def bury(url: str, queue: str = "send-email", payload: Any = None) -> str:
         storage.enqueue(job)
         [lease] = storage.lease(queue, "web1-123", count=1, lease_for=30)
         now = time.time()
-        attempt = Attempt(
-            1, now - 1.5, now, "failed", "web1-123", "HTTPError", "503 from relay", TRACEBACK
+        attempts = tuple(
+            Attempt(
+                n, now - 1.5, now, "failed", "web1-123", "HTTPError", "503 from relay", TRACEBACK
+            )
+            for n in range(1, tries + 1)
         )
-        dead = Record(job, State.DEAD, (attempt,), reason="used its 1 attempt", updated=now)
+        reason = f"used its {tries} attempt{'s' if tries > 1 else ''}"
+        dead = Record(job, State.DEAD, attempts, reason=reason, updated=now)
         storage.bury(lease, dead, keep_for=3600)
     finally:
         storage.close()
@@ -175,15 +180,18 @@ def test_status_lists_every_queue_and_daemon(url: str, doc: dict[str, Any]) -> N
     cli(url, "enqueue", "send-email", "--data", json.dumps({**EMAIL, "to": "b"}), "--delay", "1h")
     bury(url, "charge", {"order": {"id": 1}})
     storage = open_storage(url)
-    info = {"host": "web1", "pid": 123, "role": "worker", "queues": ["send-email"]}
-    storage.beat("web1-123", {**info, "beat": time.time() - 3}, ttl=30)
+    info = {"host": "web1", "pid": 123, "role": "worker", "queues": ["charge", "send-email"]}
+    storage.beat(
+        "web1-123", {**info, "generation": 1, "healthy": True, "seen": time.time() - 3}, 30
+    )
     storage.close()
     result = cli(url, "status")
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert f"config:   generation 1, hash {doc['hash']}, 1 file\n" in out
     assert "daemons:  1 alive" in out
-    assert re.search(r"^  web1-123 +web1 +123 +worker +send-email +[34]s ago$", out, re.M), out
+    daemon = r"^  web1-123 +web1 +123 +worker +1 +ok +\d+s ago +charge,send-email$"
+    assert re.search(daemon, out, re.M), out
     assert re.search(r"^  charge +0 +0 +0 +1$", out, re.M), out
     assert re.search(r"^  reports +0 +0 +0 +0$", out, re.M), out
     assert re.search(r"^  send-email +1 +1 +0 +0$", out, re.M), out
@@ -229,6 +237,13 @@ def test_jobs_show_a_dead_job(url: str, doc: dict[str, Any]) -> None:
     assert data["state"] == "dead"
     [attempt] = data["attempts"]
     assert attempt["error_type"] == "HTTPError" and attempt["duration"] == pytest.approx(1.5)
+
+
+def test_jobs_show_prints_a_repeated_traceback_once(url: str, doc: dict[str, Any]) -> None:
+    out = cli(url, "jobs", "show", bury(url, tries=3)).stdout
+    assert out.count("HTTPError: 503 from relay") == 3
+    assert out.count("Traceback (most recent call last)") == 1
+    assert out.count("      (traceback as in #3)\n") == 2
 
 
 def test_jobs_show_unknown_id(url: str, doc: dict[str, Any]) -> None:

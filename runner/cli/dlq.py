@@ -37,13 +37,25 @@ def dlq() -> None:
     A job is dead when it used its last attempt, failed permanently, kept
     killing its workers (max_deliveries) or names a queue that no longer
     exists. It is kept with its errors for its queue's dead_letter.retain.
+
+    \b
+    The usual round:
+      jobrunner dlq list                      # what died, and why
+      jobrunner dlq show ID                   # every attempt, its error and traceback
+      jobrunner dlq replay --queue QUEUE      # once the cause is fixed
+      jobrunner dlq purge ID                  # what should never run again
     """
 
 
 @dlq.command("list")
-@_queue
+@click.option("--queue", metavar="QUEUE", help="Only this queue's dead jobs.")
 @click.option(
-    "--limit", type=click.IntRange(min=1), default=100, show_default=True, help="Show at most N."
+    "--limit",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    metavar="N",
+    help="Show at most N jobs.",
 )
 @storage_url
 @_json
@@ -83,8 +95,8 @@ def show(job_id: str, storage: str, as_json: bool) -> None:
 
     \b
     Examples:
-      jobrunner dlq show 0193a6f2c1d84e2b9a1c
-      jobrunner dlq show 0193a6f2c1d84e2b9a1c --json | jq '.attempts[-1].error'
+      jobrunner dlq show 01a201dd79c77ae84ed42874
+      jobrunner dlq show 01a201dd79c77ae84ed42874 --json | jq '.attempts[-1].error'
     """
     client = connect(storage)
     with storage_errors(), client:
@@ -112,7 +124,7 @@ def replay(
 
     \b
     Examples:
-      jobrunner dlq replay 0193a6f2c1d84e2b9a1c 0193a6f2c1d84e2b9a1d
+      jobrunner dlq replay 01a201dd79c77ae84ed42874 01a201dd7a4927852d756690
       jobrunner dlq replay --queue send-email
       jobrunner dlq replay --all --json
     """
@@ -154,7 +166,7 @@ def purge(
 
     \b
     Examples:
-      jobrunner dlq purge 0193a6f2c1d84e2b9a1c
+      jobrunner dlq purge 01a201dd79c77ae84ed42874
       jobrunner dlq purge --queue send-email
       jobrunner dlq purge --all --yes        # in a script
     """

@@ -92,12 +92,16 @@ def describe(info: JobInfo, now: float) -> str:
         ("attempts", str(len(info.attempts))),
     ]
     lines = [f"{name + ':':<17}{value}" for name, value in fields if value]
+    later: dict[str, int] = {}  # traceback -> the last attempt that had it
+    for attempt in reversed(info.attempts):
+        later.setdefault(attempt.traceback.strip(), attempt.number)
     for attempt in info.attempts:
-        lines.extend(_attempt(attempt, now))
+        lines.extend(_attempt(attempt, now, later))
     return "\n".join(lines)
 
 
-def _attempt(attempt: Attempt, now: float) -> list[str]:
+def _attempt(attempt: Attempt, now: float, later: dict[str, int]) -> list[str]:
+    """One attempt; a traceback that a later attempt repeats is shown there only."""
     head = (
         f"  #{attempt.number}  {attempt.outcome:<9} {took(attempt.duration):>7}  "
         f"{when(attempt.started, now)}" + (f"  on {attempt.daemon}" if attempt.daemon else "")
@@ -105,6 +109,10 @@ def _attempt(attempt: Attempt, now: float) -> list[str]:
     lines = [head]
     if attempt.error_type or attempt.error:
         lines.append(f"      {attempt.error_type or 'error'}: {attempt.error}")
+    same = later.get(attempt.traceback.strip(), attempt.number)
+    if attempt.traceback.strip() and same != attempt.number:
+        lines.append(f"      (traceback as in #{same})")
+        return lines
     trace = attempt.traceback.strip().splitlines()
     if len(trace) > TRACEBACK_LINES:
         lines.append(f"      … {len(trace) - TRACEBACK_LINES} lines above")
@@ -140,7 +148,7 @@ def show(job_id: str, storage: str, as_json: bool) -> None:
 
     \b
     Examples:
-      jobrunner jobs show 0193a6f2c1d84e2b9a1c
+      jobrunner jobs show 01a201dd79c77ae84ed42874
       jobrunner jobs show "$id" --json | jq -r .state
       JOBRUNNER_STORAGE=redis://jobs:6379/0 jobrunner jobs show "$id"
     """

@@ -18,7 +18,7 @@ def gather(storage: Any, now: float) -> dict[str, Any]:
     """Everything `status` shows, as JSON-ready data (what `--json` prints)."""
     doc = storage.published()
     daemons = [
-        {**d, "beat_age": now - d["beat"] if isinstance(d.get("beat"), int | float) else None}
+        {**d, "beat_age": now - d["seen"] if isinstance(d.get("seen"), int | float) else None}
         for d in storage.daemons()
     ]
     config = None
@@ -58,7 +58,7 @@ def render(data: dict[str, Any]) -> str:
         lines.extend(f"          {file}" for file in files)
     lines.append(f"daemons:  {len(data['daemons']) or 'none'} alive")
     if data["daemons"]:
-        headers = ["ID", "HOST", "PID", "ROLE", "QUEUES", "LAST BEAT"]
+        headers = ["ID", "HOST", "PID", "ROLE", "GEN", "HEALTH", "LAST BEAT", "QUEUES"]
         lines.append(_indent(table(headers, _rows(data))))
     lines.append(f"queues:   {len(data['queues']) or 'none'}")
     if data["queues"]:
@@ -73,16 +73,17 @@ def render(data: dict[str, Any]) -> str:
 def _rows(data: dict[str, Any]) -> list[list[Any]]:
     rows = []
     for d in data["daemons"]:
-        queues = d.get("queues")
-        age = d["beat_age"]
+        queues, age, healthy = d.get("queues"), d["beat_age"], d.get("healthy")
         rows.append(
             [
                 d["id"],
                 d.get("host", "-"),
                 d.get("pid", "-"),
                 d.get("role", "-"),
-                ",".join(queues) if isinstance(queues, list) and queues else "all",
+                d.get("generation", "-"),
+                "-" if healthy is None else "ok" if healthy else "unhealthy",
                 "-" if age is None else f"{ago(age)} ago",
+                ",".join(queues) if isinstance(queues, list) and queues else "-",
             ]
         )
     return rows
@@ -98,8 +99,9 @@ def _indent(text: str) -> str:
 def status(storage: str, as_json: bool) -> None:
     """Show live daemons, the configuration in force and queue depths.
 
-    Daemons: host, pid, role, the queues they work and how long ago they last
-    said they were alive (a daemon that stops beating drops off the list).
+    Daemons: host, pid, role, the configuration generation they run, whether
+    they can reach the storage, how long ago they last said they were alive
+    (a daemon that stops beating drops off the list) and the queues they work.
     Configuration: the generation, content hash and files the daemons
     published. Queues: every configured queue, even idle, with its jobs
     ready (due, waiting for a worker), scheduled (delayed or backing off
