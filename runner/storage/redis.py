@@ -53,7 +53,7 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.commands.core import Script
 from redis.retry import Retry
 
-from jobrunner.job import Job, Record, State, decode_record
+from jobrunner.job import Job, Record, State, Unreadable, decode, decode_record
 from jobrunner.storage import redact
 from jobrunner.storage import redis_scripts as lua
 from jobrunner.storage.base import (
@@ -69,7 +69,8 @@ QUEUES, CONFIG, DAEMONS = "jr:queues", "jr:config", "jr:daemons"
 WAKE_PATTERN = "jr:*:wake"
 BATCH = 500  # leases reclaimed, dead jobs purged or expired per script call
 LISTEN_POLL = 0.25  # how often the wake listener checks for close()
-RECORD_FIELDS = ("rec", "state", "updated", "run_at")
+REGISTER_EVERY = 60.0  # seconds between re-adding a queue this process uses to jr:queues
+RECORD_FIELDS = ("rec", "state", "updated", "run_at", "msg")
 Fields = Sequence[bytes | None]
 Arg = bytes | str | int | float  # what a script accepts as an argument
 
@@ -98,10 +99,17 @@ def record_fields(record: Record) -> list[str]:
 
 
 def read_record(values: Fields) -> Record | None:
-    rec, state, updated, run_at = values
-    if not rec:
+    """A record from RECORD_FIELDS; a job still waiting for its first end has only its message."""
+    rec, state, updated, run_at, msg = values
+    if rec:
+        record = decode_record(rec)
+    elif msg:
+        try:
+            record = Record(decode(msg), State.QUEUED)
+        except Unreadable:
+            return None  # a stray writer's bytes: no record, as in SQLite
+    else:
         return None
-    record = decode_record(rec)
     return replace(
         record,
         state=State(text(state)) if state else record.state,
@@ -173,18 +181,97 @@ def inject_raw(url: str, queue: str, raw: bytes) -> None:
         client.close()
 
 
+class WakeRelay:
+    """Wakes the threads waiting on a queue when its wake channel says so.
+
+    One thread per storage listens on the pattern `jr:*:wake` and bumps a mark
+    per queue; waiters sleep on a condition until a mark of theirs moves. After
+    a (re)subscription every waiter looks again: messages may have been missed.
+    """
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._client = client
+        self._changed = threading.Condition()
+        self._epoch = 0  # bumped by wake() and on (re)subscribing
+        self._marks: dict[str, int] = {}
+        self._subscribed = threading.Event()
+        self._closed = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def subscribe(self, timeout: float) -> bool:
+        """Start (once) the listening thread; True once it is subscribed."""
+        with self._changed:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._listen, name="jobrunner-redis-wake", daemon=True
+                )
+                self._thread.start()
+            epoch = self._epoch
+            self._changed.wait_for(
+                lambda: self._subscribed.is_set() or self._epoch != epoch, timeout
+            )
+            return self._subscribed.is_set() and not self._closed.is_set()
+
+    def seen(self, queues: Sequence[str]) -> tuple[int, ...]:
+        with self._changed:
+            return (self._epoch, *(self._marks.get(q, 0) for q in queues))
+
+    def wait(self, queues: Sequence[str], seen: tuple[int, ...], timeout: float) -> None:
+        """Sleep until a mark of `queues` moved past `seen`, wake(), close() or `timeout`."""
+        if timeout > 0:
+            with self._changed:
+                self._changed.wait_for(
+                    lambda: self._closed.is_set() or self.seen(queues) != seen, timeout
+                )
+
+    def wake(self) -> None:
+        with self._changed:
+            self._epoch += 1
+            self._changed.notify_all()
+
+    def close(self) -> None:
+        self._closed.set()
+        self.wake()
+        if self._thread is not None:
+            self._thread.join(timeout=LISTEN_POLL * 4)
+
+    def _listen(self) -> None:
+        pubsub = self._client.pubsub()  # type: ignore[no-untyped-call]
+        backoff = 0.1
+        while not self._closed.is_set():
+            try:
+                if not pubsub.subscribed:
+                    pubsub.psubscribe(WAKE_PATTERN)
+                message = pubsub.get_message(timeout=LISTEN_POLL)
+            except (redis.RedisError, OSError):
+                self._subscribed.clear()
+                self._closed.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            backoff = 0.1
+            if message:
+                self._note(message)
+        pubsub.close()
+
+    def _note(self, message: Mapping[str, Any]) -> None:
+        with self._changed:
+            if message["type"] == "psubscribe":
+                self._subscribed.set()
+                self._epoch += 1
+            elif message["type"] == "pmessage":
+                queue = text(message["channel"])[len("jr:{") : -len("}:wake")]
+                self._marks[queue] = self._marks.get(queue, 0) + 1
+            self._changed.notify_all()
+
+
 class RedisStorage:
     def __init__(self, client: redis.Redis, url: str) -> None:
         self.url = redact(url)
         self._raw_url = url
         self._client = client
         self._lua = Scripts.register(client)
-        self._changed = threading.Condition()
-        self._epoch = 0  # bumped by wake() and on (re)subscribing: every waiter looks again
-        self._marks: dict[str, int] = {}  # per queue, bumped by its wake messages
-        self._subscribed = threading.Event()
-        self._closed = threading.Event()
-        self._listener: threading.Thread | None = None
+        self._relay = WakeRelay(client)
+        self._registered: dict[str, float] = {}  # queue -> when we last added it to jr:queues
 
     @classmethod
     def from_url(cls, url: str) -> RedisStorage:
@@ -212,12 +299,34 @@ class RedisStorage:
     def _queues(self) -> list[str]:
         return sorted(text(q) for q in self._client.smembers(QUEUES))
 
+    def _register(self, queue: str) -> None:
+        """Add `queue` to jr:queues, once a minute at most (it survives a FLUSHALL)."""
+        now = time.monotonic()
+        if self._registered.get(queue, -REGISTER_EVERY) + REGISTER_EVERY <= now:
+            self._client.sadd(QUEUES, queue)
+            self._registered[queue] = now
+
+    def _batch(self, calls: Sequence[tuple[Script, list[str], list[Any]]]) -> list[Any]:
+        """Run scripts in one pipelined round trip, replies in order.
+
+        Raw EVALSHA: redis-py's pipelined scripts ask SCRIPT EXISTS first, every time.
+        """
+        for loaded in (False, True):
+            pipe = self._client.pipeline(transaction=False)
+            for script, keys, args in calls:
+                pipe.evalsha(script.sha, len(keys), *keys, *args)
+            try:
+                return pipe.execute()
+            except redis.exceptions.NoScriptError:
+                if loaded:
+                    raise
+                for script, _, _ in calls:  # a restarted server or SCRIPT FLUSH
+                    self._client.script_load(script.script)
+        raise AssertionError("unreachable")
+
     def _per_queue(self, script: Script, queues: Sequence[str], *args: Any) -> list[Any]:
         """Run `script` on each queue in one pipelined round trip; the replies in order."""
-        pipe = self._client.pipeline(transaction=False)
-        for queue in queues:
-            script(keys=queue_keys(queue), args=[prefix(queue), *args], client=pipe)
-        return pipe.execute()
+        return self._batch([(script, queue_keys(q), [prefix(q), *args]) for q in queues])
 
     # -- producers ---------------------------------------------------------
 
@@ -233,25 +342,19 @@ class RedisStorage:
         if job.idempotency_key is not None and idempotency_ttl:
             keys.append(prefix(job.queue) + "idem:" + job.idempotency_key)
         ttl = ms(idempotency_ttl) if idempotency_ttl else 0
-        # The record's state, times and run_at are set by the script (Redis time).
-        record = Record(job, State.QUEUED).encode()
         when = "" if at is None else at
         args: list[Arg] = [prefix(job.queue), job.id, job.encode(), job.priority, delay, when, ttl]
         with self._guard(f"enqueueing job {job.id}"):
-            pipe = self._client.pipeline(transaction=False)
-            pipe.sadd(QUEUES, job.queue)
-            self._lua.enqueue(keys=keys, args=[*args, record], client=pipe)
-            return text(pipe.execute()[1])
+            self._register(job.queue)
+            return text(self._lua.enqueue(keys=keys, args=args))
 
     # -- workers -----------------------------------------------------------
 
     def lease(self, queue: str, owner: str, *, count: int, lease_for: float) -> list[Lease]:
         keys = [*queue_keys(queue), prefix(queue) + "owner:" + owner]
         with self._guard(f"leasing from queue {queue}"):
-            pipe = self._client.pipeline(transaction=False)
-            pipe.sadd(QUEUES, queue)
-            self._lua.lease(keys=keys, args=[prefix(queue), owner, count, lease_for], client=pipe)
-            flat = pipe.execute()[1]
+            self._register(queue)  # a stray writer's queue is reclaimed too
+            flat = self._lua.lease(keys=keys, args=[prefix(queue), owner, count, lease_for])
         return [
             Lease(f"{text(job_id)}:{n}", text(job_id), queue, bytes(raw), int(deliveries))
             for job_id, n, raw, deliveries in zip(*[iter(flat)] * 4, strict=True)
@@ -259,22 +362,13 @@ class RedisStorage:
 
     def wait(self, queues: Sequence[str], timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        if not self._subscribe(timeout):
+        if not self._relay.subscribe(timeout):
             return  # woken, closing, or Redis unreachable for the whole timeout
-        with self._changed:
-            seen = self._seen(queues)
+        seen = self._relay.seen(queues)
         with self._guard("checking for due jobs"):
             due = self._due_in(queues)
-        left = deadline - time.monotonic() if due is None else min(deadline - time.monotonic(), due)
-        if left <= 0:
-            return
-        with self._changed:
-            self._changed.wait_for(
-                lambda: self._closed.is_set() or self._seen(queues) != seen, left
-            )
-
-    def _seen(self, queues: Sequence[str]) -> tuple[int, ...]:
-        return (self._epoch, *(self._marks.get(q, 0) for q in queues))
+        left = deadline - time.monotonic()
+        self._relay.wait(queues, seen, left if due is None else min(left, due))
 
     def _due_in(self, queues: Sequence[str]) -> float | None:
         """0 when a job of `queues` is ready; else seconds until the first scheduled one."""
@@ -290,62 +384,18 @@ class RedisStorage:
         return max(0.0, min(firsts) - seconds - micros / 1e6) if firsts else None
 
     def wake(self) -> None:
-        with self._changed:
-            self._epoch += 1
-            self._changed.notify_all()
-
-    def _subscribe(self, timeout: float) -> bool:
-        """Start (once) the thread relaying wake messages; True once it is subscribed."""
-        with self._changed:
-            if self._listener is None:
-                self._listener = threading.Thread(
-                    target=self._relay_wakes, name="jobrunner-redis-wake", daemon=True
-                )
-                self._listener.start()
-            epoch = self._epoch
-            self._changed.wait_for(
-                lambda: self._subscribed.is_set() or self._epoch != epoch, timeout
-            )
-            return self._subscribed.is_set() and not self._closed.is_set()
-
-    def _relay_wakes(self) -> None:
-        pubsub = self._client.pubsub()  # type: ignore[no-untyped-call]
-        backoff = 0.1
-        while not self._closed.is_set():
-            try:
-                if not pubsub.subscribed:
-                    pubsub.psubscribe(WAKE_PATTERN)
-                message = pubsub.get_message(timeout=LISTEN_POLL)
-            except (redis.RedisError, OSError):
-                self._subscribed.clear()
-                self._closed.wait(backoff)
-                backoff = min(backoff * 2, 5.0)
-                continue
-            backoff = 0.1
-            if message:
-                self._note(message)
-        pubsub.close()
-
-    def _note(self, message: Mapping[str, Any]) -> None:
-        with self._changed:
-            if message["type"] == "psubscribe":  # (re)subscribed: we may have missed some
-                self._subscribed.set()
-                self._epoch += 1
-            elif message["type"] == "pmessage":
-                queue = text(message["channel"])[len("jr:{") : -len("}:wake")]
-                self._marks[queue] = self._marks.get(queue, 0) + 1
-            self._changed.notify_all()
+        self._relay.wake()
 
     def extend(self, owner: str, lease_for: float) -> int:
         with self._guard(f"extending the leases of {owner}"):
             return sum(self._per_owner(self._lua.extend, owner, lease_for))
 
     def _per_owner(self, script: Script, owner: str, *args: Any) -> list[int]:
-        pipe = self._client.pipeline(transaction=False)
-        for queue in self._queues():
-            keys = [*queue_keys(queue), prefix(queue) + "owner:" + owner]
-            script(keys=keys, args=[prefix(queue), owner, *args], client=pipe)
-        return [int(n) for n in pipe.execute()]
+        calls = [
+            (script, [*queue_keys(q), prefix(q) + "owner:" + owner], [prefix(q), owner, *args])
+            for q in self._queues()
+        ]
+        return [int(n) for n in self._batch(calls)]
 
     def ack(self, lease: Lease, record: Record, keep_for: float) -> bool:
         args: list[Arg] = [*self._delivery(lease), *record_fields(record), ms(keep_for)]
@@ -400,8 +450,8 @@ class RedisStorage:
     def _plan_lost(self, queue: str, reply: list[Any], policy: Redelivery) -> list[Any]:
         """REQUEUE_LOST's arguments for the expired leases of one EXPIRED reply."""
         now, args = float(reply[0]), list[Any]()
-        for job_id, n, owner, dlv, *values, msg in zip(*[iter(reply[1:])] * 9, strict=True):
-            who, deliveries = text(owner), int(dlv) + 1
+        for job_id, n, owner, dlv, *values in zip(*[iter(reply[1:])] * 9, strict=True):
+            who, deliveries, msg = text(owner), int(dlv) + 1, values[-1]
             record = read_record(values)
             if deliveries < policy.max_deliveries:
                 back = ["", State.QUEUED.value, "", ""]  # a stray message keeps no record
@@ -417,10 +467,8 @@ class RedisStorage:
         return args
 
     def _requeue_lost(self, plans: Mapping[str, list[Any]]) -> dict[str, list[str]]:
-        pipe = self._client.pipeline(transaction=False)
-        for queue, plan in plans.items():
-            self._lua.requeue_lost(keys=queue_keys(queue), args=[prefix(queue), *plan], client=pipe)
-        replies = pipe.execute()
+        script = self._lua.requeue_lost
+        replies = self._batch([(script, queue_keys(q), [prefix(q), *p]) for q, p in plans.items()])
         return {
             queue: [text(job_id) for job_id in ids]
             for queue, ids in zip(plans, replies, strict=True)
@@ -442,7 +490,7 @@ class RedisStorage:
         for queue in queues:
             pipe.hmget(prefix(queue) + "job:" + job_id, RECORD_FIELDS)
         for queue, values in zip(queues, pipe.execute(), strict=True):
-            if values[0]:
+            if values[0] or values[4]:
                 return queue, values
         return None
 
@@ -558,8 +606,5 @@ class RedisStorage:
         return forgotten
 
     def close(self) -> None:
-        self._closed.set()
-        self.wake()
-        if self._listener is not None:
-            self._listener.join(timeout=LISTEN_POLL * 4)
+        self._relay.close()
         self._client.close()

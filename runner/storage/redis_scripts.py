@@ -74,10 +74,11 @@ local function entomb(id, rec, updated, run_at, keep_ms, now)
 end
 """
 
-# Store a job (ARGV: prefix, id, message, priority, delay, at or '', ttl ms,
-# record). With KEYS[7] (the idempotency key): SET NX PX first, and return
-# the id it already names. A job already waiting or leased is left alone, so
-# a client retrying after a lost reply does not queue it twice.
+# Store a job (ARGV: prefix, id, message, priority, delay, at or '', ttl ms).
+# It has no `rec` yet: until an attempt ends, its record is its message.
+# With KEYS[7] (the idempotency key): SET NX PX first, and return the id it
+# already names. A job already waiting or leased is left alone, so a client
+# retrying after a lost reply does not queue it twice.
 ENQUEUE = (
     PRELUDE
     + """
@@ -105,7 +106,7 @@ redis.call('ZREM', KEYS[6], id)
 local job = jobkey(id)
 redis.call('DEL', job)
 redis.call('HSET', job, 'msg', ARGV[3], 'score', score, 'owner', '', 'dlv', 0,
-  'rec', ARGV[8], 'state', state, 'updated', now, 'run_at', run_at)
+  'state', state, 'updated', now, 'run_at', run_at)
 return id
 """
 )
