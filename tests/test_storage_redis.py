@@ -270,6 +270,7 @@ def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     workdir, port = tmp_path_factory.mktemp("cluster"), free_port()
     args = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
     args += ["--cluster-enabled", "yes", "--cluster-config-file", str(workdir / "nodes.conf")]
+    args += ["--cluster-port", str(free_port())]  # the default, port + 10000, may not exist
     process = subprocess.Popen(
         [binary, *args, "--dir", str(workdir)],
         stdout=subprocess.DEVNULL,
@@ -277,14 +278,14 @@ def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     url = f"redis://127.0.0.1:{port}/0"
     try:
-        _assign_every_slot(url)
+        _assign_every_slot(url, process)
         yield url
     finally:
         process.terminate()
         process.wait(5)
 
 
-def _assign_every_slot(url: str) -> None:
+def _assign_every_slot(url: str, process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 10
     client = redis.Redis.from_url(url)
     while True:
@@ -292,6 +293,7 @@ def _assign_every_slot(url: str) -> None:
             client.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
             break
         except redis.ConnectionError:
+            assert process.poll() is None, "cluster node exited"
             assert time.monotonic() < deadline, "cluster node did not start"
             time.sleep(0.05)
     while b"cluster_state:ok" not in client.execute_command("CLUSTER", "INFO"):
