@@ -258,6 +258,63 @@ def test_a_bad_url_is_a_storage_error() -> None:
         open_storage("redis://:pw@host:port/0")
 
 
+def test_a_waiter_survives_a_redis_restart(tmp_path: Path) -> None:
+    from servers import free_port
+
+    port = free_port()
+    server = start_redis(port, tmp_path)
+    url = f"redis://127.0.0.1:{port}/0"
+    waiter, producer = RedisStorage.from_url(url), RedisStorage.from_url(url)
+    try:
+        waiter.wait(["q"], 0.01)
+        stop(server)
+        time.sleep(0.6)  # the listener notices, and retries with backoff
+        server = start_redis(port, tmp_path)
+        deadline = time.monotonic() + 10
+        while not waiter._relay.subscribe(0.1):
+            assert time.monotonic() < deadline, "the wake listener did not resubscribe"
+        assert _wake_latency(waiter, lambda: producer.enqueue(job())) < 0.05
+    finally:
+        waiter.close()
+        producer.close()
+        stop(server)
+
+
+def test_rediss_urls_use_tls() -> None:
+    storage = RedisStorage.from_url("rediss://:pw@redis.example:6380/2")
+    pool = storage._client.connection_pool
+    assert pool.connection_class is redis.SSLConnection and storage.url.startswith("rediss://:***@")
+    storage.close()
+
+
+def start_redis(port: int, workdir: Path, *extra: str) -> subprocess.Popen[bytes]:
+    """A redis-server of our own on `port`, answering PING when this returns."""
+    binary = shutil.which("redis-server")
+    assert binary is not None, "redis-server is not installed"
+    args = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    process = subprocess.Popen(
+        [binary, *args, *extra, "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    client, deadline = redis.Redis(port=port, socket_timeout=1), time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            assert process.poll() is None, "redis-server exited"
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.02)
+    client.close()
+    return process
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    process.wait(5)
+
+
 # -- a one-node Redis Cluster: every slot on one server ----------------------
 
 
@@ -265,38 +322,19 @@ def test_a_bad_url_is_a_storage_error() -> None:
 def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     from servers import free_port
 
-    binary = shutil.which("redis-server")
-    assert binary is not None
     workdir, port = tmp_path_factory.mktemp("cluster"), free_port()
-    args = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    args += ["--cluster-enabled", "yes", "--cluster-config-file", str(workdir / "nodes.conf")]
-    args += ["--cluster-port", str(free_port())]  # the default, port + 10000, may not exist
-    process = subprocess.Popen(
-        [binary, *args, "--dir", str(workdir)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    process = start_redis(
+        port,
+        workdir,
+        *("--cluster-enabled", "yes", "--cluster-config-file", str(workdir / "nodes.conf")),
+        *("--cluster-port", str(free_port())),  # the default, port + 10000, may not exist
     )
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        _assign_every_slot(url, process)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(5)
-
-
-def _assign_every_slot(url: str, process: subprocess.Popen[bytes]) -> None:
+    client = redis.Redis(port=port)
+    client.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
     deadline = time.monotonic() + 10
-    client = redis.Redis.from_url(url)
-    while True:
-        try:
-            client.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
-            break
-        except redis.ConnectionError:
-            assert process.poll() is None, "cluster node exited"
-            assert time.monotonic() < deadline, "cluster node did not start"
-            time.sleep(0.05)
     while b"cluster_state:ok" not in client.execute_command("CLUSTER", "INFO"):
         assert time.monotonic() < deadline, "cluster did not become ready"
         time.sleep(0.05)
     client.close()
+    yield f"redis://127.0.0.1:{port}/0"
+    stop(process)
