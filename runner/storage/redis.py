@@ -24,10 +24,12 @@ stale token changes nothing at all (not even the record) and returns False;
 the same call made twice with one token (a retry after a lost reply) returns
 True both times and acts once.
 
-Records: `rec` holds the Record as JSON written by Python; `state`, `updated`
+Records: `rec` holds the Record as JSON written by Python once an attempt
+ends (before that, the record is read from the message); `state`, `updated`
 and `run_at` are kept beside it because the scripts change them (a lease sets
-`running`); reading a record applies them over the JSON. Finished records
-and dead jobs expire through key TTLs, so `expire()` only cleans indexes.
+`running`) and override the JSON. Finished records, dead jobs and
+idempotency keys expire through key TTLs, so `expire()` counts only the dead
+jobs it drops from the dead-letter index. Queue names stay in jr:queues.
 
 `wait` sleeps on a condition; one thread per storage listens on the pattern
 `jr:*:wake` and wakes the waiters of that queue, so no blocking call holds a
