@@ -161,6 +161,7 @@ def test_retry_is_atomic_and_stale_lease_acks_nothing(store: Storage) -> None:
     [again] = store.lease("q", "d1", count=1, lease_for=30)
     assert decode(again.raw).attempt == 2
     assert not store.ack(lease, record_of(j), keep_for=60)  # the old delivery is gone
+    assert store.record(j.id).state is State.RUNNING  # type: ignore[union-attr]
     assert store.ack(again, record_of(j), keep_for=60)
 
 

@@ -246,25 +246,34 @@ class SqliteStorage:
         )
         return cursor.rowcount == 1
 
+    # A stale lease (expired and delivered again, or already settled) settles nothing:
+    # the delivery that holds the job now writes its record.
+
     def ack(self, lease: Lease, record: Record, keep_for: float) -> bool:
         with self._write() as db:
             held = self._take_lease(db, lease)
-            self._put_record(db, record, time.time() + keep_for)
+            if held:
+                self._put_record(db, record, time.time() + keep_for)
         return held
 
     def retry(self, lease: Lease, job: Job, delay: float, record: Record) -> bool:
-        now = time.time()
         with self._write() as db:
+            now = time.time()
             held = self._take_lease(db, lease)
             if held:
                 self._insert(db, job, now + delay)
-            self._put_record(db, replace(record, run_at=now + delay), None)
+                self._put_record(db, replace(record, run_at=now + delay), None)
         return held
 
     def bury(self, lease: Lease | None, record: Record, keep_for: float) -> bool:
         with self._write() as db:
-            held = self._take_lease(db, lease) if lease else True
-            self._put_record(db, replace(record, state=State.DEAD), time.time() + keep_for)
+            if lease is None:
+                db.execute("DELETE FROM queue WHERE id = ?", (record.job.id,))
+                held = True
+            else:
+                held = self._take_lease(db, lease)
+            if held:
+                self._put_record(db, replace(record, state=State.DEAD), time.time() + keep_for)
         return held
 
     def release(self, owner: str) -> int:
@@ -296,20 +305,18 @@ class SqliteStorage:
                 moved.append(job_id)
                 policy = policies.get(queue, default)
                 row = db.execute("SELECT data FROM record WHERE id = ?", (job_id,)).fetchone()
-                record = lost(decode_record(row[0]), owner, now) if row else None
+                record = lost(decode_record(row[0]) if row else stray(db, seq), owner, now)
                 if deliveries + 1 >= policy.max_deliveries:
                     db.execute("DELETE FROM queue WHERE seq = ?", (seq,))
-                    if record:
-                        dead = buried_lost(record, deliveries + 1, owner)
-                        self._put_record(db, dead, now + policy.dead_retain)
+                    dead = buried_lost(record, deliveries + 1, owner)
+                    self._put_record(db, dead, now + policy.dead_retain)
                     continue
                 db.execute(
                     "UPDATE queue SET owner = NULL, lease_until = NULL,"
                     " deliveries = deliveries + 1 WHERE seq = ?",
                     (seq,),
                 )
-                if record:
-                    self._put_record(db, replace(record, state=State.QUEUED), None)
+                self._put_record(db, replace(record, state=State.QUEUED), None)
         return moved
 
     # -- rate limits -------------------------------------------------------
@@ -436,3 +443,12 @@ class SqliteStorage:
             self._watcher.join(timeout=1)
         with self._lock:
             self._db.close()
+
+
+def stray(db: sqlite3.Connection, seq: int) -> Record:
+    """A record for a queued message written without one (by a stray writer): keep its bytes."""
+    job_id, queue, body = db.execute(
+        "SELECT id, queue, body FROM queue WHERE seq = ?", (seq,)
+    ).fetchone()
+    text = bytes(body).decode("utf-8", errors="replace")[:2000]
+    return Record(Job(id=job_id, queue=queue, payload=text), State.QUEUED, updated=time.time())
