@@ -2,20 +2,35 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import click
+
 from jobrunner.cli import exits
 from jobrunner.cli.options import job_paths, load_or_exit
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
+FIRST_YEAR, LAST_YEAR = 1970, 9000
 
 
 def _instant(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
     from jobrunner.schedule import parse_at
 
+    if value is None:
+        return None
     try:
-        return parse_at(value) if value is not None else None
+        when = parse_at(value)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+    if not FIRST_YEAR <= when.year < LAST_YEAR:  # far from datetime's limits in any zone
+        raise click.BadParameter(
+            f"time '{value}' is out of range: give a year from {FIRST_YEAR} to {LAST_YEAR - 1}"
+        )
+    return when
 
 
 def _zone(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -103,13 +118,15 @@ def render(config: object, start: datetime, count: int, zone: str | None) -> str
         ]
         own = cron.schedule.timezone if isinstance(cron.schedule, schedule.Cron) else "UTC"
         shown = ZoneInfo(zone or own)
-        times = schedule.upcoming(cron.schedule, start, count)
-        lines += [f"  {_when(t.astimezone(shown))}" for t in times]
+        times = schedule.upcoming(cron.schedule, start, count)  # suspended: as if resumed
+        lines += [f"  {_when(t, shown)}" for t in times]
         if not times:
             lines.append("  (no future fire times)")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
 
 
-def _when(t: datetime) -> str:
+def _when(t: datetime, zone: ZoneInfo) -> str:
+    with contextlib.suppress(OverflowError):  # past 9999-12-31 there: keep UTC
+        t = t.astimezone(zone)
     return f"{t.isoformat(sep=' ')} {t.tzname()}"
