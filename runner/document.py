@@ -1,24 +1,25 @@
 """YAML text in, plain data plus the source position of every node out.
 
-PyYAML's constructors forget where a value came from and silently keep the
-last of two duplicate keys. We compose the node graph with PyYAML's (C, when
-available) safe parser and build the Python values ourselves, so that:
-
-- every value and every key keeps its `line:column`;
-- duplicate keys, unknown tags and recursive aliases are problems, not surprises;
-- alias expansion is bounded, so a "billion laughs" file fails in milliseconds;
-- YAML timestamps stay the strings the operator wrote (we parse times ourselves).
+We compose the node graph with PyYAML's (C, when available) safe parser and
+build the Python values ourselves (`nodes`), so that every value and every
+key keeps its `line:column`, and duplicate keys, unknown tags and alias bombs
+are problems, not surprises. Before that, files that are too large or not
+UTF-8 are refused; after it, syntax errors are worded by `syntax`.
 
 Pure: `parse(name, data)` takes bytes and reads nothing else.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+
+from jobrunner import events, nodes, syntax
+from jobrunner.nodes import Key as Key
+from jobrunner.nodes import Path as Path
+from jobrunner.nodes import Position as Position
 from jobrunner.problem import Problem, Severity
 
 try:
@@ -27,22 +28,7 @@ except ImportError:  # pragma: no cover - depends on how PyYAML was built
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
 MAX_FILE_BYTES = 1024 * 1024
-MAX_ALIAS_NODES = 50_000
-
-Key = str | int
-Path = tuple[Key, ...]
-Position = tuple[int, int]  # 1-based line and column
-
-_SCALAR_TAGS = {
-    "tag:yaml.org,2002:str",
-    "tag:yaml.org,2002:int",
-    "tag:yaml.org,2002:float",
-    "tag:yaml.org,2002:bool",
-    "tag:yaml.org,2002:null",
-    "tag:yaml.org,2002:timestamp",
-}
-_MERGE_TAG = "tag:yaml.org,2002:merge"
-_constructor = yaml.constructor.SafeConstructor()
+_START_HINT = "start it with `version: 1`, or remove it"
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,19 +85,6 @@ def render_path(path: Path) -> str:
     return out
 
 
-class _Refused(Exception):
-    def __init__(
-        self, node: yaml.Node, code: str, message: str, hint: str = "", path: Path = ()
-    ) -> None:
-        super().__init__(message)
-        self.position = _pos(node.start_mark)
-        self.code, self.message, self.hint, self.path = code, message, hint, path
-
-
-def _pos(mark: yaml.Mark) -> Position:
-    return mark.line + 1, mark.column + 1
-
-
 def parse(name: str, raw: bytes) -> Document:
     """Parse one job file's bytes into a `Document`."""
     if len(raw) > MAX_FILE_BYTES:
@@ -122,6 +95,14 @@ def parse(name: str, raw: bytes) -> Document:
             f"file is {len(raw):,} bytes, over the limit of {MAX_FILE_BYTES:,} bytes",
             "split the definitions into several files under the jobs directory",
         )
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return _failed(
+            name,
+            (1, 1),
+            "encoding",
+            "the file is UTF-16 (it starts with a UTF-16 byte order mark): expected UTF-8",
+            "save the file as UTF-8",
+        )
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -129,29 +110,36 @@ def parse(name: str, raw: bytes) -> Document:
             name,
             _offset_position(raw, exc.start),
             "encoding",
-            f"invalid UTF-8 byte 0x{raw[exc.start]:02x}",
+            f"invalid UTF-8 byte 0x{raw[exc.start]:02x}: the file is not UTF-8 text",
             "save the file as UTF-8",
         )
     try:
+        if deep := events.too_deep(text):
+            return _failed(name, deep, "yaml-depth", *nodes.TOO_DEEP)
         root = _Loader(text).get_single_node()
     except yaml.MarkedYAMLError as exc:
-        return _syntax_failure(name, text, exc)
-    except yaml.YAMLError as exc:
-        return _failed(name, (1, 1), "yaml-syntax", str(exc).strip())
+        where, message, hint = syntax.describe(text, exc)
+        return _failed(name, where, "yaml-syntax", message, hint)
+    except yaml.reader.ReaderError as exc:
+        return _failed(name, *syntax.unreadable(text, exc))
     if root is None:
         return _failed(
             name,
             (1, 1),
             "empty-file",
-            "file is empty",
-            "start it with `version: 1`, or remove it",
+            "file holds only comments" if text.strip() else "file is empty",
+            _START_HINT,
         )
-    builder = _Builder()
     try:
-        data = builder.build(root, ())
-    except _Refused as exc:
-        return _failed(name, exc.position, exc.code, exc.message, exc.hint, exc.path)
-    return Document(name, data, builder.values, builder.keys)
+        data, values, keys = nodes.build(root)
+    except nodes.Refused as exc:
+        where = (events.alias_position(text, exc.path) if exc.alias else None) or exc.position
+        return _failed(name, where, exc.code, exc.message, exc.hint, exc.path)
+    if data is None:  # `~` or `null`: None would read as "could not be parsed"
+        return _failed(
+            name, values[()], "type", "expected a mapping, found nothing (null)", _START_HINT
+        )
+    return Document(name, data, values, keys)
 
 
 def _failed(
@@ -163,120 +151,7 @@ def _failed(
 
 
 def _offset_position(raw: bytes, offset: int) -> Position:
-    line = raw.count(b"\n", 0, offset) + 1
-    column = offset - (raw.rfind(b"\n", 0, offset) + 1) + 1
-    return line, column
-
-
-def _syntax_failure(name: str, text: str, exc: yaml.MarkedYAMLError) -> Document:
-    mark = exc.problem_mark or exc.context_mark
-    where = _pos(mark) if mark else (1, 1)
-    message = " ".join(part for part in (exc.context, exc.problem) if part)
-    hint = ""
-    if mark and 0 <= mark.index < len(text) and text[mark.index] == "\t":
-        message = "found a tab character where YAML allows only spaces"
-        hint = "YAML indentation must use spaces, not tabs"
-    elif "expected a single document" in message:
-        hint = "a job file holds one YAML document: remove the extra `---` or split the file"
-    return _failed(name, where, "yaml-syntax", message, hint)
-
-
-class _Builder:
-    """Turns a composed node graph into plain values and records positions."""
-
-    def __init__(self) -> None:
-        self.values: dict[Path, Position] = {}
-        self.keys: dict[Path, Position] = {}
-        self._seen: set[int] = set()
-        self._active: set[int] = set()
-        self._alias_nodes = 0
-
-    def build(self, node: yaml.Node, path: Path) -> Any:
-        self._enter(node)
-        try:
-            self.values.setdefault(path, _pos(node.start_mark))
-            if isinstance(node, yaml.MappingNode):
-                return self._mapping(node, path)
-            if isinstance(node, yaml.SequenceNode):
-                return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
-            return _scalar(node)
-        finally:
-            self._active.discard(id(node))
-
-    def _enter(self, node: yaml.Node) -> None:
-        ident = id(node)
-        if ident in self._active:
-            raise _Refused(node, "yaml-alias", "recursive alias: a node contains itself")
-        self._active.add(ident)
-        if ident in self._seen:  # reached again through an alias
-            self._alias_nodes += 1
-            if self._alias_nodes > MAX_ALIAS_NODES:
-                raise _Refused(
-                    node,
-                    "yaml-alias",
-                    f"aliases expand to more than {MAX_ALIAS_NODES:,} nodes",
-                    "use file-level `defaults:` instead of deeply nested anchors",
-                )
-        self._seen.add(ident)
-
-    def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[str, Any]:
-        result: dict[str, Any] = {}
-        merged: list[tuple[yaml.Node, Path]] = []
-        for key_node, value_node in node.value:
-            if key_node.tag == _MERGE_TAG:
-                merged.extend((m, path) for m in _merge_sources(value_node))
-                continue
-            key = _key(key_node)
-            if key in result:
-                line, column = self.keys[(*path, key)]
-                raise _Refused(
-                    key_node,
-                    "duplicate-key",
-                    f"duplicate key '{key}' (first defined at {line}:{column})",
-                    "YAML would silently keep only the last one: remove or rename one",
-                    (*path, key),
-                )
-            self.keys[(*path, key)] = _pos(key_node.start_mark)
-            result[key] = self.build(value_node, (*path, key))
-        for source, base in merged:
-            self._enter(source)
-            try:
-                for key_node, value_node in source.value:
-                    key = _key(key_node)
-                    if key not in result:
-                        self.keys[(*base, key)] = _pos(key_node.start_mark)
-                        result[key] = self.build(value_node, (*base, key))
-            finally:
-                self._active.discard(id(source))
-        return result
-
-
-def _merge_sources(node: yaml.Node) -> Iterator[yaml.MappingNode]:
-    items = node.value if isinstance(node, yaml.SequenceNode) else [node]
-    for item in items:
-        if not isinstance(item, yaml.MappingNode):
-            raise _Refused(
-                item, "yaml-merge", "a merge key `<<` takes a mapping or a list of mappings"
-            )
-        yield item
-
-
-def _key(node: yaml.Node) -> str:
-    if not isinstance(node, yaml.ScalarNode):
-        raise _Refused(node, "yaml-key", "a mapping key must be a plain string, not a collection")
-    return str(node.value)
-
-
-def _scalar(node: yaml.Node) -> Any:
-    tag = node.tag
-    if tag not in _SCALAR_TAGS:
-        shown = tag.replace("tag:yaml.org,2002:", "!!")
-        raise _Refused(
-            node,
-            "yaml-tag",
-            f"unsupported YAML tag '{shown}'",
-            "job files hold plain strings, numbers, booleans, lists and mappings",
-        )
-    if tag in ("tag:yaml.org,2002:str", "tag:yaml.org,2002:timestamp"):
-        return node.value
-    return _constructor.construct_object(node)
+    """Line and column of a byte offset, the column counted in characters as editors do."""
+    line_start = raw.rfind(b"\n", 0, offset) + 1
+    column = len(raw[line_start:offset].decode("utf-8", "replace")) + 1
+    return raw.count(b"\n", 0, offset) + 1, column
