@@ -39,6 +39,10 @@ class Python(Plugin):
                 "description": "`package.module:function` (or `module:Class.method`)",
                 "type": "string",
                 "pattern": CALLABLE_PATTERN,
+                "patternErrorMessage": (
+                    "expected `package.module:function`, a colon between the module "
+                    "and the function, like billing.tasks:renew_expiring"
+                ),
             },
         },
     }

@@ -6,8 +6,10 @@ smallest and each appears once, so a value reads one way only.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import timedelta
+from decimal import Decimal
 
 # Compound form (`1d2h3m4s500ms`) or one decimal unit (`1.5h`). The same
 # expression is published in the JSON Schema, so editors flag what we refuse.
@@ -17,23 +19,72 @@ PATTERN = (
 )
 _FULL = re.compile(PATTERN)
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_UNIT_MICROSECONDS = {
+    "ms": 10**3,
+    "s": 10**6,
+    "m": 60 * 10**6,
+    "h": 3600 * 10**6,
+    "d": 86400 * 10**6,
+}
 EXPECTED = "a duration such as 500ms, 30s, 5m, 2h, 1d or 1h30m"
+# The longest duration: ample for any retention, and far from where date
+# arithmetic overflows (year 9999).
+MAX = timedelta(days=36_500)
+FORMAT = "jobrunner-duration"  # the JSON Schema `format` of a duration that parses
+_UNIT_WORDS = {
+    word: unit
+    for unit, words in {
+        "ms": ("msec", "msecs", "millisecond", "milliseconds"),
+        "s": ("sec", "secs", "second", "seconds"),
+        "m": ("min", "mins", "minute", "minutes"),
+        "h": ("hr", "hrs", "hour", "hours"),
+        "d": ("day", "days"),
+    }.items()
+    for word in (unit, *words)
+}
+_WORD = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]+)")
 
 
 def parse(value: str | int | float) -> timedelta:
     """Parse a duration; raise `ValueError` with an operator-facing message."""
-    if isinstance(value, bool):
+    if isinstance(value, bool) or (isinstance(value, float) and not math.isfinite(value)):
         raise ValueError(f"expected {EXPECTED}, found {value!r}")
     if isinstance(value, int | float):
         if value < 0:
             raise ValueError(f"a duration cannot be negative, found {value}")
-        return timedelta(seconds=value)
-    text = value.strip()
-    if not text or not _FULL.match(text):
-        raise ValueError(f"invalid duration '{value}': expected {EXPECTED}")
-    seconds = sum(float(n) * _UNIT_SECONDS[unit] for n, unit in _PART.findall(text))
-    return timedelta(seconds=seconds)
+        micros = Decimal(value) * 10**6  # exact, unlike float arithmetic past ~30 years
+    else:
+        text = value.strip()
+        if not text or not _FULL.match(text):
+            raise ValueError(f"invalid duration '{value}': expected {EXPECTED}")
+        parts = _PART.findall(text)
+        micros = sum((Decimal(n) * _UNIT_MICROSECONDS[unit] for n, unit in parts), Decimal(0))
+    if micros > MAX // timedelta(microseconds=1):
+        raise ValueError(
+            f"duration {value!r} is longer than {format(MAX)}: expected {format(MAX)} or less"
+        )
+    return timedelta(microseconds=int(micros.to_integral_value()))
+
+
+def advice(text: str) -> str:
+    """What to change in a duration that does not parse: `5 minutes` → `write it as 5m`."""
+    lowered = text.strip().lower()
+    if lowered.startswith("-"):
+        return "a duration cannot be negative"
+    if not lowered[:1].isdigit():
+        return "a duration starts with a number, like 30s or 5m"
+    rewritten = _WORD.sub(lambda m: m[1] + _UNIT_WORDS.get(m[2], m[2]), lowered)
+    rewritten = rewritten.replace(" ", "").replace(",", "").replace("and", "")
+    if _FULL.match(rewritten):
+        return f"write it as {rewritten}"
+    unknown = [u for u in re.findall(r"[a-z]+", lowered) if u not in _UNIT_WORDS]
+    if "w" in unknown or "week" in unknown or "weeks" in unknown:
+        return "weeks are not a unit: write days, like 7d"
+    if unknown:
+        return f"unknown unit '{unknown[0]}': use ms, s, m, h or d"
+    if lowered[-1:].isdigit():
+        return "every number needs a unit, like 1m30s"
+    return "write each unit once, from the largest to the smallest, like 1d2h30m"
 
 
 def format(delta: timedelta) -> str:

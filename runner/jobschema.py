@@ -12,21 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from jobrunner import duration, rate
+from jobrunner import duration, names, rate
 
 SCHEMA_ID = "urn:jobrunner:schema:jobfile:v1"
-NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
-NAME_EXPECTED = (
-    "a name of 1 to 63 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit"
-)
 PRIORITIES = ["critical", "high", "normal", "low"]
-
-# What a pattern means, in the words of an error message.
-PATTERN_MEANINGS = {
-    NAME_PATTERN: NAME_EXPECTED,
-    duration.PATTERN: duration.EXPECTED,
-    rate.PATTERN: rate.EXPECTED,
-}
 
 _DURATION = {"$ref": "#/$defs/duration"}
 _STRING = {"type": "string"}
@@ -81,6 +70,7 @@ QUEUE_KEYS = {
     "rate_limit": {
         "type": "string",
         "pattern": rate.PATTERN,
+        "patternErrorMessage": f"expected {rate.EXPECTED}",
         "description": "at most N starts per s|m|h|d, across all daemons",
     },
     "idempotency": {
@@ -102,7 +92,7 @@ CRON_KEYS = {
     "handler": QUEUE_KEYS["handler"],
     "params": QUEUE_KEYS["params"],
     "queue": {**_STRING, "description": "enqueue into this queue instead of running a handler"},
-    "payload": {"description": "payload enqueued into `queue`"},
+    "payload": {**_JSON_OBJECT, "description": "payload enqueued into `queue`"},
     **CRON_DEFAULT_KEYS,
     "suspend": {"type": "boolean", "description": "stop firing without removing the entry"},
     **POLICY_KEYS,
@@ -133,11 +123,18 @@ def structure() -> dict[str, Any]:
             "cron": _entries("#/$defs/cron"),
         },
         "$defs": {
-            "name": {"type": "string", "pattern": NAME_PATTERN},
+            "name": {
+                "type": "string",
+                "pattern": names.PATTERN,
+                "patternErrorMessage": f"expected {names.EXPECTED}",
+            },
             "duration": {
                 "type": ["string", "integer"],
                 "pattern": duration.PATTERN,
+                "patternErrorMessage": f"expected {duration.EXPECTED}",
+                "format": duration.FORMAT,
                 "minimum": 0,
+                "maximum": int(duration.MAX.total_seconds()),
             },
             "retry": {
                 "type": "object",

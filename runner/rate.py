@@ -8,7 +8,18 @@ from datetime import timedelta
 
 PATTERN = r"^[1-9][0-9]*/(?:s|m|h|d)$"
 EXPECTED = "a rate such as 10/s, 100/m, 1000/h or 5000/d"
-_RE = re.compile(r"^\s*(\d+)\s*/\s*(s|m|h|d)\s*$")
+_RE = re.compile(r"^(\d+)/(s|m|h|d)$")
+_PER = re.compile(r"^\s*(\d+)\s*(?:/|per)\s*([a-z]+)\s*$")
+_UNIT_WORDS = {
+    word: unit
+    for unit, words in {
+        "s": ("sec", "secs", "second", "seconds"),
+        "m": ("min", "mins", "minute", "minutes"),
+        "h": ("hr", "hrs", "hour", "hours"),
+        "d": ("day", "days"),
+    }.items()
+    for word in (unit, *words)
+}
 _PERIOD = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -31,3 +42,12 @@ def parse(text: str) -> RateLimit:
     if count == 0:
         raise ValueError("a rate limit of 0 would never run a job: remove `rate_limit` or raise it")
     return RateLimit(count, timedelta(seconds=_PERIOD[match.group(2)]))
+
+
+def advice(text: str) -> str:
+    """What to change in a rate limit that does not parse: `100 per second` → `100/s`."""
+    match = _PER.match(text.lower())
+    unit = _UNIT_WORDS.get(match[2]) if match else None
+    if match and unit:
+        return f"write it as {int(match[1])}/{unit}"
+    return "write a number of jobs, a slash and a unit of time: s, m, h or d"

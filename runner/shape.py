@@ -2,23 +2,27 @@
 
 jsonschema finds the errors; this module words them for operators (what was
 found, what was expected, what to do) and places each on its line: unknown
-keys on the key, with a suggestion, wrong values on the value.
+keys on the key, with a suggestion, wrong values on the value. `usable`
+keeps the parts of an entry whose shape is right, so the next layer can still
+check them.
 """
 
 from __future__ import annotations
 
 import json
-from collections import deque
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Mapping
 from functools import cache
 from typing import Any
 
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import ValidationError
+
+from jobrunner import duration, names, rate
 from jobrunner.document import Document, Path
-from jobrunner.jobschema import PATTERN_MEANINGS, structure
+from jobrunner.jobschema import CRON_KEYS, QUEUE_KEYS, structure
 from jobrunner.problem import Problem
 from jobrunner.suggest import did_you_mean
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
 
 _JSON_TYPES = {
     "string": "a string",
@@ -29,11 +33,29 @@ _JSON_TYPES = {
     "array": "a list",
     "null": "nothing",
 }
+# Keys that are valid somewhere, for "`concurrency` is a queue key" hints.
+_HOMES = (("a queue", QUEUE_KEYS), ("a cron entry", CRON_KEYS))
+_BOOLEAN_WORDS = {"true", "false", "yes", "no", "on", "off"}
+_MISSING_HINTS = {
+    "version": "add `version: 1` as the first line of the file",
+    "handler": "name the plugin that runs the jobs, like `handler: shell`",
+}
+
+
+_FORMATS = FormatChecker(formats=())
+
+
+@_FORMATS.checks(duration.FORMAT, raises=ValueError)
+def _duration_fits(value: object) -> bool:
+    """A duration of the right form is also in range; the form is the pattern's to check."""
+    if isinstance(value, str) and re.match(duration.PATTERN, value):
+        duration.parse(value)
+    return True
 
 
 @cache
 def _validator() -> Draft202012Validator:
-    return Draft202012Validator(structure())
+    return Draft202012Validator(structure(), format_checker=_FORMATS)
 
 
 def check(doc: Document) -> list[tuple[Path, Problem]]:
@@ -45,6 +67,20 @@ def check(doc: Document) -> list[tuple[Path, Problem]]:
     ]
 
 
+def usable(entry: Mapping[str, Any], kind: str) -> dict[str, Any]:
+    """The keys of `entry` (a `queue`, `cron` or `defaults`) whose values have the right shape."""
+    return {key: value for key, value in entry.items() if _key_validator(kind, key).is_valid(value)}
+
+
+@cache
+def _key_validator(kind: str, key: str) -> Draft202012Validator:
+    defs = structure()["$defs"]
+    schema = defs[kind]["properties"].get(key, False)
+    if isinstance(schema, dict):
+        schema = {**schema, "$defs": defs}
+    return Draft202012Validator(schema, format_checker=_FORMATS)
+
+
 def describe(doc: Document, error: ValidationError, base: Path = ()) -> Iterator[Problem]:
     """Turn one jsonschema error on data at `base` inside `doc` into problems."""
     path: Path = (*base, *error.absolute_path)
@@ -54,10 +90,9 @@ def describe(doc: Document, error: ValidationError, base: Path = ()) -> Iterator
     instance: Any = error.instance
     if "propertyNames" in error.relative_schema_path:
         name = str(instance)
-        meaning = PATTERN_MEANINGS.get(str(expected), "a valid name")
-        yield doc.problem(
-            (*path, name), "name", f"invalid name '{name}': expected {meaning}", key=True
-        )
+        hint = f"rename it to '{fixed}'" if (fixed := names.suggest(name)) else ""
+        message = f"invalid name {_show(name)}: {names.reason(name)}; expected {names.EXPECTED}"
+        yield doc.problem((*path, name), "name", message, hint, key=True)
     elif kind == "additionalProperties":
         allowed = list(schema.get("properties", {}))
         for key in instance:
@@ -66,59 +101,112 @@ def describe(doc: Document, error: ValidationError, base: Path = ()) -> Iterator
                     (*path, key),
                     "unknown-key",
                     f"unknown key '{key}'{did_you_mean(key, allowed)}",
-                    f"allowed here: {', '.join(allowed)}" if allowed else "",
+                    _unknown_key_hint(key, path, allowed),
                     key=True,
                 )
     elif kind == "required":
         for key in expected:
             if key not in instance:
-                yield doc.problem(path, "missing-key", f"missing required key '{key}'", key=True)
+                message = f"missing required key '{key}'"
+                hint = _MISSING_HINTS.get(key, "") if len(path) < 3 else ""
+                yield doc.problem(path, "missing-key", message, hint, key=True)
     else:
-        yield doc.problem(path, _code(kind), _message(error), _hint(error, path))
+        message, hint = _explain(error, path)
+        yield doc.problem(path, _code(kind), message, hint)
+
+
+def _unknown_key_hint(key: str, path: Path, allowed: list[str]) -> str:
+    listed = f"allowed here: {', '.join(allowed)}" if allowed else ""
+    if len(path) > 2 or path[:1] not in (("defaults",), ("queues",), ("cron",)):
+        return listed
+    home = next((where for where, keys in _HOMES if key in keys), None)
+    if home is None:
+        return listed
+    here = "in `defaults`" if path == ("defaults",) else "here"
+    return f"`{key}` is set on {home}, not {here}; {listed}"
 
 
 def _code(kind: object) -> str:
-    return {"type": "type", "enum": "value", "const": "value", "pattern": "format"}.get(
-        str(kind), "value"
-    )
+    codes = {"type": "type", "enum": "value", "const": "value", "pattern": "format"}
+    return codes.get(str(kind), "format" if kind == "format" else "value")
 
 
-def _message(error: ValidationError) -> str:
+def _explain(error: ValidationError, path: Path) -> tuple[str, str]:
+    """Message and hint for an error about one value."""
     kind, found = error.validator, error.instance
     expected: Any = error.validator_value
     if kind == "type":
-        wanted = [expected] if isinstance(expected, str) else list(expected)
-        return f"expected {' or '.join(_JSON_TYPES[t] for t in wanted)}, found {_show(found)}"
+        return _wrong_type(expected, found, path)
+    if kind == "pattern":
+        schema: Any = error.schema
+        return _wrong_format(schema, found)
+    if kind == "format" and error.cause is not None:
+        return str(error.cause), ""
     if kind == "enum":
         options = ", ".join(str(o) for o in expected)
         suggestion = did_you_mean(str(found), [str(o) for o in expected])
-        return f"expected one of {options}; found {_show(found)}{suggestion}"
-    if kind == "const" and error.absolute_path == deque(["version"]):
-        return (
-            f"unsupported version {json.dumps(found, default=str)}: expected {json.dumps(expected)}"
+        return f"expected one of {options}; found {_show(found)}{suggestion}", ""
+    if kind == "const" and path == ("version",):
+        if str(found).strip() == "1":
+            return f"expected version 1 as a number, found {_show(found)}", (
+                "write `version: 1`, without quotes"
+            )
+        shown = found if isinstance(found, int) and not isinstance(found, bool) else _show(found)
+        return f"unsupported version {shown}: expected 1", (
+            "this jobrunner reads version 1 files; upgrade jobrunner to read newer ones"
         )
     if kind == "const":
-        return f"expected {json.dumps(expected)}, found {_show(found)}"
-    if kind == "pattern":
-        meaning = PATTERN_MEANINGS.get(str(expected), f"text matching {expected}")
-        return f"invalid value {_show(found)}: expected {meaning}"
+        return f"expected {json.dumps(expected)}, found {_show(found)}", ""
+    return _out_of_bounds(error), ""
+
+
+def _wrong_type(expected: Any, found: Any, path: Path) -> tuple[str, str]:
+    wanted = [expected] if isinstance(expected, str) else list(expected)
+    message = f"expected {' or '.join(_JSON_TYPES[t] for t in wanted)}, found {_show(found)}"
+    hint = ""
+    if "string" in wanted and isinstance(found, int | float):
+        hint = f'write it in quotes: "{json.dumps(found)}"'
+    elif "boolean" in wanted and str(found).lower() in _BOOLEAN_WORDS:
+        hint = "write true or false, without quotes"
+    elif path == ():
+        hint = "a job file is a mapping that starts with `version: 1`"
+    elif found is None and "object" in wanted:
+        hint = f"give `{path[-1]}` its entries, or remove it"
+    elif len(path) == 2 and path[0] in ("queues", "cron"):
+        hint = "an entry is a mapping of its settings, like `handler: shell` and `params:`"
+    return message, hint
+
+
+def _wrong_format(schema: Mapping[str, Any], found: Any) -> tuple[str, str]:
+    pattern = schema.get("pattern")
+    if pattern == duration.PATTERN:
+        return f"invalid duration {_show(found)}: expected {duration.EXPECTED}", duration.advice(
+            found
+        )
+    if pattern == rate.PATTERN:
+        try:
+            rate.parse(found)
+        except ValueError as exc:
+            return str(exc), "" if found.strip().startswith("0") else rate.advice(found)
+    wanted = schema.get("patternErrorMessage") or f"expected text matching {pattern}"
+    return f"invalid value {_show(found)}: {wanted}", ""
+
+
+def _out_of_bounds(error: ValidationError) -> str:
+    kind, expected = error.validator, error.validator_value
+    found: Any = error.instance
     if kind in ("minimum", "exclusiveMinimum"):
         return f"must be at least {expected}, found {_show(found)}"
     if kind in ("maximum", "exclusiveMaximum"):
         return f"must be at most {expected}, found {_show(found)}"
     if kind == "minLength":
         return "must not be empty"
-    if kind == "minItems":
-        return f"needs at least {expected} item{'s' if expected != 1 else ''}"
-    if kind == "uniqueItems":
-        return "items must be unique"
+    if kind == "minItems" and isinstance(found, list):
+        return f"needs at least {expected} item{'s' if expected != 1 else ''}, found {len(found)}"
+    if kind == "uniqueItems" and isinstance(found, list):
+        repeated = next(item for i, item in enumerate(found) if item in found[:i])
+        return f"items must be unique: {json.dumps(repeated)} appears more than once"
     return str(error.message)
-
-
-def _hint(error: ValidationError, path: Path) -> str:
-    if error.validator == "const" and path == ("version",):
-        return "this jobrunner reads version 1 files; upgrade jobrunner to read newer ones"
-    return ""
 
 
 def _show(value: Any) -> str:
