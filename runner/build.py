@@ -1,21 +1,25 @@
-"""Layer two, per file: turn one shape-valid document into model entries.
+"""Layer two, per file: turn one document into model entries.
 
 Here the values that JSON Schema only sees as strings get their meaning
 (durations, cron expressions, time zones, times, rate limits, templates),
 file-level `defaults:` are merged in, and the rules that tie keys of one
 entry together are checked ("exactly one of schedule, every or at").
+
+An entry with a mistake is still built as far as it can be, so that every
+mistake of a file is reported at once, each once: a key whose value has the
+wrong shape is left out (layer one reported it), a schedule that does not
+parse is replaced by `NEVER`. Such a file has errors, so none of its entries
+reach a `Config`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
-from functools import cache
+from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from jobrunner import duration, rate, schedule, template
+from jobrunner import duration, payload, policy, rate, schedule, shape, template, zones
 from jobrunner.document import Document, Path
 from jobrunner.jobschema import POLICY_KEYS
 from jobrunner.model import (
@@ -24,18 +28,31 @@ from jobrunner.model import (
     Handler,
     Idempotency,
     Policy,
-    Priority,
     Queue,
-    RetryPolicy,
     Source,
     freeze,
 )
 from jobrunner.problem import Problem, Severity
 from jobrunner.suggest import did_you_mean
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
 
 SCHEDULE_KEYS = ("schedule", "every", "at")
+# Stands in for a schedule reported unusable: the entry's file has errors, so
+# it never runs, but checks across files still see the entry's target.
+NEVER = schedule.At(datetime.max.replace(tzinfo=UTC))
+_CRON_FIELDS = (
+    "fields: minute 0-59, hour 0-23, day of month 1-31, month 1-12 or JAN-DEC, "
+    "day of week 0-7 or SUN-SAT; with 6 fields, second 0-59 comes first; "
+    "`jobrunner schedules` shows when it fires"
+)
+_WHEN_HINT = (
+    '`schedule` takes a cron expression ("0 * * * *"), `every` a fixed interval (15m) '
+    "and `at` one time (2026-12-01T09:00:00Z)"
+)
+_ZERO_TIMEOUT = (
+    "a timeout of 0 would fail every attempt: expected a duration above 0",
+    "remove it to use the default of 10m",
+)
+_RETRY_HINT = "raise max_delay to at least the delay, or lower the delay"
 DEFAULT_IDEMPOTENCY_TTL = timedelta(hours=24)
 
 
@@ -47,51 +64,87 @@ class Built:
 
 
 def build(doc: Document, skip: set[Path]) -> Built:
-    """Model entries of `doc`, leaving out entries under a path in `skip` (shape errors)."""
+    """Model entries of `doc`, and the problems found building them.
+
+    An entry under a path in `skip` has shape errors: it is built from its
+    keys whose values have the right shape, so that the checks across files
+    still see its name, handler and params. Its file has errors, so it never
+    reaches a `Config`.
+    """
     out = Built()
-    if () in skip or ("defaults",) in skip:
+    if not isinstance(doc.data, dict):
         return out
-    defaults = doc.data.get("defaults", {})
-    for name, raw in doc.data.get("queues", {}).items():
-        if ("queues", name) not in skip:
-            entry = _Entry(doc, ("queues", name), raw, defaults, out.problems)
-            queue = entry.queue()
-            if queue and not entry.failed:
+    defaults = _defaults(doc, out.problems)
+    for section, kind in (("queues", "queue"), ("cron", "cron")):
+        entries = doc.data.get(section)
+        for name, given in entries.items() if isinstance(entries, dict) else ():
+            if not isinstance(given, dict):
+                continue
+            path = (section, name)
+            raw = shape.usable(given, kind) if path in skip else given
+            entry = _Entry(doc, path, given, raw, defaults, out.problems)
+            if kind == "queue" and (queue := entry.queue()):
                 out.queues.append(queue)
-    for name, raw in doc.data.get("cron", {}).items():
-        if ("cron", name) not in skip:
-            entry = _Entry(doc, ("cron", name), raw, defaults, out.problems)
-            cron = entry.cron()
-            if cron and not entry.failed:
+            elif kind == "cron" and (cron := entry.cron()):
                 out.crons.append(cron)
     return out
 
 
+def _defaults(doc: Document, problems: list[Problem]) -> dict[str, Any]:
+    """The file's usable `defaults:`, checked here once rather than in every entry."""
+    given = doc.data.get("defaults")
+    defaults = shape.usable(given, "defaults") if isinstance(given, dict) else {}
+    zone = defaults.get("timezone")
+    if zone is not None and not zones.exists(zone):
+        problems.append(
+            doc.problem(("defaults", "timezone"), "timezone", zones.unknown(zone), zones.HINT)
+        )
+        del defaults["timezone"]
+    if "timeout" in defaults and duration.parse(defaults["timeout"]) <= timedelta(0):
+        problems.append(doc.problem(("defaults", "timeout"), "duration", *_ZERO_TIMEOUT))
+        del defaults["timeout"]
+    retry = defaults.get("retry", {})
+    if warning := policy.retry_conflict(retry, {}):
+        where = ("defaults", "retry", "max_delay" if "max_delay" in retry else "delay")
+        problems.append(
+            doc.problem(where, "retry", warning, _RETRY_HINT, severity=Severity.WARNING)
+        )
+    return defaults
+
+
 class _Entry:
-    """One queue or cron entry being built; problems go to the shared list."""
+    """One queue or cron entry being built; problems go to the shared list.
+
+    `given` is the entry as written, `raw` its keys whose values have the
+    right shape: rules about which keys go together read `given`, values are
+    read from `raw`.
+    """
 
     def __init__(
         self,
         doc: Document,
         path: Path,
+        given: Mapping[str, Any],
         raw: Mapping[str, Any],
         defaults: Mapping[str, Any],
         problems: list[Problem],
     ) -> None:
-        self.doc, self.path, self.raw, self.defaults = doc, path, raw, defaults
-        self.problems = problems
-        self.failed = False
+        self.doc, self.path, self.given, self.raw = doc, path, given, raw
+        self.defaults, self.problems = defaults, problems
         self.name = str(path[-1])
 
     def error(
         self, key: str | Path, code: str, message: str, hint: str = "", *, at_key: bool = False
     ) -> None:
-        self.failed = True
         self.problems.append(self.doc.problem(self._path(key), code, message, hint, key=at_key))
 
-    def warn(self, key: str | Path, code: str, message: str, hint: str = "") -> None:
+    def warn(
+        self, key: str | Path, code: str, message: str, hint: str = "", *, at_key: bool = False
+    ) -> None:
+        where = self._path(key)
+        warning = Severity.WARNING
         self.problems.append(
-            self.doc.problem(self._path(key), code, message, hint, severity=Severity.WARNING)
+            self.doc.problem(where, code, message, hint, key=at_key, severity=warning)
         )
 
     def _path(self, key: str | Path) -> Path:
@@ -105,37 +158,43 @@ class _Entry:
         value = self.raw.get(key, self.defaults.get(key))
         return default if value is None else duration.parse(value)
 
+    def handler(self) -> Handler | None:
+        """The handler and params, or None when a shape error makes them unusable."""
+        if "handler" not in self.raw or ("params" in self.given and "params" not in self.raw):
+            return None
+        return Handler(self.raw["handler"], freeze(self.raw.get("params", {})))
+
     # -- queues ------------------------------------------------------------
 
     def queue(self) -> Queue | None:
         raw = self.raw
+        handler = self.handler()
         payload_schema = raw.get("payload_schema")
         if payload_schema is not None:
             self.check_schema(payload_schema)
+        idempotency = self.idempotency(payload_schema)
+        if handler is None:
+            return None
         return Queue(
             name=self.name,
-            handler=Handler(raw["handler"], freeze(raw.get("params", {}))),
+            handler=handler,
             source=self.source(),
             policy=self.policy(),
             description=raw.get("description", ""),
             labels=freeze(raw.get("labels", {})),
             concurrency=raw.get("concurrency", 1),
             rate_limit=rate.parse(raw["rate_limit"]) if "rate_limit" in raw else None,
-            idempotency=self.idempotency(payload_schema),
+            idempotency=idempotency,
             payload_schema=freeze(payload_schema) if payload_schema is not None else None,
         )
 
     def check_schema(self, payload_schema: Mapping[str, Any]) -> None:
-        try:
-            Draft202012Validator.check_schema(payload_schema)
-        except SchemaError as exc:
-            where = ("payload_schema", *exc.absolute_path)
-            self.error(
-                where,
-                "payload-schema",
-                f"payload_schema is not a valid JSON Schema: {exc.message}",
-                "see https://json-schema.org/understanding-json-schema/",
-            )
+        for issue in payload.check(payload_schema):
+            where = ("payload_schema", *issue.path)
+            if issue.warning:
+                self.warn(where, "payload-schema", issue.message, issue.hint, at_key=True)
+            else:
+                self.error(where, "payload-schema", issue.message, issue.hint)
 
     def idempotency(self, payload_schema: Mapping[str, Any] | None) -> Idempotency | None:
         spec = self.raw.get("idempotency")
@@ -144,9 +203,7 @@ class _Entry:
         try:
             fields = template.fields(spec["key"])
         except ValueError as exc:
-            self.error(
-                ("idempotency", "key"), "template", str(exc), "write {{ and }} for literal braces"
-            )
+            self.error(("idempotency", "key"), "template", str(exc))
             return None
         if not fields:
             self.warn(
@@ -173,14 +230,15 @@ class _Entry:
     # -- cron --------------------------------------------------------------
 
     def cron(self) -> Cron | None:
+        """The entry, built even when its schedule is unusable so that its target is checked."""
         raw = self.raw
         when = self.when()
         target = self.target()
-        if when is None or target is None:
+        if target is None:
             return None
         return Cron(
             name=self.name,
-            schedule=when,
+            schedule=when or NEVER,
             target=target,
             source=self.source(),
             policy=self.policy(),
@@ -193,26 +251,20 @@ class _Entry:
         )
 
     def when(self) -> schedule.Schedule | None:
-        given = [key for key in SCHEDULE_KEYS if key in self.raw]
+        given = [key for key in SCHEDULE_KEYS if key in self.given]
         if not given:
-            self.error(
-                (),
-                "schedule",
-                "a cron entry needs one of `schedule`, `every` or `at`",
-                'e.g. `schedule: "0 * * * *"`, `every: 15m` or `at: 2026-12-01T09:00:00Z`',
-                at_key=True,
-            )
+            message = "a cron entry needs one of `schedule`, `every` or `at`"
+            self.error((), "schedule", message, _WHEN_HINT, at_key=True)
             return None
         if len(given) > 1:
-            self.error(
-                given[1],
-                "exclusive",
-                f"`{given[0]}` and `{given[1]}` are alternatives: keep one",
-                at_key=True,
-            )
+            keys = ", ".join(f"`{key}`" for key in given[:-1]) + f" and `{given[-1]}`"
+            message = f"{keys} are alternatives: keep one"
+            self.error(given[1], "exclusive", message, _WHEN_HINT, at_key=True)
             return None
         key = given[0]
         zone = self.timezone()
+        if key not in self.raw:  # its shape error is reported
+            return None
         if key != "schedule" and "timezone" in self.raw:
             self.warn("timezone", "timezone", f"`timezone` has no effect with `{key}`")
         if key == "every":
@@ -225,11 +277,10 @@ class _Entry:
                 return None
         problem = schedule.check_cron(self.raw["schedule"])
         if problem:
-            hint = (
-                "@reboot is not supported: a daemon restarts too often for it"
-                if "@reboot" in problem
-                else ("check it at https://crontab.guru or with `jobrunner schedules`")
-            )
+            macro = self.raw["schedule"].strip().startswith("@")
+            hint = "" if macro else _CRON_FIELDS
+            if "@reboot" in problem:
+                hint = "@reboot is not supported: a daemon restarts too often for it"
             self.error("schedule", "cron", problem, hint)
             return None
         return schedule.Cron(self.raw["schedule"].strip(), zone)
@@ -240,8 +291,8 @@ class _Entry:
             self.error(
                 "every",
                 "every",
-                f"interval {duration.format(interval)} is too short",
-                "the shortest interval is 1s",
+                f"interval {duration.format(interval)} is too short: expected 1s or more",
+                "for work that must run more often, keep a worker running instead",
             )
             return None
         if (interval.total_seconds() * 1000) % 1000 and interval < timedelta(minutes=1):
@@ -251,33 +302,20 @@ class _Entry:
         return schedule.Every(interval)
 
     def timezone(self) -> str:
-        zone = self.raw.get("timezone", self.defaults.get("timezone", "UTC"))
-        if not _zone_exists(zone):
-            where = "timezone" if "timezone" in self.raw else None
-            message = f"unknown time zone '{zone}'{did_you_mean(zone, _zones())}"
-            hint = "use an IANA name such as Europe/Berlin or America/New_York"
-            if where:
-                self.error(where, "timezone", message, hint)
-            else:
-                self.failed = True
-                line, column = self.doc.position(("defaults", "timezone"))
-                self.problems.append(
-                    Problem(
-                        self.doc.file,
-                        line,
-                        column,
-                        "defaults.timezone",
-                        Severity.ERROR,
-                        "timezone",
-                        message,
-                        hint,
-                    )
-                )
+        """The entry's time zone, UTC standing in for one that is reported unusable."""
+        if "timezone" not in self.given:
+            return str(self.defaults.get("timezone", "UTC"))
+        zone = self.raw.get("timezone")
+        if zone is None:
+            return "UTC"
+        if not zones.exists(zone):
+            self.error("timezone", "timezone", zones.unknown(zone), zones.HINT)
+            return "UTC"
         return str(zone)
 
     def target(self) -> Handler | Enqueue | None:
-        raw = self.raw
-        if "handler" in raw and "queue" in raw:
+        given = self.given
+        if "handler" in given and "queue" in given:
             self.error(
                 "queue",
                 "exclusive",
@@ -286,16 +324,18 @@ class _Entry:
                 at_key=True,
             )
             return None
-        if "handler" not in raw and "queue" not in raw:
+        if "handler" not in given and "queue" not in given:
             self.error(
                 (),
                 "target",
                 "a cron entry needs `handler` (run it) or `queue` (enqueue into it)",
+                "add `handler:` and its `params:` to run a plugin, "
+                "or `queue:` and a `payload:` to enqueue a job",
                 at_key=True,
             )
             return None
-        if "handler" in raw:
-            if "payload" in raw:
+        if "handler" in given:
+            if "payload" in given:
                 self.error(
                     "payload",
                     "exclusive",
@@ -303,8 +343,12 @@ class _Entry:
                     "put the handler's options under `params`",
                     at_key=True,
                 )
-            return Handler(raw["handler"], freeze(raw.get("params", {})))
-        if "params" in raw:
+            return self.handler()
+        return self.enqueue()
+
+    def enqueue(self) -> Enqueue | None:
+        raw = self.raw
+        if "params" in self.given:
             self.error(
                 "params",
                 "exclusive",
@@ -319,66 +363,21 @@ class _Entry:
                     key,
                     "ignored",
                     f"`{key}` has no effect on an entry that enqueues into a queue",
-                    f"set it on queue '{raw['queue']}'",
+                    f"set it on queue '{raw.get('queue', '')}'",
                     at_key=True,
                 )
+        if "queue" not in raw or ("payload" in self.given and "payload" not in raw):
+            return None
         return Enqueue(raw["queue"], freeze(raw.get("payload", {})))
 
     # -- policy ------------------------------------------------------------
 
     def policy(self) -> Policy:
-        merged = {**{k: v for k, v in self.defaults.items() if k in POLICY_KEYS}, **self.raw}
-        retry_raw = {**self.defaults.get("retry", {}), **self.raw.get("retry", {})}
-        base, base_retry = Policy(), RetryPolicy()
-        retry = RetryPolicy(
-            attempts=retry_raw.get("attempts", base_retry.attempts),
-            backoff=retry_raw.get("backoff", base_retry.backoff),
-            delay=_dur(retry_raw.get("delay"), base_retry.delay),
-            max_delay=_dur(retry_raw.get("max_delay"), base_retry.max_delay),
-            jitter=float(retry_raw.get("jitter", base_retry.jitter)),
-        )
-        if retry.max_delay < retry.delay:
-            self.warn(
-                ("retry", "max_delay") if "max_delay" in self.raw.get("retry", {}) else "retry",
-                "retry",
-                f"retry max_delay {duration.format(retry.max_delay)} is below its delay "
-                f"{duration.format(retry.delay)}: every retry waits the max_delay",
-            )
-        timeout = _dur(merged.get("timeout"), base.timeout)
-        if timeout <= timedelta(0):
-            self.error(
-                "timeout",
-                "duration",
-                "a timeout of 0 would fail every attempt",
-                "remove it for 10m",
-            )
-        return Policy(
-            timeout=timeout,
-            isolation=merged.get("isolation", base.isolation),
-            retry=retry,
-            priority=Priority(merged.get("priority", base.priority.value)),
-            dead_letter_retain=_dur(
-                merged.get("dead_letter", {}).get("retain"), base.dead_letter_retain
-            ),
-            retain_completed=_dur(merged.get("retain_completed"), base.retain_completed),
-            max_deliveries=merged.get("max_deliveries", base.max_deliveries),
-        )
-
-
-def _dur(value: str | int | None, default: timedelta) -> timedelta:
-    return default if value is None else duration.parse(value)
-
-
-@cache
-def _zones() -> frozenset[str]:
-    return frozenset(available_timezones())
-
-
-def _zone_exists(name: str) -> bool:
-    if not name or name.startswith(("/", ".")) or ".." in name:
-        return False
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, IsADirectoryError, PermissionError):
-        return False
-    return True
+        own_retry = self.raw.get("retry", {})
+        if warning := policy.retry_conflict(own_retry, self.defaults.get("retry", {})):
+            key = "max_delay" if "max_delay" in own_retry else "delay"
+            self.warn(("retry", key), "retry", warning, _RETRY_HINT)
+        merged = policy.merge(self.raw, self.defaults)
+        if "timeout" in self.raw and merged.timeout <= timedelta(0):
+            self.error("timeout", "duration", *_ZERO_TIMEOUT)
+        return merged

@@ -7,11 +7,14 @@ environment when it needs them), so tests call them one by one.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import cached_property
 
-from jobrunner import duration, refs, schedule
+from jsonschema import Draft202012Validator
+
+from jobrunner import duration, names, payload, refs, schedule, shape
 from jobrunner.document import Document, Path
 from jobrunner.model import Cron, Enqueue, Handler, Queue, thaw
 from jobrunner.plugin import CheckOptions
@@ -19,8 +22,6 @@ from jobrunner.problem import Problem, Severity
 from jobrunner.registry import Registry
 from jobrunner.shape import describe
 from jobrunner.suggest import did_you_mean
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,23 @@ class Scope:
         severity = Severity.WARNING if warning else Severity.ERROR
         return self.docs[file].problem(path, code, message, hint, key=key, severity=severity)
 
+    def misshapen(self, file: str, path: Path) -> bool:
+        """Whether the entry at `path` of `file`, or its file's `defaults:`, has shape errors.
+
+        Such an entry is built from its usable keys, defaults standing in for
+        the others, so warnings that weigh several values are not drawn from it.
+        """
+        return (file, path) in self._misshapen or (file, ("defaults",)) in self._misshapen
+
+    @cached_property
+    def _misshapen(self) -> frozenset[tuple[str, Path]]:
+        return frozenset(
+            (name, path[:2] if path[:1] != ("defaults",) else ("defaults",))
+            for name, doc in self.docs.items()
+            if doc.data is not None
+            for path, _ in shape.check(doc)
+        )
+
 
 def unique_names(scope: Scope) -> Iterator[Problem]:
     """Names are unique across queues and cron entries of the whole directory."""
@@ -59,13 +77,14 @@ def unique_names(scope: Scope) -> Iterator[Problem]:
     for entry in entries:
         first = seen.setdefault(entry.name, entry)
         if first is not entry:
-            kind = "queue" if isinstance(first, Queue) else "cron entry"
+            kind = "a queue" if isinstance(first, Queue) else "a cron entry"
+            line, column = scope.docs[first.source.file].position(first.source.path, key=True)
             yield scope.problem(
                 entry.source.file,
                 entry.source.path,
                 "duplicate-name",
-                f"name '{entry.name}' is already used by {kind} '{first.name}' "
-                f"at {first.source.file}:{first.source.line}",
+                f"name '{entry.name}' is already used by {kind} at "
+                f"{first.source.file}:{line}:{column}",
                 "names are unique across every file of the jobs directory: rename one",
                 key=True,
             )
@@ -74,11 +93,14 @@ def unique_names(scope: Scope) -> Iterator[Problem]:
 def references(scope: Scope) -> Iterator[Problem]:
     """A cron entry's `queue:` names a queue, and its `payload` satisfies that queue's schema."""
     queues = {q.name: q for q in scope.queues}
+    declared = _declared_queues(scope.docs.values())
     for cron in scope.crons:
         if not isinstance(cron.target, Enqueue):
             continue
         where = cron.source
         queue = queues.get(cron.target.queue)
+        if queue is None and cron.target.queue in declared:
+            continue  # the queue is written, but with errors of its own
         if queue is None:
             yield scope.problem(
                 where.file,
@@ -90,9 +112,9 @@ def references(scope: Scope) -> Iterator[Problem]:
             continue
         if queue.payload_schema is None:
             continue
-        validator = _payload_validator(queue)
+        validator = payload.validator(thaw(queue.payload_schema))
         if validator is None:
-            continue
+            continue  # reported on the queue
         payload_path = (*where.path, "payload")
         for error in validator.iter_errors(thaw(cron.target.payload)):
             for problem in describe(scope.docs[where.file], error, payload_path):
@@ -115,9 +137,10 @@ def handlers(scope: Scope) -> Iterator[Problem]:
             continue
         params_path = (*where.path, "params")
         doc = scope.docs[where.file]
-        for error in validators[handler.plugin].iter_errors(thaw(handler.params)):
+        params = thaw(handler.params)  # plain JSON, as the params schema saw it
+        for error in validators[handler.plugin].iter_errors(params):
             yield from describe(doc, error, params_path)
-        for issue in plugin.check(handler.params, scope.options):
+        for issue in plugin.check(params, scope.options):
             yield scope.problem(
                 where.file,
                 (*params_path, *issue.path),
@@ -159,44 +182,46 @@ def timing(scope: Scope) -> Iterator[Problem]:
     """Warnings about schedules that cannot behave as written."""
     for cron in scope.crons:
         where = cron.source
-        when = cron.schedule
-        if isinstance(when, schedule.At):
-            if when.when <= scope.now:
+        if isinstance(cron.schedule, schedule.At):
+            if cron.schedule.when <= scope.now:
                 yield scope.problem(
                     where.file,
                     (*where.path, "at"),
                     "past",
-                    f"one-shot time {when.when.isoformat()} is in the past: it will never fire",
+                    f"one-shot time {cron.schedule.when.isoformat()} is in the past: "
+                    "it will never fire",
                     "remove the entry, or set a future time",
                     warning=True,
                 )
-            continue
-        gap = _shortest_gap(when, scope.now)
-        if (
-            cron.overlap == "allow"
-            and isinstance(cron.target, Handler)
-            and gap < cron.policy.timeout
-        ):
-            yield scope.problem(
-                where.file,
-                (*where.path, "overlap"),
-                "overlap",
-                f"fires every {duration.format(gap)} but may run for up to "
-                f"{duration.format(cron.policy.timeout)} (timeout) with `overlap: allow`, "
-                "so runs can pile up",
-                "use `overlap: forbid`, or a timeout shorter than the interval",
-                warning=True,
-            )
-        if cron.jitter >= gap:
-            yield scope.problem(
-                where.file,
-                (*where.path, "jitter"),
-                "jitter",
-                f"jitter {duration.format(cron.jitter)} is not shorter than the "
-                f"{duration.format(gap)} between ticks, so runs can swap order or merge",
-                "keep jitter well below the interval",
-                warning=True,
-            )
+        else:
+            for path, code, message, hint in _pile_ups(
+                cron, _shortest_gap(cron.schedule, scope.now)
+            ):
+                if not scope.misshapen(where.file, where.path):
+                    yield scope.problem(
+                        where.file, (*where.path, path), code, message, hint, warning=True
+                    )
+
+
+def _pile_ups(cron: Cron, gap: timedelta) -> Iterator[tuple[str, str, str, str]]:
+    """(key, code, message, hint) of each way runs of `cron`, `gap` apart, can collide."""
+    if cron.overlap == "allow" and isinstance(cron.target, Handler) and gap < cron.policy.timeout:
+        yield (
+            "overlap",
+            "overlap",
+            f"fires every {duration.format(gap)} but may run for up to "
+            f"{duration.format(cron.policy.timeout)} (timeout) with `overlap: allow`, "
+            "so runs can pile up",
+            "use `overlap: forbid`, or a timeout shorter than the interval",
+        )
+    if cron.jitter >= gap:
+        yield (
+            "jitter",
+            "jitter",
+            f"jitter {duration.format(cron.jitter)} is not shorter than the "
+            f"{duration.format(gap)} between ticks, so runs can swap order or merge",
+            "keep jitter well below the interval",
+        )
 
 
 CHECKS: tuple[Callable[[Scope], Iterator[Problem]], ...] = (
@@ -240,6 +265,17 @@ def _unknown_plugin(scope: Scope, file: str, path: Path, name: str) -> Problem:
     )
 
 
+def _declared_queues(docs: Iterable[Document]) -> set[str]:
+    """Every queue name written in the files, and the valid name an invalid one would take."""
+    found: set[str] = set()
+    for doc in docs:
+        section = doc.data.get("queues") if isinstance(doc.data, dict) else None
+        for name in section if isinstance(section, dict) else ():
+            found.add(name)
+            found.add(names.suggest(name) or name)
+    return found
+
+
 def _shortest_gap(when: schedule.Schedule, now: datetime) -> timedelta:
     if isinstance(when, schedule.Every):
         return when.interval
@@ -250,12 +286,3 @@ def _shortest_gap(when: schedule.Schedule, now: datetime) -> timedelta:
 
 def _reworded(problem: Problem, prefix: str) -> Problem:
     return replace(problem, code="payload", message=prefix + problem.message)
-
-
-def _payload_validator(queue: Queue) -> Draft202012Validator | None:
-    schema = thaw(queue.payload_schema)
-    try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError:
-        return None  # reported on the queue itself
-    return Draft202012Validator(schema)

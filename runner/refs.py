@@ -43,9 +43,16 @@ def _parse(body: str) -> Ref | str:
     if not sep or kind not in ("env", "file"):
         return f"unknown reference '${{{body}}}': expected {EXPECTED}"
     if kind == "env" and not _ENV_NAME.match(target):
-        return f"invalid variable name in '${{{body}}}': use letters, digits and _ only"
+        fixed = re.sub(r"\W", "_", target).lstrip("0123456789") or "NAME"
+        return (
+            f"invalid variable name '{target}' in '${{{body}}}': expected letters, digits "
+            f"and _, not starting with a digit, like ${{env:{fixed}}}"
+        )
     if kind == "file" and not target.startswith("/"):
-        return f"'${{{body}}}' needs an absolute path, like ${{file:/run/secrets/token}}"
+        return (
+            f"relative path in '${{{body}}}': expected an absolute path, "
+            "like ${file:/run/secrets/token}"
+        )
     return Ref(kind, target)
 
 

@@ -24,11 +24,13 @@ def fields(text: str) -> list[str]:
         name = match.group(1)
         if name is None:
             raise ValueError(
-                f"unmatched '{token}' in template '{text}' (write {token * 2} for a literal)"
+                f"unmatched '{token}' in template '{text}': write a field as {{name}}, "
+                f"a literal '{token}' as {token * 2}"
             )
         if not _FIELD.match(name):
             raise ValueError(
-                f"invalid field '{{{name}}}' in template '{text}': name a payload field"
+                f"invalid field '{{{name}}}' in template '{text}': expected a payload "
+                "field like {order_id} or {user.id}"
             )
         found.append(name)
     return found
