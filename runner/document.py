@@ -29,6 +29,7 @@ except ImportError:  # pragma: no cover - depends on how PyYAML was built
 
 MAX_FILE_BYTES = 1024 * 1024
 _START_HINT = "start it with `version: 1`, or remove it"
+_UTF8_HINT = "save the file as UTF-8"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,32 +88,9 @@ def render_path(path: Path) -> str:
 
 def parse(name: str, raw: bytes) -> Document:
     """Parse one job file's bytes into a `Document`."""
-    if len(raw) > MAX_FILE_BYTES:
-        return _failed(
-            name,
-            (1, 1),
-            "file-too-large",
-            f"file is {len(raw):,} bytes, over the limit of {MAX_FILE_BYTES:,} bytes",
-            "split the definitions into several files under the jobs directory",
-        )
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return _failed(
-            name,
-            (1, 1),
-            "encoding",
-            "the file is UTF-16 (it starts with a UTF-16 byte order mark): expected UTF-8",
-            "save the file as UTF-8",
-        )
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        return _failed(
-            name,
-            _offset_position(raw, exc.start),
-            "encoding",
-            f"invalid UTF-8 byte 0x{raw[exc.start]:02x}: the file is not UTF-8 text",
-            "save the file as UTF-8",
-        )
+    text = _text(raw)
+    if not isinstance(text, str):
+        return _failed(name, *text)
     try:
         if deep := events.too_deep(text):
             return _failed(name, deep, "yaml-depth", *nodes.TOO_DEEP)
@@ -123,23 +101,44 @@ def parse(name: str, raw: bytes) -> Document:
     except yaml.reader.ReaderError as exc:
         return _failed(name, *syntax.unreadable(text, exc))
     if root is None:
-        return _failed(
-            name,
-            (1, 1),
-            "empty-file",
-            "file holds only comments" if text.strip() else "file is empty",
-            _START_HINT,
-        )
+        message = "file holds only comments" if text.strip() else "file is empty"
+        return _failed(name, (1, 1), "empty-file", message, _START_HINT)
     try:
         data, values, keys = nodes.build(root)
     except nodes.Refused as exc:
         where = (events.alias_position(text, exc.path) if exc.alias else None) or exc.position
         return _failed(name, where, exc.code, exc.message, exc.hint, exc.path)
     if data is None:  # `~` or `null`: None would read as "could not be parsed"
-        return _failed(
-            name, values[()], "type", "expected a mapping, found nothing (null)", _START_HINT
-        )
+        message = "expected a mapping, found nothing (null)"
+        return _failed(name, values[()], "type", message, _START_HINT)
     return Document(name, data, values, keys)
+
+
+def _text(raw: bytes) -> str | tuple[Position, str, str, str]:
+    """The file's text, or why it has none: `(position, code, message, hint)`."""
+    if len(raw) > MAX_FILE_BYTES:
+        return (
+            (1, 1),
+            "file-too-large",
+            f"file is {len(raw):,} bytes, over the limit of {MAX_FILE_BYTES:,} bytes",
+            "split the definitions into several files under the jobs directory",
+        )
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return (
+            (1, 1),
+            "encoding",
+            "the file is UTF-16 (it starts with a UTF-16 byte order mark): expected UTF-8",
+            _UTF8_HINT,
+        )
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return (
+            _offset_position(raw, exc.start),
+            "encoding",
+            f"invalid UTF-8 byte 0x{raw[exc.start]:02x}: the file is not UTF-8 text",
+            _UTF8_HINT,
+        )
 
 
 def _failed(
