@@ -6,7 +6,8 @@ validates alone, and all of them together (so their names are unique).
 `corpus/bad/NAME.yaml` holds one mistake (`many-errors.yaml` several), and
 `NAME.golden` the exact stdout of `jobrunner validate NAME.yaml` run from
 `corpus/bad/`, then a line `exit: N`. A directory under `bad/` is one case
-too, validated as a whole (`dup-names/` → `dup-names.golden`).
+too, validated as a whole (`dup-names/` → `dup-names.golden`). The goldens
+assume that only the built-in plugins are installed.
 
 After a deliberate change of wording, rewrite the goldens with
 
