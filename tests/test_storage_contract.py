@@ -264,6 +264,34 @@ def test_publish_and_daemons(store: Storage) -> None:
     assert store.daemons() == []
 
 
+def test_claim_is_granted_once_per_key(url: str) -> None:
+    stores = [open_storage(url) for _ in range(3)]
+    granted: list[bool] = []
+    threads = [
+        threading.Thread(target=lambda s=s: granted.append(s.claim("tick:a:100", 0.3)))
+        for s in stores
+        for _ in range(3)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert granted.count(True) == 1
+    assert stores[0].claim("tick:a:101", 0.3)  # another key
+    time.sleep(0.4)
+    assert stores[1].claim("tick:a:100", 0.3)  # the claim expired
+    for s in stores:
+        s.close()
+
+
+def test_values_round_trip(store: Storage) -> None:
+    assert store.get_value("cron:a") is None
+    store.set_value("cron:a", {"last": 1.5, "job": "x"})
+    assert store.get_value("cron:a") == {"last": 1.5, "job": "x"}
+    store.set_value("cron:a", {"last": 2.5})
+    assert store.get_value("cron:a") == {"last": 2.5}
+
+
 def test_expire_forgets_finished_records(store: Storage) -> None:
     j = job()
     store.enqueue(j)

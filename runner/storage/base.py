@@ -157,6 +157,16 @@ class Storage(Protocol):
 
     def published(self) -> dict[str, Any] | None: ...
 
+    def claim(self, key: str, ttl: float) -> bool:
+        """True for the first caller to claim `key` within `ttl` seconds, False for the rest."""
+        ...
+
+    def get_value(self, key: str) -> Any:
+        """A small JSON value kept by the daemons (cron state, last good files); None if unset."""
+        ...
+
+    def set_value(self, key: str, value: Any) -> None: ...
+
     def beat(self, daemon: str, info: Mapping[str, Any], ttl: float) -> None:
         """A daemon says it is alive, for `ttl` seconds."""
         ...

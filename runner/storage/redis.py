@@ -565,6 +565,19 @@ class RedisStorage:
             raw = self._client.get(CONFIG)
         return None if raw is None else dict(json.loads(raw))
 
+    def claim(self, key: str, ttl: float) -> bool:
+        with self._guard(f"claiming {key}"):
+            return bool(self._client.set(f"jr:claim:{key}", 1, nx=True, px=ms(ttl)))
+
+    def get_value(self, key: str) -> Any:
+        with self._guard(f"reading {key}"):
+            raw = self._client.get(f"jr:value:{key}")
+        return None if raw is None else json.loads(raw)
+
+    def set_value(self, key: str, value: Any) -> None:
+        with self._guard(f"writing {key}"):
+            self._client.set(f"jr:value:{key}", json.dumps(value))
+
     def beat(self, daemon: str, info: Mapping[str, Any], ttl: float) -> None:
         with self._guard(f"recording the heartbeat of {daemon}"):
             pipe = self._client.pipeline(transaction=False)

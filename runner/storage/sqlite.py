@@ -65,6 +65,7 @@ CREATE TABLE IF NOT EXISTS idempotency (
 CREATE TABLE IF NOT EXISTS rate (queue TEXT NOT NULL, at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS rate_queue ON rate (queue, at);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS claim (key TEXT PRIMARY KEY, expires REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS daemon (id TEXT PRIMARY KEY, info TEXT NOT NULL, expires REAL NOT NULL);
 """
 POLL_SECONDS = 0.005
@@ -409,6 +410,23 @@ class SqliteStorage:
         rows = self._read("SELECT value FROM meta WHERE key = 'config'")
         return json.loads(rows[0][0]) if rows else None
 
+    def claim(self, key: str, ttl: float) -> bool:
+        with self._write() as db:
+            now = time.time()
+            db.execute("DELETE FROM claim WHERE key = ? AND expires < ?", (key, now))
+            cursor = db.execute("INSERT OR IGNORE INTO claim VALUES (?, ?)", (key, now + ttl))
+            return cursor.rowcount == 1
+
+    def get_value(self, key: str) -> Any:
+        rows = self._read("SELECT value FROM meta WHERE key = ?", (f"value:{key}",))
+        return json.loads(rows[0][0]) if rows else None
+
+    def set_value(self, key: str, value: Any) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"value:{key}", json.dumps(value))
+            )
+
     def beat(self, daemon: str, info: Mapping[str, Any], ttl: float) -> None:
         with self._write() as db:
             db.execute(
@@ -434,6 +452,7 @@ class SqliteStorage:
             ).rowcount
             gone += db.execute("DELETE FROM idempotency WHERE expires < ?", (now,)).rowcount
             db.execute("DELETE FROM daemon WHERE expires < ?", (now - 3600,))
+            db.execute("DELETE FROM claim WHERE expires < ?", (now,))
         return gone
 
     def close(self) -> None:
