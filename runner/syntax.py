@@ -70,11 +70,17 @@ def describe(text: str, exc: yaml.MarkedYAMLError) -> tuple[Position, str, str]:
 
 
 def unreadable(text: str, exc: yaml.reader.ReaderError) -> tuple[Position, str, str, str]:
-    """A character YAML refuses to read: `(position, code, message, hint)`."""
-    offset = exc.position
+    """A character YAML refuses to read: `(position, code, message, hint)`.
+
+    libyaml gives a byte offset into the UTF-8 text, PyYAML's own reader a
+    character index; the first occurrence of the character is where both stop.
+    """
+    char = exc.character if isinstance(exc.character, int) else ord(exc.character)
+    offset = text.find(chr(char))
+    if offset < 0:  # pragma: no cover - the reader found it in this text
+        offset = min(exc.position, len(text))
     line = text.count("\n", 0, offset) + 1
     column = offset - (text.rfind("\n", 0, offset) + 1) + 1
-    char = exc.character if isinstance(exc.character, int) else ord(exc.character)
     return (
         (line, column),
         "yaml-syntax",

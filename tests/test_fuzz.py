@@ -501,9 +501,6 @@ def test_a_formatted_duration_parses_back(delta: timedelta) -> None:
     assert duration.parse(duration.format(delta)) == delta
 
 
-@pytest.mark.xfail(
-    strict=True, reason="syntax.unreadable takes libyaml's byte offset for a character index"
-)
 def test_a_control_character_is_placed_where_it_is() -> None:
     # Ten two-byte characters before the U+0001 on line 1: libyaml reports
     # the byte offset 24, read as the 24th character it lands on line 3.
