@@ -30,6 +30,7 @@ from jobrunner.lane import Lane, lanes
 from jobrunner.logs import event
 from jobrunner.model import Config, Policy
 from jobrunner.registry import Registry, discover
+from jobrunner.scheduler import Scheduler
 from jobrunner.storage import Lease, Redelivery, Storage, StorageError, open_storage, redact
 from jobrunner.worker import LaneWorker
 
@@ -65,6 +66,9 @@ class Daemon:
         self.workers: dict[str, tuple[LaneWorker, engine.LaneConsumer]] = {}
         self.healthy = False
         self._lanes: dict[str, Lane] = {}
+        self.scheduler: Scheduler | None = None
+        self._scheduler_stop = threading.Event()
+        self._scheduler_thread: threading.Thread | None = None
 
     # -- signals -------------------------------------------------------------
 
@@ -101,9 +105,25 @@ class Daemon:
         self._publish()
         if self.settings.role in ("all", "worker"):
             self._start_lanes()
+        if self.settings.role in ("all", "scheduler"):
+            self._start_scheduler()
+        event(logging.INFO, "ready", daemon=self.id, generation=self.generation)
         self._serve()
         self._shutdown()
         return 0
+
+    def _start_scheduler(self) -> None:
+        assert self.storage is not None
+        self.scheduler = Scheduler(self.storage, self.id)
+        self.scheduler.apply(self.config, self.generation)
+        self._scheduler_thread = threading.Thread(
+            target=self.scheduler.run,
+            args=(self._scheduler_stop,),
+            name="jobrunner-scheduler",
+            daemon=True,
+        )
+        self._scheduler_thread.start()
+        event(logging.INFO, "scheduling cron entries", crons=len(self.config.crons))
 
     def _load(self) -> bool:
         loaded = config_mod.load([self.settings.jobs_dir], registry=self.registry)
@@ -284,6 +304,9 @@ class Daemon:
     def _shutdown(self) -> None:
         grace = self.settings.grace
         event(logging.INFO, "stopping: running jobs may finish", grace=grace)
+        self._scheduler_stop.set()
+        if self.scheduler is not None:
+            self.scheduler.wakeup.set()
         for worker, consumer in self.workers.values():
             worker.stopping.set()
             consumer.stop_flag.set()

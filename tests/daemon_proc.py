@@ -41,7 +41,7 @@ class Daemon:
             self.process = subprocess.Popen(
                 self.command, stdout=log, stderr=log, env=self.env, cwd=self.log.parent
             )
-        self.wait_for(lambda e: e.get("msg") == "serving queues", what="serving queues")
+        self.wait_for(lambda e: e.get("msg") == "ready", what="ready")
         return self
 
     def events(self) -> list[dict[str, Any]]:
