@@ -15,6 +15,7 @@ import click
 from jobrunner.cli import exits
 from jobrunner.cli.dlq import dlq
 from jobrunner.cli.enqueue import enqueue
+from jobrunner.cli.health import health
 from jobrunner.cli.jobs import jobs
 from jobrunner.cli.run import run
 from jobrunner.cli.schedules import schedules
@@ -47,6 +48,7 @@ cli.add_command(enqueue)
 cli.add_command(status)
 cli.add_command(jobs)
 cli.add_command(dlq)
+cli.add_command(health)
 
 
 def main() -> None:
