@@ -80,20 +80,25 @@ def load(
     registry: Registry | None = None,
 ) -> Loaded:
     """Find, read, parse and check every job file under `paths`."""
-    texts: dict[str, bytes | OSError] = {}
-    for path in job_files(paths):
-        try:
-            texts[str(path)] = path.read_bytes()
-        except OSError as exc:
-            texts[str(path)] = exc
     return assemble(
-        texts,
+        read(paths),
         options,
         now=now or datetime.now(UTC),
         registry=registry or discover(),
         environ=os.environ if options.check_env else None,
         read_file=_read_text if options.check_env else None,
     )
+
+
+def read(paths: Iterable[str | Path]) -> dict[str, bytes | OSError]:
+    """The bytes of every job file under `paths` (or why it could not be read)."""
+    texts: dict[str, bytes | OSError] = {}
+    for path in job_files(paths):
+        try:
+            texts[str(path)] = path.read_bytes()
+        except OSError as exc:
+            texts[str(path)] = exc
+    return texts
 
 
 def _read_text(path: str) -> str:

@@ -1,10 +1,12 @@
-"""The daemon: load the job files, connect to storage, serve the lanes, stop cleanly.
+"""The daemon: connect, load the job files, serve lanes and fire ticks, reload, stop cleanly.
 
 Signal handlers only set flags; the main loop acts on them. SIGTERM or SIGINT
-stops taking jobs and lets running ones finish for up to `grace` seconds; what
-has not finished by then is handed back to the queue for another delivery. A
-second signal exits at once. A lost storage connection is retried with
-backoff while the daemon keeps running and says it is unhealthy.
+stops taking jobs and firing ticks and lets running jobs finish for up to
+`grace` seconds; what has not finished by then is handed back to its queue.
+A second signal exits at once. SIGHUP and any change under the jobs
+directory reload: load → validate → plan → apply (see `reload`). A lost
+storage connection is retried with backoff while the daemon keeps running
+and reports itself unhealthy.
 """
 
 from __future__ import annotations
@@ -16,25 +18,26 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from jobrunner import config as config_mod
-from jobrunner import engine, published
+from jobrunner import published, quarantine, reconcile
 from jobrunner.attempt import Plugins
-from jobrunner.job import Job, Record, State, Unreadable, decode
 from jobrunner.lane import Lane, lanes
 from jobrunner.logs import event
-from jobrunner.model import Config, Policy
+from jobrunner.model import Config
+from jobrunner.pool import Pool
 from jobrunner.registry import Registry, discover
 from jobrunner.scheduler import Scheduler
-from jobrunner.storage import Lease, Redelivery, Storage, StorageError, open_storage, redact
-from jobrunner.worker import LaneWorker
+from jobrunner.storage import Storage, StorageError, open_storage, redact
+from jobrunner.upkeep import Upkeep
 
-ROLES = ("all", "scheduler", "worker")
+LAST_GOOD = "last-good-files"
+PROBLEMS = "problems"
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class Settings:
     queues: tuple[str, ...] = ()  # empty: every lane
     grace: float = 30.0
     lease_for: float = 30.0
+    watch: bool = True
 
 
 @dataclass
@@ -52,6 +56,9 @@ class _Flags:
     stops: int = 0
     reload: bool = False
     event: threading.Event = field(default_factory=threading.Event)
+
+    def raise_(self) -> None:
+        self.event.set()
 
 
 class Daemon:
@@ -62,13 +69,13 @@ class Daemon:
         self.flags = _Flags()
         self.config = Config()
         self.generation = 0
+        self.in_force: dict[str, bytes] = {}
+        self.lanes: dict[str, Lane] = {}
         self.storage: Storage | None = None
-        self.workers: dict[str, tuple[LaneWorker, engine.LaneConsumer]] = {}
-        self.healthy = False
-        self._lanes: dict[str, Lane] = {}
+        self.pool: Pool | None = None
         self.scheduler: Scheduler | None = None
-        self._scheduler_stop = threading.Event()
-        self._scheduler_thread: threading.Thread | None = None
+        self.upkeep: Upkeep | None = None
+        self._stopped = threading.Event()  # stops the scheduler and the watcher
 
     # -- signals -------------------------------------------------------------
 
@@ -79,11 +86,11 @@ class Daemon:
 
     def _on_stop(self, signum: int, frame: FrameType | None) -> None:
         self.flags.stops += 1
-        self.flags.event.set()
+        self.flags.raise_()
 
     def _on_reload(self, signum: int, frame: FrameType | None) -> None:
         self.flags.reload = True
-        self.flags.event.set()
+        self.flags.raise_()
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -97,60 +104,43 @@ class Daemon:
             storage=redact(self.settings.storage),
             jobs=str(self.settings.jobs_dir),
         )
-        if not self._load():
-            return 1
         self.storage = self._connect()
         if self.storage is None:
             return 0  # stopped while waiting for the storage
-        self._publish()
-        if self.settings.role in ("all", "worker"):
-            self._start_lanes()
-        if self.settings.role in ("all", "scheduler"):
-            self._start_scheduler()
-        event(logging.INFO, "ready", daemon=self.id, generation=self.generation)
-        self._serve()
-        self._shutdown()
-        return 0
-
-    def _start_scheduler(self) -> None:
-        assert self.storage is not None
-        self.scheduler = Scheduler(self.storage, self.id)
-        self.scheduler.apply(self.config, self.generation)
-        self._scheduler_thread = threading.Thread(
-            target=self.scheduler.run,
-            args=(self._scheduler_stop,),
-            name="jobrunner-scheduler",
-            daemon=True,
-        )
-        self._scheduler_thread.start()
-        event(logging.INFO, "scheduling cron entries", crons=len(self.config.crons))
-
-    def _load(self) -> bool:
-        loaded = config_mod.load([self.settings.jobs_dir], registry=self.registry)
-        for problem in loaded.problems:
-            event(
-                logging.ERROR if problem.severity == "error" else logging.WARNING,
-                f"{problem.file}:{problem.line}:{problem.column}: {problem.message}",
-                path=problem.path,
-                code=problem.code,
-            )
-        if loaded.failed:
-            event(
-                logging.ERROR,
-                "files with errors are left out",
-                files=", ".join(sorted(loaded.failed)),
-            )
-        self.config = loaded.config
-        self._lanes = lanes(loaded.config)
-        unknown = [q for q in self.settings.queues if q not in self._lanes]
+        self.upkeep = Upkeep(self)
+        self.reload(startup=True)
+        unknown = [q for q in self.settings.queues if q not in self.lanes]
         if unknown:
             event(
                 logging.ERROR,
                 f"--queues names unknown queues: {', '.join(unknown)}",
-                known=", ".join(sorted(self._lanes)),
+                known=", ".join(sorted(self.lanes)),
             )
-            return False
-        return True
+            return 1
+        if self.settings.role in ("all", "worker"):
+            self.pool = Pool(
+                self.storage,
+                self.id,
+                self.lanes.get,
+                Plugins(self.registry),
+                self.settings.lease_for,
+            )
+            self._sync_lanes()
+        if self.settings.role in ("all", "scheduler"):
+            self._start_scheduler()
+        if self.settings.watch:
+            self._start_watcher()
+        event(
+            logging.INFO,
+            "ready",
+            daemon=self.id,
+            generation=self.generation,
+            queues=", ".join(self.pool.names()) if self.pool else "",
+            crons=len(self.config.crons) if self.scheduler else 0,
+        )
+        self._serve()
+        self._shutdown()
+        return 0
 
     def _connect(self) -> Storage | None:
         delay = 0.5
@@ -158,7 +148,6 @@ class Daemon:
             try:
                 storage = open_storage(self.settings.storage)
                 storage.stats()
-                self.healthy = True
                 return storage
             except StorageError as exc:
                 event(
@@ -168,158 +157,174 @@ class Daemon:
                 delay = min(delay * 2, 30.0)
         return None
 
-    def _publish(self) -> None:
+    def _start_scheduler(self) -> None:
         assert self.storage is not None
-        previous = self.storage.published() or {}
-        digest = published.content_hash(self.config)
-        self.generation = int(previous.get("generation", 0))
-        if previous.get("hash") != digest:
-            self.generation += 1
-            self.storage.publish(published.document(self.config, self.generation))
+        self.scheduler = Scheduler(self.storage, self.id)
+        self.scheduler.apply(self.config, self.generation)
+        threading.Thread(
+            target=self.scheduler.run,
+            args=(self._stopped,),
+            name="jobrunner-scheduler",
+            daemon=True,
+        ).start()
+
+    def _start_watcher(self) -> None:
+        threading.Thread(target=self._watch, name="jobrunner-watch", daemon=True).start()
+
+    def _watch(self) -> None:
+        import watchfiles
+
+        try:
+            for _ in watchfiles.watch(
+                self.settings.jobs_dir,
+                watch_filter=None,
+                debounce=200,
+                step=20,
+                stop_event=self._stopped,
+                raise_interrupt=False,
+            ):
+                self.flags.reload = True
+                self.flags.raise_()
+        except (OSError, RuntimeError) as exc:
+            event(
+                logging.ERROR, "cannot watch the jobs directory: reload with SIGHUP", error=str(exc)
+            )
+
+    def _serve(self) -> None:
+        assert self.upkeep is not None
+        while not self.flags.stops:
+            self.upkeep.tick()
+            if self.flags.reload:
+                self.flags.reload = False
+                self.reload()
+            self.flags.event.wait(0.2)
+            self.flags.event.clear()
+
+    # -- reload ---------------------------------------------------------------
+
+    def reload(self, *, startup: bool = False) -> None:
+        """Load → validate → plan → apply; a bad file keeps its last good version."""
+        assert self.storage is not None
+        try:
+            last_good = self._last_good()
+            on_disk = config_mod.read([self.settings.jobs_dir])
+        except (StorageError, config_mod.PathNotFound, OSError) as exc:
+            event(logging.ERROR, "reload failed, the configuration in force stays", error=str(exc))
+            return
+        verdict = quarantine.judge(
+            on_disk, last_good, now=datetime.now(UTC), registry=self.registry
+        )
+        for problem in verdict.problems:
+            event(
+                logging.ERROR if problem.severity == "error" else logging.WARNING,
+                f"{problem.file}:{problem.line}:{problem.column}: {problem.severity}: "
+                f"{problem.path + ': ' if problem.path else ''}{problem.message}",
+                code=problem.code,
+            )
+        self._record_problems(verdict)
+        if verdict.refused:
+            event(
+                logging.ERROR,
+                "change refused: the files do not validate together; "
+                "the configuration in force stays",
+                files=", ".join(verdict.left_out),
+            )
+            return
+        if verdict.summary():
+            event(
+                logging.WARNING,
+                verdict.summary()
+                if not startup
+                else "started with the last good version of files that fail now: "
+                + verdict.summary(),
+            )
+        self._apply(verdict.loaded.config, verdict.texts)
+
+    def _last_good(self) -> dict[str, bytes]:
+        assert self.storage is not None
+        if self.in_force:
+            return self.in_force
+        stored = self.storage.get_value(LAST_GOOD) or {}
+        return {name: text.encode() for name, text in stored.items()}
+
+    def _apply(self, new: Config, texts: dict[str, bytes]) -> None:
+        assert self.storage is not None
+        previous = self.storage.published()
+        stored_generation = int((previous or {}).get("generation", 0))
+        change = reconcile.plan(previous, published.document(new, stored_generation))
+        digest = published.content_hash(new)
+        if (previous or {}).get("hash") != digest:
+            self.generation = stored_generation + 1
+            self.storage.publish(published.document(new, self.generation))
+        else:
+            self.generation = stored_generation
+        self.config, self.lanes, self.in_force = new, lanes(new), texts
+        self.storage.set_value(LAST_GOOD, {n: t.decode() for n, t in texts.items()})
+        self._sync_lanes()
+        if self.scheduler is not None:
+            self.scheduler.apply(new, self.generation)
+        for line in map(str, change.changes):
+            event(logging.INFO, f"plan: {line}", generation=self.generation)
         event(
             logging.INFO,
             "configuration in force",
             generation=self.generation,
             hash=digest,
-            queues=len(self.config.queues),
-            crons=len(self.config.crons),
+            queues=len(new.queues),
+            crons=len(new.crons),
+            changes=len(change.changes),
         )
 
-    def _start_lanes(self) -> None:
+    def _sync_lanes(self) -> None:
+        if self.pool is None:
+            return
+        chosen = self.settings.queues or tuple(self.lanes)
+        self.pool.sync(self.lanes[name] for name in chosen if name in self.lanes)
+
+    def _record_problems(self, verdict: quarantine.Verdict) -> None:
         assert self.storage is not None
-        plugins = Plugins(self.registry)
-        chosen = self.settings.queues or tuple(sorted(self._lanes))
-        for name in chosen:
-            lane = self._lanes[name]
-            worker = LaneWorker(
-                name,
-                self.storage,
-                self.id,
-                self._lanes.get,
-                plugins,
-                lease_for=self.settings.lease_for,
-                prefetch=lane.concurrency,
-            )
-            self.workers[name] = (worker, engine.start(worker, lane.concurrency))
-        event(logging.INFO, "serving queues", queues=", ".join(chosen) or "none")
+        self.storage.set_value(
+            PROBLEMS,
+            {
+                "problems": [p.as_dict() for p in verdict.problems],
+                "quarantined": list(verdict.quarantined),
+                "left_out": list(verdict.left_out),
+                "refused": verdict.refused,
+                "checked": time.time(),
+            },
+        )
 
-    def _serve(self) -> None:
-        beat_every = max(0.2, self.settings.lease_for / 3)
-        due = dict.fromkeys(("beat", "reclaim", "expire"), 0.0)
-        while not self.flags.stops:
-            now = time.monotonic()
-            for task, every, action in (
-                ("beat", beat_every, self._beat),
-                ("reclaim", min(5.0, beat_every), self._reclaim),
-                ("expire", 60.0, self._expire),
-            ):
-                if now >= due[task]:
-                    due[task] = now + every
-                    self._guard(action)
-            if self.flags.reload:
-                self.flags.reload = False
-                event(
-                    logging.INFO,
-                    "reload requested: restart the daemon to apply changes "
-                    "(hot reload arrives with the scheduler)",
-                )
-            self.flags.event.wait(0.2)
-            self.flags.event.clear()
-
-    def _guard(self, action: Callable[[], Any]) -> None:
-        try:
-            action()
-            if not self.healthy:
-                event(logging.INFO, "storage reachable again")
-            self.healthy = True
-        except StorageError as exc:
-            if self.healthy:
-                event(logging.ERROR, "storage unreachable: retrying", error=str(exc))
-            self.healthy = False
-
-    def _beat(self) -> None:
-        assert self.storage is not None
-        self.storage.extend(self.id, self.settings.lease_for)
-        self.storage.beat(self.id, self.info(), ttl=self.settings.lease_for)
+    # -- status ------------------------------------------------------------------
 
     def info(self) -> dict[str, Any]:
         return {
             "host": socket.gethostname(),
             "pid": os.getpid(),
             "role": self.settings.role,
-            "queues": sorted(self.workers),
+            "queues": self.pool.names() if self.pool else [],
             "generation": self.generation,
-            "healthy": self.healthy,
+            "healthy": self.upkeep.healthy if self.upkeep else False,
             "seen": time.time(),
         }
 
-    def _reclaim(self) -> None:
-        assert self.storage is not None
-        policies = {
-            name: Redelivery(
-                lane.policy.max_deliveries, lane.policy.dead_letter_retain.total_seconds()
-            )
-            for name, lane in self._lanes.items()
-        }
-        for job_id in self.storage.reclaim(policies, Redelivery()):
-            event(
-                logging.WARNING, "lease expired: job handed back for another delivery", job=job_id
-            )
-        if self.settings.role != "scheduler":
-            self._bury_orphans()
-
-    def _bury_orphans(self) -> None:
-        """Dead-letter the due jobs of queues the configuration in force no longer has.
-
-        Only while this daemon runs the published generation, so a daemon left on
-        an older configuration during a rollout never buries a new queue's jobs.
-        """
-        assert self.storage is not None
-        if (self.storage.published() or {}).get("hash") != published.content_hash(self.config):
-            return
-        for queue in self.storage.stats():
-            if queue in self._lanes:
-                continue
-            reason = (
-                f"queue '{queue}' no longer exists in the configuration "
-                f"(generation {self.generation})"
-            )
-            for lease in self.storage.lease(queue, self.id, count=100, lease_for=60):
-                self._bury(lease, reason)
-
-    def _bury(self, lease: Lease, reason: str) -> None:
-        assert self.storage is not None
-        try:
-            job = decode(lease.raw)
-        except Unreadable:
-            job = Job(lease.job_id, lease.queue, lease.raw.decode("utf-8", errors="replace"))
-        record = Record(job, State.DEAD, reason=reason, updated=time.time())
-        self.storage.bury(lease, record, Policy().dead_letter_retain.total_seconds())
-        event(logging.WARNING, "job dead", job=job.id, queue=lease.queue, reason=reason)
-
-    def _expire(self) -> None:
-        assert self.storage is not None
-        self.storage.expire()
+    # -- stopping -------------------------------------------------------------
 
     def _shutdown(self) -> None:
         grace = self.settings.grace
         event(logging.INFO, "stopping: running jobs may finish", grace=grace)
-        self._scheduler_stop.set()
+        self._stopped.set()
         if self.scheduler is not None:
             self.scheduler.wakeup.set()
-        for worker, consumer in self.workers.values():
-            worker.stopping.set()
-            consumer.stop_flag.set()
-        if self.storage is not None:
-            self.storage.wake()
+        if self.pool is not None:
+            self.pool.stop_all()
         deadline = time.monotonic() + grace
-        threads = [t for _, c in self.workers.values() for t in c.threads()]
+        threads = self.pool.threads() if self.pool else []
         while any(t.is_alive() for t in threads) and time.monotonic() < deadline:
             if self.flags.stops > 1:
                 event(logging.WARNING, "second signal: exiting now")
                 self._hand_back(sum(t.is_alive() for t in threads))
                 os._exit(1)
-            threads[0].join(0.05) if threads[0].is_alive() else threads.pop(0)
+            self.flags.event.wait(0.05)
         self._hand_back(sum(t.is_alive() for t in threads))
 
     def _hand_back(self, unfinished: int) -> None:

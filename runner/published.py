@@ -26,20 +26,25 @@ def document(config: Config, generation: int) -> dict[str, Any]:
 
 
 def content_hash(config: Config) -> str:
-    """A short hash over everything that defines the configuration, params included."""
+    """A short hash over everything that defines the configuration (params through their hash)."""
     text = json.dumps(
         {
-            "queues": {n: [_queue(q), thaw(q.handler.params)] for n, q in config.queues.items()},
-            "crons": {n: [_cron(c), _params(c)] for n, c in config.crons.items()},
+            "queues": {n: _queue(q) for n, q in config.queues.items()},
+            "crons": {n: _cron(c) for n, c in config.crons.items()},
         },
         sort_keys=True,
         default=str,
     )
+    return _digest(text)
+
+
+def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def _params(cron: Cron) -> Any:
-    return None if isinstance(cron.target, Enqueue) else thaw(cron.target.params)
+def params_hash(params: Any) -> str:
+    """Params change detection without publishing them (they may hold secret references)."""
+    return _digest(json.dumps(thaw(params), sort_keys=True, default=str))
 
 
 def _policy(policy: Policy) -> dict[str, Any]:
@@ -64,6 +69,7 @@ def _policy(policy: Policy) -> dict[str, Any]:
 def _queue(queue: Queue) -> dict[str, Any]:
     return {
         "handler": queue.handler.plugin,
+        "params_hash": params_hash(queue.handler.params),
         "source": f"{queue.source.file}:{queue.source.line}",
         "concurrency": queue.concurrency,
         "rate_limit": str(queue.rate_limit) if queue.rate_limit else None,
@@ -88,7 +94,7 @@ def _cron(cron: Cron) -> dict[str, Any]:
     target = (
         {"queue": cron.target.queue, "payload": thaw(cron.target.payload)}
         if isinstance(cron.target, Enqueue)
-        else {"handler": cron.target.plugin}
+        else {"handler": cron.target.plugin, "params_hash": params_hash(cron.target.params)}
     )
     return {
         **spec,

@@ -9,6 +9,7 @@ exists, is buried with the reason, never dropped.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import threading
@@ -55,10 +56,12 @@ class LaneWorker:
     def next_lease(self) -> Lease | None:
         """A leased job to run, waiting briefly for one; None when there is none or stopping."""
         for round_ in range(2):
-            if self.stopping.is_set():
-                return None
             try:
                 with self._lock:
+                    # Checked under the lock: give_back() drains the buffer under it too,
+                    # so no lease taken here can be left stranded in a stopped lane.
+                    if self.stopping.is_set():
+                        return None
                     if not self._buffer:
                         self._buffer.extend(
                             self.storage.lease(
@@ -77,6 +80,20 @@ class LaneWorker:
                 self.stopping.wait(1.0)
                 return None
         return None
+
+    def give_back(self) -> int:
+        """Return prefetched jobs that no worker started, at once (the lane is stopping)."""
+        with self._lock:
+            leases, self._buffer = list(self._buffer), deque()
+        for lease in leases:
+            try:
+                job = decode(lease.raw)
+            except Unreadable as exc:
+                self._bury_unreadable(lease, str(exc))
+                continue
+            record = Record(job, State.QUEUED, updated=time.time(), deliveries=lease.deliveries)
+            self._persist(functools.partial(self.storage.retry, lease, job, 0.0, record))
+        return len(leases)
 
     # -- running it ----------------------------------------------------------
 
