@@ -16,6 +16,8 @@ Pure functions of their arguments; the clock is always passed in.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -101,44 +103,48 @@ def parse_at(text: str) -> datetime:
 
 
 def next_fire(schedule: Schedule, after: datetime) -> datetime | None:
-    """The first fire time strictly after `after` (aware), or None if there is none.
-
-    Times come back in UTC: Python compares and subtracts two datetimes of the
-    same zone by wall time, ignoring `fold`, which is wrong in a fall-back hour.
-    None also when the next fire time would fall past the year 9999.
-    """
-    try:
-        if isinstance(schedule, At):
-            return schedule.when.astimezone(UTC) if schedule.when > after else None
-        if isinstance(schedule, Every):  # exact integer arithmetic on microseconds
-            ticks = (after - _EPOCH) // schedule.interval + 1
-            return _EPOCH + ticks * schedule.interval
-        return _next_cron(schedule, after)
-    except OverflowError:
-        return None
-
-
-def _next_cron(schedule: Cron, after: datetime) -> datetime | None:
-    zone = ZoneInfo(schedule.timezone)
-    for local in CronSim(schedule.fields, after.astimezone(zone)):
-        fire = local.astimezone(UTC)
-        # cronsim steps fixed-time jobs by wall-clock time, so from inside the
-        # second pass of a fall-back hour it returns that hour's first pass,
-        # which is earlier than `after`: that run has happened already.
-        if fire > after:
-            return fire
-    return None  # cronsim looks 50 years ahead and found nothing
+    """The first fire time strictly after `after` (aware), or None if there is none."""
+    return next(fire_times(schedule, after), None)
 
 
 def upcoming(schedule: Schedule, after: datetime, count: int) -> list[datetime]:
     """The next `count` fire times after `after`, in UTC; fewer if the schedule ends."""
-    times: list[datetime] = []
-    while len(times) < count:
-        fire = next_fire(schedule, times[-1] if times else after)
-        if fire is None:
-            break
-        times.append(fire)
-    return times
+    return list(itertools.islice(fire_times(schedule, after), count))
+
+
+def fire_times(schedule: Schedule, after: datetime) -> Iterator[datetime]:
+    """Every fire time strictly after `after` (aware), in order, in UTC.
+
+    UTC because Python compares and subtracts two datetimes of the same zone
+    by wall time, ignoring `fold`, which is wrong in a fall-back hour. The
+    times end with the schedule, or before they would pass the year 9999.
+    """
+    try:
+        if isinstance(schedule, At):
+            if schedule.when > after:
+                yield schedule.when.astimezone(UTC)
+        elif isinstance(schedule, Every):  # exact integer arithmetic on microseconds
+            tick = _EPOCH + ((after - _EPOCH) // schedule.interval + 1) * schedule.interval
+            while True:
+                yield tick
+                tick += schedule.interval
+        else:
+            yield from _cron_times(schedule, after)
+    except OverflowError:
+        return
+
+
+def _cron_times(schedule: Cron, after: datetime) -> Iterator[datetime]:
+    zone = ZoneInfo(schedule.timezone)
+    last = after
+    for local in CronSim(schedule.fields, after.astimezone(zone)):  # 50 years ahead at most
+        fire = local.astimezone(UTC)
+        # cronsim steps fixed-time jobs by wall-clock time, so from inside the
+        # second pass of a fall-back hour it returns that hour's first pass,
+        # which is earlier than `after`: that run has happened already.
+        if fire > last:
+            yield fire
+            last = fire
 
 
 def explain(schedule: Schedule) -> str:
