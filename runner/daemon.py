@@ -121,7 +121,7 @@ class Daemon:
             self.pool = Pool(
                 self.storage,
                 self.id,
-                self.lanes.get,
+                self.lane,
                 Plugins(self.registry),
                 self.settings.lease_for,
             )
@@ -169,22 +169,33 @@ class Daemon:
         ).start()
 
     def _start_watcher(self) -> None:
-        threading.Thread(target=self._watch, name="jobrunner-watch", daemon=True).start()
+        watching = threading.Event()
+        threading.Thread(
+            target=self._watch, args=(watching,), name="jobrunner-watch", daemon=True
+        ).start()
+        watching.wait(5.0)  # "ready" only once a change cannot slip by unnoticed
 
-    def _watch(self) -> None:
+    def _watch(self, watching: threading.Event) -> None:
+        """Reload on any change under the jobs directory (debounced; editors' renames and
+        Kubernetes' ConfigMap symlink swaps included)."""
         import watchfiles
 
         try:
-            for _ in watchfiles.watch(
+            for changes in watchfiles.watch(
                 self.settings.jobs_dir,
                 watch_filter=None,
                 debounce=200,
                 step=20,
+                rust_timeout=200,
+                yield_on_timeout=True,
                 stop_event=self._stopped,
                 raise_interrupt=False,
             ):
-                self.flags.reload = True
-                self.flags.raise_()
+                first = not watching.is_set()
+                watching.set()  # the first yield: the watch is in place
+                if changes or first:  # the first: catch up on edits made while it was set up
+                    self.flags.reload = True
+                    self.flags.raise_()
         except (OSError, RuntimeError) as exc:
             event(
                 logging.ERROR, "cannot watch the jobs directory: reload with SIGHUP", error=str(exc)
@@ -274,6 +285,10 @@ class Daemon:
             crons=len(new.crons),
             changes=len(change.changes),
         )
+
+    def lane(self, name: str) -> Lane | None:
+        """The lane in force now (workers look it up per job, so a reload applies at once)."""
+        return self.lanes.get(name)
 
     def _sync_lanes(self) -> None:
         if self.pool is None:

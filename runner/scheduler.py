@@ -34,6 +34,7 @@ MAX_SLEEP = 1.0  # re-check for reloads and stops at least this often
 class _Entry:
     cron: Cron
     last: datetime  # newest tick handled (fired, skipped or passed over)
+    armed: datetime  # when this scheduler took the entry on
     next: datetime | None = None
 
 
@@ -58,11 +59,11 @@ class Scheduler:
             for name, cron in config.crons.items():
                 old = self.entries.get(name)
                 if old is not None and old.cron.schedule == cron.schedule:
-                    kept[name] = _Entry(cron, old.last, old.next)
+                    kept[name] = _Entry(cron, old.last, old.armed, old.next)
                 elif old is not None:
-                    kept[name] = _Entry(cron, now)  # re-planned from now
+                    kept[name] = _Entry(cron, now, now)  # re-planned from now
                 else:
-                    kept[name] = _Entry(cron, self._remembered(name) or now)
+                    kept[name] = _Entry(cron, self._remembered(name) or now, now)
             self.entries, self.queues, self.generation = kept, config.queues, generation
         self.wakeup.set()
 
@@ -98,7 +99,7 @@ class Scheduler:
 
     def _handle(self, name: str, entry: _Entry, now: datetime) -> None:
         cron = entry.cron
-        decision = ticks.decide(cron.schedule, entry.last, now, cron.starting_deadline)
+        decision = ticks.decide(cron.schedule, entry.last, now, cron.starting_deadline, entry.armed)
         entry.next = decision.next
         entry.last = max(entry.last, now)
         if cron.suspend:

@@ -27,9 +27,17 @@ class Decision:
 
 
 def decide(
-    when: schedule.Schedule, last: datetime, now: datetime, starting_deadline: timedelta
+    when: schedule.Schedule,
+    last: datetime,
+    now: datetime,
+    starting_deadline: timedelta,
+    armed: datetime | None = None,
 ) -> Decision:
-    """What to do at `now` for an entry whose newest handled tick is `last`."""
+    """What to do at `now` for an entry whose newest handled tick is `last`.
+
+    `armed` is when this scheduler took the entry on: ticks up to then passed
+    while no scheduler ran it, so they are missed however recent they are.
+    """
     window = max(starting_deadline, ON_TIME)
     newest = None
     tick = schedule.next_fire(when, max(last, now - window))
@@ -41,7 +49,7 @@ def decide(
     if newest is None:
         return Decision(None, missed=older, next=following)
     lateness = now - newest
-    if lateness <= ON_TIME:
+    if (armed is None or newest > armed) and lateness <= ON_TIME:
         return Decision(newest, missed=older, next=following)
     if lateness <= starting_deadline:
         return Decision(newest, catch_up=True, missed=older, next=following)

@@ -271,7 +271,7 @@ def test_a_fresh_checkout_runs_with_no_flags(tmp_path: Path, jobs: Path) -> None
             env={**os.environ, "PYTHONPATH": str(APPS)},
         )
     try:
-        wait_until(lambda: "serving queues" in log.read_text(), what="serving", timeout=20)
+        wait_until(lambda: '"msg": "ready"' in log.read_text(), what="ready", timeout=20)
         assert (tmp_path / "checkout" / ".jobrunner" / "state.db").exists()
         assert '"level": "info"' in log.read_text()  # not a terminal: JSON lines
     finally:

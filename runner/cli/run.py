@@ -62,6 +62,13 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str) -> float:
     "daemon may run it again (heartbeats every third of it).",
 )
 @click.option(
+    "--watch/--no-watch",
+    default=True,
+    show_default=True,
+    envvar="JOBRUNNER_WATCH",
+    help="Reload when files under the jobs directory change (SIGHUP always reloads).",
+)
+@click.option(
     "--log-format",
     type=click.Choice(["auto", "human", "json"]),
     default="auto",
@@ -83,14 +90,19 @@ def run(
     queues: str,
     grace: float,
     lease_for: float,
+    watch: bool,
     log_format: str,
     log_level: str,
 ) -> None:
-    """Run the daemon: serve the queues defined in the job files.
+    """Run the daemon: serve the queues and fire the cron entries of the job files.
 
     Every option can also be set with a JOBRUNNER_* environment variable
     (JOBRUNNER_STORAGE, JOBRUNNER_ROLE, …). With no options, a fresh checkout
     runs on the embedded SQLite storage under .jobrunner/.
+
+    Changes under the jobs directory apply within a second, without a
+    restart (SIGHUP reloads too); a file that fails validation keeps its last
+    good version in force, and the error shows in the log and `jobrunner status`.
 
     SIGTERM or SIGINT stops taking jobs and lets running ones finish for up
     to --grace; a second signal exits at once. Unfinished jobs are delivered
@@ -115,6 +127,7 @@ def run(
         queues=tuple(q.strip() for q in queues.split(",") if q.strip()),
         grace=grace,
         lease_for=lease_for,
+        watch=watch,
     )
     daemon = Daemon(settings)
     daemon.install_signal_handlers()
