@@ -31,6 +31,7 @@ from jobrunner.lane import Lane, lanes
 from jobrunner.logs import event
 from jobrunner.model import Config
 from jobrunner.pool import Pool
+from jobrunner.provenance import git_commit
 from jobrunner.registry import Registry, discover
 from jobrunner.scheduler import Scheduler
 from jobrunner.storage import Storage, StorageError, open_storage, redact
@@ -70,6 +71,7 @@ class Daemon:
         self.config = Config()
         self.generation = 0
         self.in_force: dict[str, bytes] = {}
+        self.commit: str | None = None
         self.lanes: dict[str, Lane] = {}
         self.storage: Storage | None = None
         self.pool: Pool | None = None
@@ -124,6 +126,7 @@ class Daemon:
                 self.lane,
                 Plugins(self.registry),
                 self.settings.lease_for,
+                self.origin,
             )
             self._sync_lanes()
         if self.settings.role in ("all", "scheduler"):
@@ -270,12 +273,13 @@ class Daemon:
         else:
             self.generation = stored_generation
         self.config, self.lanes, self.in_force = new, lanes(new), texts
+        self.commit = git_commit(self.settings.jobs_dir)
         self.storage.set_value(LAST_GOOD, {n: t.decode() for n, t in texts.items()})
         self._sync_lanes()
         if self.scheduler is not None:
             self.scheduler.apply(new, self.generation)
         for line in map(str, change.changes):
-            event(logging.INFO, f"plan: {line}", generation=self.generation)
+            event(logging.INFO, f"plan: {line}", generation=self.generation, commit=self.commit)
         event(
             logging.INFO,
             "configuration in force",
@@ -285,6 +289,10 @@ class Daemon:
             crons=len(new.crons),
             changes=len(change.changes),
         )
+
+    def origin(self) -> dict[str, Any]:
+        """Provenance recorded with every run: the generation and Git commit in force."""
+        return {"generation": self.generation, "commit": self.commit}
 
     def lane(self, name: str) -> Lane | None:
         """The lane in force now (workers look it up per job, so a reload applies at once)."""

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from jobrunner import engine
 from jobrunner.attempt import Plugins
@@ -20,8 +21,9 @@ class Pool:
         lookup: Callable[[str], Lane | None],
         plugins: Plugins,
         lease_for: float,
+        origin: Callable[[], Mapping[str, Any]] = dict,
     ) -> None:
-        self.storage, self.owner, self.lookup = storage, owner, lookup
+        self.storage, self.owner, self.lookup, self.origin = storage, owner, lookup, origin
         self.plugins, self.lease_for = plugins, lease_for
         self.serving: dict[str, tuple[LaneWorker, engine.LaneConsumer, int]] = {}
         self.retired: list[engine.LaneConsumer] = []  # stopping; their jobs may still run
@@ -46,6 +48,7 @@ class Pool:
             self.plugins,
             lease_for=self.lease_for,
             prefetch=lane.concurrency,
+            origin=self.origin,
         )
         self.serving[lane.name] = (worker, engine.start(worker, lane.concurrency), lane.concurrency)
 

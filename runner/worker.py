@@ -15,8 +15,9 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
+from typing import Any
 
 from jobrunner import attempt, retry
 from jobrunner.job import Attempt, Job, Record, State, Unreadable, decode
@@ -42,10 +43,12 @@ class LaneWorker:
         *,
         lease_for: float,
         prefetch: int = 1,
+        origin: Callable[[], Mapping[str, Any]] = dict,
     ) -> None:
         self.name, self.storage, self.owner = name, storage, owner
         self.lookup, self.plugins = lookup, plugins
         self.lease_for, self.prefetch = lease_for, max(1, prefetch)
+        self.origin = origin  # generation and commit of the configuration in force
         self.stopping = threading.Event()
         self._buffer: deque[Lease] = deque()
         self._lock = threading.Lock()
@@ -155,6 +158,7 @@ class LaneWorker:
             outcome.result,
             updated=outcome.ended,
             deliveries=lease.deliveries,
+            extra={**self.origin(), "file": lane.source.file, "line": lane.source.line},
         )
         if decision.verdict is Verdict.DONE:
             keep = policy.retain_completed.total_seconds()
