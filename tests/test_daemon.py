@@ -135,7 +135,7 @@ def test_permanent_error_goes_straight_to_the_dead_letter_queue(
     record = store.record(job_id)
     assert record is not None and len(record.attempts) == 1
     assert "permanent" in record.reason and "this payload can never work" in record.reason
-    assert record.extra["file"].endswith("queues.yaml") and record.extra["line"] == 6
+    assert record.extra["file"].endswith("queues.yaml") and record.extra["line"] == 7
     assert record.extra["generation"] == 1 and record.extra["commit"] is None  # not a Git tree
 
 
