@@ -149,20 +149,14 @@ class Scheduler:
 
     def _job(self, cron: Cron, tick: datetime) -> Job:
         """The run of `cron` for `tick`; its priority is the entry's (default normal)."""
-        if isinstance(cron.target, Enqueue):
-            queue, payload = cron.target.queue, thaw(cron.target.payload)
-        else:
-            queue, payload = cron.name, {"cron": cron.name, "tick": tick.isoformat()}
-        return Job(
-            id=new_id(),
-            queue=queue,
-            payload=payload,
-            priority=PRIORITY_RANK[cron.policy.priority.value],
-            created=self.clock().timestamp(),
-            idempotency_key=f"cron:{cron.name}@{tick.timestamp():.3f}",
-            trace_id=secrets.token_hex(16),
-            cron=cron.name,
-            tick=tick.timestamp(),
+        target = cron.target
+        return run_of(
+            cron.name,
+            target.queue if isinstance(target, Enqueue) else None,
+            thaw(target.payload) if isinstance(target, Enqueue) else None,
+            cron.policy.priority.value,
+            tick,
+            self.clock().timestamp(),
         )
 
     def _running(self, job_id: str | None) -> bool:
@@ -191,3 +185,36 @@ class Scheduler:
     def next_ticks(self) -> dict[str, datetime | None]:
         with self._lock:
             return {name: entry.next for name, entry in self.entries.items()}
+
+
+def run_of(
+    name: str,
+    target_queue: str | None,
+    payload: Any,
+    priority: str,
+    tick: datetime,
+    created: float,
+    *,
+    manual: bool = False,
+) -> Job:
+    """The job that runs cron entry `name` for `tick`: what a tick and `jobrunner trigger` enqueue.
+
+    An entry with a `queue` target enqueues its `payload` there; one with its
+    own handler runs in a queue of its own name, with `{"cron", "tick"}` as
+    payload. A tick's idempotency key names the tick, so any number of
+    schedulers fire it once; a manual run's names the job, so it never
+    collides with a tick (or another manual run).
+    """
+    job_id = new_id()
+    key = f"cron:{name}@manual:{job_id}" if manual else f"cron:{name}@{tick.timestamp():.3f}"
+    return Job(
+        id=job_id,
+        queue=target_queue if target_queue is not None else name,
+        payload=payload if target_queue is not None else {"cron": name, "tick": tick.isoformat()},
+        priority=PRIORITY_RANK[priority],
+        created=created,
+        idempotency_key=key,
+        trace_id=secrets.token_hex(16),
+        cron=name,
+        tick=tick.timestamp(),
+    )
