@@ -21,6 +21,7 @@ from jobrunner.cli.run import run
 from jobrunner.cli.schedules import schedules
 from jobrunner.cli.schema import schema
 from jobrunner.cli.status import status
+from jobrunner.cli.trigger import trigger
 from jobrunner.cli.validate import validate
 from jobrunner.version import __version__
 
@@ -46,6 +47,7 @@ cli.add_command(schedules)
 cli.add_command(schema)
 cli.add_command(enqueue)
 cli.add_command(status)
+cli.add_command(trigger)
 cli.add_command(jobs)
 cli.add_command(dlq)
 cli.add_command(health)
