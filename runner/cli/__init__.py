@@ -17,6 +17,7 @@ from jobrunner.cli.dlq import dlq
 from jobrunner.cli.enqueue import enqueue
 from jobrunner.cli.health import health
 from jobrunner.cli.jobs import jobs
+from jobrunner.cli.plan import plan
 from jobrunner.cli.run import run
 from jobrunner.cli.schedules import schedules
 from jobrunner.cli.schema import schema
@@ -35,6 +36,7 @@ def cli() -> None:
     Keep jobs.d/*.yaml in Git, check them in CI, and let the daemon apply changes:
       jobrunner validate jobs.d          check every file, report file:line:column
       jobrunner schedules jobs.d         when each cron entry fires, in words and times
+      jobrunner plan jobs.d              what merging them would change in the running daemons
       jobrunner schema > jobfile.json    the JSON Schema editors use to complete and check
 
     Run `jobrunner COMMAND --help` for a command's options and examples.
@@ -45,6 +47,7 @@ cli.add_command(validate)
 cli.add_command(run)
 cli.add_command(schedules)
 cli.add_command(schema)
+cli.add_command(plan)
 cli.add_command(enqueue)
 cli.add_command(status)
 cli.add_command(trigger)
