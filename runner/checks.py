@@ -193,7 +193,7 @@ def timing(scope: Scope) -> Iterator[Problem]:
                     "remove the entry, or set a future time",
                     warning=True,
                 )
-        else:
+        elif _may_pile_up(cron):
             for path, code, message, hint in _pile_ups(
                 cron, _shortest_gap(cron.schedule, scope.now)
             ):
@@ -201,6 +201,23 @@ def timing(scope: Scope) -> Iterator[Problem]:
                     yield scope.problem(
                         where.file, (*where.path, path), code, message, hint, warning=True
                     )
+
+
+def _may_pile_up(cron: Cron) -> bool:
+    """Whether `_pile_ups` could find anything, so the gap is only computed when it matters.
+
+    A 5-field cron expression never fires less than a minute apart, a 6-field
+    one a second, an interval its length: below that floor nothing can collide.
+    """
+    when = cron.schedule
+    if isinstance(when, schedule.Every):
+        floor = when.interval
+    elif isinstance(when, schedule.Cron) and len(when.fields.split()) == 5:
+        floor = timedelta(minutes=1)
+    else:
+        floor = timedelta(seconds=1)
+    allowed = cron.overlap == "allow" and isinstance(cron.target, Handler)
+    return (allowed and cron.policy.timeout > floor) or cron.jitter >= floor
 
 
 def _pile_ups(cron: Cron, gap: timedelta) -> Iterator[tuple[str, str, str, str]]:

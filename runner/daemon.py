@@ -30,6 +30,7 @@ from jobrunner.attempt import Plugins
 from jobrunner.lane import Lane, lanes
 from jobrunner.logs import event
 from jobrunner.model import Config
+from jobrunner.notify import Notifier
 from jobrunner.pool import Pool
 from jobrunner.provenance import git_commit
 from jobrunner.registry import Registry, discover
@@ -78,6 +79,7 @@ class Daemon:
         self.scheduler: Scheduler | None = None
         self.upkeep: Upkeep | None = None
         self._stopped = threading.Event()  # stops the scheduler and the watcher
+        self.notifier = Notifier()
 
     # -- signals -------------------------------------------------------------
 
@@ -156,6 +158,7 @@ class Daemon:
                 event(
                     logging.ERROR, "storage unreachable, retrying", error=str(exc), retry_in=delay
                 )
+                self.notifier.status(f"storage unreachable, retrying in {delay:g}s")
                 self.flags.event.wait(delay)
                 delay = min(delay * 2, 30.0)
         return None
@@ -205,12 +208,22 @@ class Daemon:
             )
 
     def _serve(self) -> None:
+        """The main loop: chores, reloads and the systemd watchdog (pinged from here, so a
+        hung loop stops the pings and systemd restarts the daemon)."""
         assert self.upkeep is not None
+        self.notifier.send("READY=1", f"STATUS={self.status_line()}")
+        watchdog = self.notifier.watchdog_interval()
+        next_ping = 0.0
         while not self.flags.stops:
             self.upkeep.tick()
+            if watchdog is not None and time.monotonic() >= next_ping:
+                self.notifier.watchdog()
+                next_ping = time.monotonic() + watchdog
             if self.flags.reload:
                 self.flags.reload = False
+                self.notifier.reloading()
                 self.reload()
+                self.notifier.send("READY=1", f"STATUS={self.status_line()}")
             self.flags.event.wait(0.2)
             self.flags.event.clear()
 
@@ -332,7 +345,17 @@ class Daemon:
 
     # -- stopping -------------------------------------------------------------
 
+    def status_line(self) -> str:
+        """One line for `systemctl status`."""
+        health = "healthy" if self.upkeep is None or self.upkeep.healthy else "storage unreachable"
+        serving = len(self.pool.names()) if self.pool else 0
+        crons = len(self.config.crons) if self.scheduler else 0
+        return (
+            f"generation {self.generation}, {serving} queues served, {crons} cron entries, {health}"
+        )
+
     def _shutdown(self) -> None:
+        self.notifier.stopping()
         grace = self.settings.grace
         event(logging.INFO, "stopping: running jobs may finish", grace=grace)
         self._stopped.set()

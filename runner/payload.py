@@ -7,8 +7,10 @@ nothing and every payload passes: such keywords draw a warning.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+import math
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -43,21 +45,127 @@ class Issue:
 
 def check(schema: Mapping[str, Any]) -> list[Issue]:
     """What is wrong with `schema`: why it is not a JSON Schema, or the keywords it misspells."""
-    try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError as exc:
-        message = f"payload_schema is not a valid JSON Schema: {_reworded(exc)}"
-        return [Issue(tuple(exc.absolute_path), message, REFERENCE)]
+    error = _schema_error(_canonical(schema))
+    if error is not None:
+        message = f"payload_schema is not a valid JSON Schema: {_reworded(error)}"
+        return [Issue(tuple(error.absolute_path), message, REFERENCE)]
     return list(_unknown_keywords(schema, ()))
 
 
 def validator(schema: Mapping[str, Any]) -> Draft202012Validator | None:
     """A validator for payloads, or None when `schema` is not a valid JSON Schema."""
+    return _validator(_canonical(schema))
+
+
+def _canonical(schema: Mapping[str, Any]) -> str:
+    return json.dumps(schema, sort_keys=True, default=str)
+
+
+@lru_cache(maxsize=4096)
+def _validator(text: str) -> Draft202012Validator | None:
+    if _schema_error(text) is not None:
+        return None
+    return Draft202012Validator(json.loads(text))
+
+
+@lru_cache(maxsize=4096)
+def _schema_error(text: str) -> SchemaError | None:
+    """Checked once per distinct schema: the metaschema check costs about a millisecond."""
+    schema = json.loads(text)
+    if plainly_valid(schema):
+        return None
     try:
         Draft202012Validator.check_schema(schema)
-    except SchemaError:
-        return None
-    return Draft202012Validator(schema)
+    except SchemaError as exc:
+        return exc
+    return None
+
+
+def plainly_valid(schema: Any, depth: int = 0) -> bool:
+    """True only when `schema` is certainly a valid 2020-12 schema, judged in microseconds.
+
+    It understands the everyday keywords and their value types; anything else
+    (references, regular expressions, unusual values) answers False, and the
+    full metaschema check decides.
+    """
+    if isinstance(schema, bool):
+        return True
+    if not isinstance(schema, dict) or depth > 32:
+        return False
+    return all(_plain_keyword(key, value, depth) for key, value in schema.items())
+
+
+def _plain_keyword(key: str, value: Any, depth: int) -> bool:
+    if key in _SCHEMA:
+        return plainly_valid(value, depth + 1)
+    if key in _SCHEMA_MAP - {"patternProperties"}:
+        return isinstance(value, dict) and all(plainly_valid(v, depth + 1) for v in value.values())
+    if key in _SCHEMA_LIST:
+        return (
+            isinstance(value, list)
+            and bool(value)
+            and all(plainly_valid(v, depth + 1) for v in value)
+        )
+    check = _PLAIN.get(key)
+    if check is not None:
+        return check(value)
+    return key not in KEYWORDS  # an unknown keyword is allowed (and warned about elsewhere)
+
+
+def _count(value: Any) -> bool:
+    return type(value) is int and value >= 0
+
+
+def _number(value: Any) -> bool:
+    return type(value) in (int, float) and math.isfinite(value)
+
+
+def _names(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and all(isinstance(v, str) for v in value)
+        and len(set(value)) == len(value)
+    )
+
+
+def _type(value: Any) -> bool:
+    if isinstance(value, str):
+        return value in TYPES
+    return _names(value) and bool(value) and all(v in TYPES for v in value)
+
+
+_PLAIN: dict[str, Callable[[Any], bool]] = {
+    "type": _type,
+    "enum": lambda v: isinstance(v, list),
+    "const": lambda v: True,
+    "required": _names,
+    "title": lambda v: isinstance(v, str),
+    "description": lambda v: isinstance(v, str),
+    "$comment": lambda v: isinstance(v, str),
+    "default": lambda v: True,
+    "examples": lambda v: isinstance(v, list),
+    "deprecated": lambda v: isinstance(v, bool),
+    "readOnly": lambda v: isinstance(v, bool),
+    "writeOnly": lambda v: isinstance(v, bool),
+    "uniqueItems": lambda v: isinstance(v, bool),
+    "format": lambda v: isinstance(v, str),
+    "multipleOf": lambda v: _number(v) and v > 0,
+    "dependentRequired": lambda v: isinstance(v, dict) and all(_names(x) for x in v.values()),
+    **dict.fromkeys(("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"), _number),
+    **dict.fromkeys(
+        (
+            "minLength",
+            "maxLength",
+            "minItems",
+            "maxItems",
+            "minProperties",
+            "maxProperties",
+            "minContains",
+            "maxContains",
+        ),
+        _count,
+    ),
+}
 
 
 def _reworded(exc: SchemaError) -> str:

@@ -59,7 +59,9 @@ cli.add_command(health)
 def main() -> None:
     """Console entry point: run the CLI, turning surprises into a short message."""
     try:
-        cli.main(prog_name="jobrunner", standalone_mode=False)
+        code = cli.main(prog_name="jobrunner", standalone_mode=False)
+        if isinstance(code, int):  # ctx.exit(n) returns n when not in standalone mode
+            sys.exit(code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.Abort:
