@@ -11,10 +11,11 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 
 from jobrunner import build, checks, document, shape
-from jobrunner.model import Config
+from jobrunner.model import Config, Cron, Queue
 from jobrunner.plugin import CheckOptions
 from jobrunner.problem import Problem, Severity
 from jobrunner.registry import Registry, discover
@@ -122,16 +123,11 @@ def assemble(
         if isinstance(raw, OSError):
             problems.append(_unreadable(name, raw))
             continue
-        doc = docs[name] = document.parse(name, raw)
-        problems.extend(doc.problems)
-        if doc.data is None:
-            continue
-        found = shape.check(doc)
-        problems.extend(problem for _, problem in found)
-        built = build.build(doc, {path[:2] for path, _ in found})
-        problems.extend(built.problems)
-        queues.extend(built.queues)
-        crons.extend(built.crons)
+        one = _one_file(name, raw)
+        docs[name] = one.doc
+        problems.extend(one.problems)
+        queues.extend(one.queues)
+        crons.extend(one.crons)
     scope = checks.Scope(
         docs,
         queues,
@@ -153,6 +149,28 @@ def assemble(
         files=tuple(name for name in texts if name not in failed),
     )
     return Loaded(config, problems, tuple(texts), failed)
+
+
+@dataclass(frozen=True)
+class _File:
+    """What one file yields on its own: parsed, shape-checked and built."""
+
+    doc: document.Document
+    problems: tuple[Problem, ...]
+    queues: tuple[Queue, ...]
+    crons: tuple[Cron, ...]
+
+
+@lru_cache(maxsize=8192)
+def _one_file(name: str, raw: bytes) -> _File:
+    """Pure in (name, bytes) and immutable, so a reload re-reads only the files that changed."""
+    doc = document.parse(name, raw)
+    if doc.data is None:
+        return _File(doc, doc.problems, (), ())
+    found = shape.check(doc)
+    built = build.build(doc, {path[:2] for path, _ in found})
+    problems = (*doc.problems, *(problem for _, problem in found), *built.problems)
+    return _File(doc, problems, tuple(built.queues), tuple(built.crons))
 
 
 def _unreadable(name: str, exc: OSError) -> Problem:
