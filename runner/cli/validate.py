@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+
 from jobrunner.cli import exits
 from jobrunner.cli.options import job_paths, load_or_exit
 
