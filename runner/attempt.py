@@ -129,12 +129,14 @@ def run(lane: Lane, job: Job, plugins: Plugins) -> Outcome:
 def _failed(
     status: Status, started: float, exc: BaseException, retry_after: float = 0.0
 ) -> Outcome:
-    summary = "".join(traceback.format_exception(exc, limit=-4))
+    summary = getattr(exc, "remote_traceback", "") or "".join(
+        traceback.format_exception(exc, limit=-4)
+    )
     return Outcome(
         status,
         started,
         time.time(),
-        error_type=type(exc).__name__,
+        error_type=getattr(exc, "type_name", type(exc).__name__),
         error=str(exc),
         traceback=summary[-MAX_TRACEBACK:],
         retry_after=retry_after,

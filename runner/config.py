@@ -118,7 +118,8 @@ def assemble(
     """The pure core of `load`: file contents in, `Loaded` out."""
     problems: list[Problem] = []
     docs: dict[str, document.Document] = {}
-    queues, crons = [], []
+    queues: list[Queue] = []
+    crons: list[Cron] = []
     for name, raw in texts.items():
         if isinstance(raw, OSError):
             problems.append(_unreadable(name, raw))

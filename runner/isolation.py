@@ -25,7 +25,15 @@ MAX_STDERR = 4000
 
 
 class ChildFailed(Exception):
-    """The child process died without an answer."""
+    """The child process died without an answer, or its handler raised.
+
+    `type_name` and `remote_traceback` describe the handler's own exception,
+    so the job's history shows it, not this wrapper.
+    """
+
+    def __init__(self, message: str, type_name: str = "ChildFailed", remote_traceback: str = ""):
+        super().__init__(message)
+        self.type_name, self.remote_traceback = type_name, remote_traceback
 
 
 def run(plugin: str, params: Any, ctx: JobContext, payload: Any) -> Any:
@@ -83,7 +91,7 @@ def _answer(out: bytes, err: bytes, code: int) -> Any:
         raise PermanentError(error)
     if answer["kind"] == "retry_later":
         raise RetryLater(answer["retry_after"], error)
-    raise ChildFailed(f"{error}\n{answer['traceback']}")
+    raise ChildFailed(answer["message"], answer["type"], answer["traceback"])
 
 
 def _child() -> None:
