@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from daemon_proc import Daemon, wait_until
+from daemon_proc import Daemon, lines, wait_until
 
 from jobrunner.job import Job, State, new_id
 from jobrunner.storage import Storage, open_storage
@@ -205,3 +205,40 @@ def _ts(text: str) -> float:
     from datetime import datetime
 
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def test_overlap_forbid_skips_ticks_while_a_run_goes_on_and_records_them(
+    tmp_path: Path, url: str, store: Storage, daemons: Callable[..., Daemon], jobs_dir: Any
+) -> None:
+    out = tmp_path / "out.jsonl"
+    jobs = jobs_dir(
+        **{
+            "long.yaml": f"""\
+version: 1
+queues:
+  slow:
+    handler: python
+    params: {{callable: "jobapp:record"}}
+cron:
+  long:
+    every: 1s
+    queue: slow
+    payload: {{out: "{out}", sleep: 3.5}}
+    overlap: forbid
+"""
+        }
+    )
+    daemon = daemons(jobs, url)
+    wait_until(
+        lambda: (
+            len([e for e in daemon.events() if e.get("msg", "").startswith("tick skipped")]) >= 3
+        ),
+        what="three skips",
+        timeout=15,
+    )
+    skips = [e for e in daemon.events() if e.get("msg", "").startswith("tick skipped")]
+    assert all(e["cron"] == "long" and e["previous"] for e in skips)
+    assert store.get_value("cron:long")["skipped"] >= 3
+    starts = [x for x in lines(out) if x["phase"] == "start"]
+    ends = [x for x in lines(out) if x["phase"] == "end"]
+    assert len(starts) <= len(ends) + 1, "never two runs at once"

@@ -195,3 +195,33 @@ cron:
     [lease] = store.lease("own", "w", count=5, lease_for=60)
     job = decode(lease.raw)
     assert job.payload == {"cron": "own", "tick": (T0 + timedelta(seconds=5)).isoformat()}
+
+
+def test_dst_spring_forward_and_fall_back_in_berlin(store: Storage) -> None:
+    """Debian cron: a job in the skipped hour runs right after the gap; a repeated hour once."""
+    text = """\
+version: 1
+cron:
+  nightly:
+    schedule: "30 2 * * *"
+    timezone: Europe/Berlin
+    handler: python
+    params: {callable: "jobapp:record"}
+    overlap: allow
+"""
+    # 2026-03-29: 02:00 CET jumps to 03:00 CEST; 2026-10-25: 03:00 CEST falls back to 02:00 CET.
+    for start, expected in (
+        (datetime(2026, 3, 28, 23, 0, tzinfo=UTC), datetime(2026, 3, 29, 1, 0, tzinfo=UTC)),
+        (datetime(2026, 10, 24, 22, 0, tzinfo=UTC), datetime(2026, 10, 25, 0, 30, tzinfo=UTC)),
+    ):
+        clock = Clock(start)
+        s = Scheduler(store, "s", clock)
+        s.apply(config(text), 1)
+        for _ in range(6 * 60):  # six hours, minute by minute
+            clock.advance(60)
+            s.step()
+        ticks = [
+            datetime.fromtimestamp(j.tick, UTC)
+            for j in (decode(x.raw) for x in store.lease("nightly", "w", count=10, lease_for=60))
+        ]
+        assert ticks == [expected], (start, ticks)
