@@ -117,12 +117,10 @@ class Scheduler:
 
     # -- firing --------------------------------------------------------------
 
-    def fire(
-        self, cron: Cron, tick: datetime, *, catch_up: bool = False, manual: bool = False
-    ) -> str | None:
+    def fire(self, cron: Cron, tick: datetime, *, catch_up: bool = False) -> str | None:
         """Enqueue the run of `cron` for `tick`; its job id, or None if skipped or already fired."""
         state = self.storage.get_value(f"cron:{cron.name}") or {}
-        if cron.overlap == "forbid" and not manual and self._running(state.get("job")):
+        if cron.overlap == "forbid" and self._running(state.get("job")):
             self._skip(cron, tick, state)
             return None
         job = self._job(cron, tick)
@@ -142,7 +140,6 @@ class Scheduler:
             job=job.id,
             queue=job.queue,
             catch_up=catch_up or None,
-            manual=manual or None,
             delay=round(delay, 3) or None,
         )
         return job.id
