@@ -69,6 +69,10 @@ def describe(text: str, exc: yaml.MarkedYAMLError) -> tuple[Position, str, str]:
     return _pos(mark), message, hint
 
 
+# What libyaml counts as a line break, so our positions agree with its marks.
+_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+
+
 def unreadable(text: str, exc: yaml.reader.ReaderError) -> tuple[Position, str, str, str]:
     """A character YAML refuses to read: `(position, code, message, hint)`.
 
@@ -79,8 +83,9 @@ def unreadable(text: str, exc: yaml.reader.ReaderError) -> tuple[Position, str, 
     offset = text.find(chr(char))
     if offset < 0:  # pragma: no cover - the reader found it in this text
         offset = min(exc.position, len(text))
-    line = text.count("\n", 0, offset) + 1
-    column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    breaks = list(_LINE_BREAK.finditer(text, 0, offset))
+    line = len(breaks) + 1
+    column = offset - (breaks[-1].end() if breaks else 0) + 1
     return (
         (line, column),
         "yaml-syntax",

@@ -573,7 +573,6 @@ def test_a_control_character_is_placed_where_it_is() -> None:
     assert [(p.line, p.column) for p in doc.problems] == [(1, 15)]
 
 
-@pytest.mark.xfail(strict=True, reason="syntax.unreadable counts only \\n as a line break")
 @pytest.mark.parametrize("newline", [b"\r", b"\xc2\x85"], ids=["CR", "NEL"])
 def test_a_control_character_after_a_carriage_return(newline: bytes) -> None:
     # libyaml counts CR, NEL, LS and PS as line breaks, so every other syntax
