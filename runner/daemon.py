@@ -369,7 +369,7 @@ class Daemon:
             if self.flags.stops > 1:
                 event(logging.WARNING, "second signal: exiting now")
                 self._hand_back(sum(t.is_alive() for t in threads))
-                os._exit(1)
+                raise SystemExit(1)  # exit handlers still run (the shell plugin's kills)
             self.flags.event.wait(0.05)
         self._hand_back(sum(t.is_alive() for t in threads))
 
