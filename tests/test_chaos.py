@@ -30,7 +30,9 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("redis_url"))
 
 
-def test_sigkill_mid_job_loses_nothing(url: str, tmp_path: Path, jobs_dir: Any) -> None:
+def test_sigkill_mid_job_loses_nothing(
+    url: str, tmp_path: Path, jobs_dir: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     jobs = jobs_dir(**{"queues.yaml": JOBS})
     out = tmp_path / "out.jsonl"
     args = ("--lease", "2s", "--grace", "5s")
@@ -71,17 +73,18 @@ def test_sigkill_mid_job_loses_nothing(url: str, tmp_path: Path, jobs_dir: Any) 
     # acknowledged (the handler may have returned before the acknowledgement was stored).
     victim_runs = {e["job"] for e in entries if e["phase"] == "start" and e["pid"] == victim}
     duplicates = {job for job, count in starts.items() if count > 1}
-    print(
-        f"\n[{url.split(':')[0]}] jobs: {len(ids)}, ran: {len(starts)}, "
-        f"run twice: {len(duplicates)}, each first run by the SIGKILLed daemon"
-    )
-    for job in sorted(duplicates):
-        runs = [
-            (e["pid"] == victim, e["phase"], round(e["t"] - killed_at, 3))
-            for e in entries
-            if e["job"] == job
-        ]
-        print(f"    {job}: (victim?, phase, seconds after the kill) {runs}")
+    with capsys.disabled():  # the counts belong in every run's output
+        print(
+            f"\n[{url.split(':')[0]}] jobs: {len(ids)}, ran: {len(starts)}, "
+            f"run twice: {len(duplicates)}, each first run by the SIGKILLed daemon"
+        )
+        for job in sorted(duplicates):
+            runs = [
+                (e["pid"] == victim, e["phase"], round(e["t"] - killed_at, 3))
+                for e in entries
+                if e["job"] == job
+            ]
+            print(f"    {job}: (victim?, phase, seconds after the kill) {runs}")
     assert set(starts) == set(ids), "every job ran"
     assert duplicates <= victim_runs, "only jobs the killed daemon held ran twice"
     assert len(duplicates) <= 8, "at most its workers' and prefetched jobs ran twice"

@@ -81,6 +81,11 @@ queues:
     isolation: process
     timeout: 1s
     retry: {attempts: 1}
+  hanging-shell:
+    handler: shell
+    params: {command: ["sh", "-c", "sleep 60"]}
+    timeout: 1s
+    retry: {attempts: 1}
   limited:
     handler: python
     params: {callable: "jobapp:record"}
@@ -150,6 +155,19 @@ def test_isolated_handler_is_killed_at_its_timeout_and_the_daemon_keeps_serving(
     assert record is not None and record.attempts[0].outcome == "timeout"
     assert record.attempts[0].duration < 5
     after = enqueue(store, "work", {"out": str(out), "n": 1})
+    wait_until(lambda: state(store, after) is State.SUCCEEDED, what="a later job succeeds")
+
+
+def test_a_hanging_shell_job_is_killed_at_its_timeout_and_the_daemon_keeps_serving(
+    jobs: Path, url: str, store: Storage, daemons: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    daemons(jobs, url)
+    hung = enqueue(store, "hanging-shell", {})
+    wait_until(lambda: state(store, hung) is State.DEAD, what="the hung job is dead", timeout=15)
+    record = store.record(hung)
+    assert record is not None and record.attempts[0].outcome == "timeout"
+    assert record.attempts[0].duration < 5
+    after = enqueue(store, "work", {"out": str(tmp_path / "o.jsonl"), "n": 1})
     wait_until(lambda: state(store, after) is State.SUCCEEDED, what="a later job succeeds")
 
 
