@@ -62,3 +62,39 @@ def redis_url(redis_server):  # type: ignore[no-untyped-def]
     client.flushall()
     client.close()
     return redis_server.url
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each test that takes it runs twice: on SQLite in a temp dir, and on our own redis-server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state.db'}"
+    return str(request.getfixturevalue("redis_url"))
+
+
+@pytest.fixture
+def store(url: str):  # type: ignore[no-untyped-def]
+    """The storage behind `url`, closed after the test."""
+    from jobrunner.storage import open_storage
+
+    storage = open_storage(url)
+    yield storage
+    storage.close()
+
+
+@pytest.fixture
+def daemons(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Start `jobrunner run` subprocesses; whatever is still running at the end is killed."""
+    from daemon_proc import Daemon
+
+    started: list[Daemon] = []
+
+    def make(jobs: Path, url: str, *args: str) -> Daemon:
+        daemon = Daemon(jobs, url, *args, log=tmp_path / f"daemon-{len(started)}.log")
+        started.append(daemon)
+        return daemon.start()
+
+    yield make
+    for daemon in started:
+        if daemon.process and daemon.process.poll() is None:
+            daemon.kill()

@@ -23,13 +23,6 @@ queues:
 """
 
 
-@pytest.fixture(params=["sqlite", "redis"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'state.db'}"
-    return str(request.getfixturevalue("redis_url"))
-
-
 def test_sigkill_mid_job_loses_nothing(
     url: str, tmp_path: Path, jobs_dir: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -54,21 +54,6 @@ cron:
 """
 
 
-def redis_or_skip(request: pytest.FixtureRequest) -> str:
-    try:
-        import jobrunner.storage.redis  # noqa: F401
-    except ImportError:
-        pytest.skip("jobrunner.storage.redis is not written yet")
-    return str(request.getfixturevalue("redis_url"))
-
-
-@pytest.fixture(params=["sqlite", "redis"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'state.db'}"
-    return redis_or_skip(request)
-
-
 def publish(url: str, root: Path, text: str = JOBS, generation: int = 1) -> dict[str, Any]:
     """Load `text` as a jobs dir under `root` and publish it, as a daemon does."""
     jobs = root / f"jobs-{generation}.d"

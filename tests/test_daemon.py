@@ -6,7 +6,7 @@ import itertools
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,36 +15,7 @@ from daemon_proc import Daemon, lines, wait_until
 from test_storage_contract import inject_garbage
 
 from jobrunner.job import Job, State, new_id
-from jobrunner.storage import QueueStats, Storage, open_storage
-
-
-@pytest.fixture(params=["sqlite", "redis"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'state.db'}"
-    return str(request.getfixturevalue("redis_url"))
-
-
-@pytest.fixture
-def store(url: str) -> Iterator[Storage]:
-    storage = open_storage(url)
-    yield storage
-    storage.close()
-
-
-@pytest.fixture
-def daemons(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
-    started: list[Daemon] = []
-
-    def make(jobs: Path, url: str, *args: str) -> Daemon:
-        daemon = Daemon(jobs, url, *args, log=tmp_path / f"daemon-{len(started)}.log")
-        started.append(daemon)
-        return daemon.start()
-
-    yield make
-    for daemon in started:
-        if daemon.process and daemon.process.poll() is None:
-            daemon.kill()
+from jobrunner.storage import QueueStats, Storage
 
 
 def enqueue(store: Storage, queue: str, payload: dict[str, Any], **kw: Any) -> str:

@@ -19,13 +19,6 @@ from jobrunner.storage import open_storage
 HOST = socket.gethostname()
 
 
-@pytest.fixture(params=["sqlite", "redis"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'state.db'}"
-    return str(request.getfixturevalue("redis_url"))
-
-
 def beat(url: str, daemon: str, *, ttl: float = 30.0, **info: Any) -> None:
     """Publish a daemon's heartbeat as `Daemon._beat` does."""
     report = {"host": HOST, "pid": 4242, "role": "all", "queues": [], "generation": 3}

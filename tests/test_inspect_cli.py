@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from conftest import run_cli
 from servers import free_port
-from test_client import EMAIL, publish, redis_or_skip
+from test_client import EMAIL, publish
 
 from jobrunner.job import Attempt, Job, Record, State, new_id
 from jobrunner.storage import open_storage
@@ -29,13 +29,6 @@ Traceback (most recent call last):
   File "plugins/http.py", line 80, in run
     raise HTTPError(status)
 HTTPError: 503 Service Unavailable"""
-
-
-@pytest.fixture(params=["sqlite", "redis"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'state.db'}"
-    return redis_or_skip(request)
 
 
 @pytest.fixture

@@ -14,9 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from conftest import run_cli
-from test_client import redis_or_skip
 
 from jobrunner import config, published
 from jobrunner.job import PRIORITY_RANK, State
@@ -78,13 +76,6 @@ cron:
     queue: reports
     payload: {}
 """
-
-
-@pytest.fixture(params=["sqlite", "redis"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'state.db'}"
-    return redis_or_skip(request)
 
 
 def write(root: Path, text: str) -> Path:

@@ -4,44 +4,14 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 from daemon_proc import Daemon, lines, wait_until
 
 from jobrunner.job import Job, State, new_id
-from jobrunner.storage import Storage, open_storage
-
-
-@pytest.fixture(params=["sqlite", "redis"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'state.db'}"
-    return str(request.getfixturevalue("redis_url"))
-
-
-@pytest.fixture
-def store(url: str) -> Iterator[Storage]:
-    storage = open_storage(url)
-    yield storage
-    storage.close()
-
-
-@pytest.fixture
-def daemons(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
-    started: list[Daemon] = []
-
-    def make(jobs: Path, url: str, *args: str) -> Daemon:
-        daemon = Daemon(jobs, url, *args, log=tmp_path / f"daemon-{len(started)}.log")
-        started.append(daemon)
-        return daemon.start()
-
-    yield make
-    for daemon in started:
-        if daemon.process and daemon.process.poll() is None:
-            daemon.kill()
+from jobrunner.storage import Storage
 
 
 def cron_file(out: Path, schedule: str, name: str = "beat", extra: str = "") -> str:

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -17,20 +16,6 @@ from jobrunner.job import Job, Record, State, Unreadable, decode, new_id
 from jobrunner.storage import Redelivery, Storage, open_storage
 
 BACKENDS = ["sqlite", "redis"]
-
-
-@pytest.fixture(params=BACKENDS)
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'state.db'}"
-    return str(request.getfixturevalue("redis_url"))
-
-
-@pytest.fixture
-def store(url: str) -> Iterator[Storage]:
-    storage = open_storage(url)
-    yield storage
-    storage.close()
 
 
 def job(queue: str = "q", payload: Any = None, **kw: Any) -> Job:
