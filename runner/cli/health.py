@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import click
 
-from jobrunner.cli.options import storage_url
+from jobrunner.cli.options import seconds, storage_url
 
 Kind = Literal["healthy", "silent", "storage"]
 UNHEALTHY = 1  # the exit status probes and HEALTHCHECK read as a failure
@@ -134,15 +134,6 @@ def within_time(func: Callable[[], Verdict], timeout: float) -> Verdict:
     return box[0]
 
 
-def _duration(ctx: click.Context, param: click.Parameter, value: str) -> float:
-    from jobrunner import duration
-
-    try:
-        return duration.parse(value).total_seconds()
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-
-
 @click.command()
 @storage_url
 @click.option(
@@ -157,7 +148,7 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str) -> float:
     metavar="DURATION",
     show_default=True,
     envvar="JOBRUNNER_LEASE",
-    callback=_duration,
+    callback=seconds,
     help="The daemon's --lease (also JOBRUNNER_LEASE): it reports every third of it, "
     "so a daemon silent for longer is down.",
 )
@@ -166,7 +157,7 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str) -> float:
     default="5s",
     metavar="DURATION",
     show_default=True,
-    callback=_duration,
+    callback=seconds,
     help="Give up on the storage after this long (keep it below the probe's timeout).",
 )
 @click.option(

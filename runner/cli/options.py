@@ -54,3 +54,13 @@ def open_or_exit(url: str) -> Any:
         return open_storage(url)
     except StorageError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+def seconds(ctx: click.Context, param: click.Parameter, value: str) -> float:
+    """A click callback: a duration option (`30s`, `1m30s`) as seconds, or a usage error."""
+    from jobrunner import duration
+
+    try:
+        return duration.parse(value).total_seconds()
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None

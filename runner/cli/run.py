@@ -6,16 +6,7 @@ from pathlib import Path
 
 import click
 
-from jobrunner.cli.options import storage_url
-
-
-def _duration(ctx: click.Context, param: click.Parameter, value: str) -> float:
-    from jobrunner import duration
-
-    try:
-        return duration.parse(value).total_seconds()
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+from jobrunner.cli.options import seconds, storage_url
 
 
 @click.command(context_settings={"auto_envvar_prefix": "JOBRUNNER"})
@@ -48,7 +39,7 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str) -> float:
     default="30s",
     show_default=True,
     envvar="JOBRUNNER_GRACE",
-    callback=_duration,
+    callback=seconds,
     help="On SIGTERM, how long running jobs may finish.",
 )
 @click.option(
@@ -57,7 +48,7 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str) -> float:
     default="30s",
     show_default=True,
     envvar="JOBRUNNER_LEASE",
-    callback=_duration,
+    callback=seconds,
     help="How long a job stays leased without a heartbeat before another "
     "daemon may run it again (heartbeats every third of it).",
 )
