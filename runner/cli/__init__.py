@@ -38,8 +38,8 @@ def cli() -> None:
       jobrunner schedules jobs.d         when each cron entry fires, in words and times
       jobrunner plan jobs.d              what merging them would change in the running daemons
       jobrunner schema > jobfile.json    the JSON Schema editors use to complete and check
-    jobrunner run                      the daemon: serve the queues, fire the cron entries
-    jobrunner status                   daemons, queues, cron ticks and problems, at a glance
+      jobrunner run                      the daemon: serve the queues, fire the cron entries
+      jobrunner status                   daemons, queues, cron ticks and problems, at a glance
 
     Run `jobrunner COMMAND --help` for a command's options and examples.
     """
