@@ -9,8 +9,8 @@ project is added through its extension points, never by patching it
 - `dequeue` is overridden to *lease* a job from our storage instead of
   removing it, and hands Huey a task of one stable dispatcher function
   (registered once; our own lanes decide which handler runs);
-- `execute` is overridden as the acknowledgement point: the dispatcher
-  settles each job (ack, retry or bury) before it returns;
+- Huey's `execute` is the acknowledgement point: the dispatcher task settles
+  each job (ack, retry or bury) before `execute` returns;
 - Huey's own storage seat is a no-op (`_Seat`): messages, delays, retries and
   results live in our storage, so Huey's pickle never sees a message, its
   scheduler has nothing to move, and its retries stay off (retries=0).
@@ -119,10 +119,6 @@ class LaneHuey(Huey):  # type: ignore[misc]
     def dequeue(self) -> Task | None:
         lease = self.worker.next_lease()
         return self._dispatch.s(lease) if lease is not None else None
-
-    def execute(self, task: Task, timestamp: Any = None) -> Any:
-        """The acknowledgement point: the dispatcher settles the job before this returns."""
-        return super().execute(task, timestamp)
 
 
 class LaneConsumer(Consumer):  # type: ignore[misc]

@@ -21,7 +21,6 @@ class Lane:
     source: Source
     concurrency: int = 1
     rate_limit: RateLimit | None = None
-    kind: str = "queue"  # "queue" | "cron"
 
 
 def lanes(config: Config) -> dict[str, Lane]:
@@ -32,5 +31,5 @@ def lanes(config: Config) -> dict[str, Lane]:
     }
     for name, cron in config.crons.items():
         if isinstance(cron.target, Handler):
-            found[name] = Lane(name, cron.target, cron.policy, cron.source, kind="cron")
+            found[name] = Lane(name, cron.target, cron.policy, cron.source)
     return found
