@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import random
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from daemon_proc import APPS, Daemon
+from latency import report
 from servers import RedisServer
 
 from jobrunner.job import Job, new_id
@@ -63,15 +63,6 @@ def measure(url: str, workdir: Path, samples: int) -> list[float]:
         daemon.stop()
         store.close()
     return latencies
-
-
-def report(name: str, values: list[float]) -> None:
-    ms = sorted(v * 1000 for v in values)
-    p99 = ms[min(len(ms) - 1, int(len(ms) * 0.99))]
-    print(
-        f"{name:<8} n={len(ms):<4} p50={statistics.median(ms):6.1f} ms  "
-        f"p99={p99:6.1f} ms  max={ms[-1]:6.1f} ms"
-    )
 
 
 def main() -> None:

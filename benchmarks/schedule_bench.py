@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import tempfile
 import time
@@ -26,6 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from daemon_proc import Daemon
+from latency import report
 
 from jobrunner.job import decode
 from jobrunner.storage import open_storage
@@ -98,15 +98,6 @@ def _ts(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
-def report(name: str, values: list[float]) -> None:
-    ms = sorted(v * 1000 for v in values)
-    p99 = ms[min(len(ms) - 1, int(len(ms) * 0.99))]
-    print(
-        f"{name:<28} n={len(ms):<4} p50={statistics.median(ms):7.1f} ms  "
-        f"p99={p99:7.1f} ms  max={ms[-1]:7.1f} ms"
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--ticks", type=int, default=300)
@@ -115,10 +106,9 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        report(
-            f"reload ({args.entries} entries)", reload_latency(workdir, args.entries, args.reloads)
-        )
-        report("tick lateness", tick_lateness(workdir, args.ticks))
+        reloads = reload_latency(workdir, args.entries, args.reloads)
+        report(f"reload ({args.entries} entries)", reloads, width=28)
+        report("tick lateness", tick_lateness(workdir, args.ticks), width=28)
     print(json.dumps({"python": sys.version.split()[0]}))
 
 

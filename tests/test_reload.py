@@ -30,6 +30,16 @@ def fired(daemon: Daemon, cron: str) -> list[dict[str, Any]]:
     return [e for e in daemon.events() if e.get("msg") == "cron fired" and e.get("cron") == cron]
 
 
+def beating(
+    jobs_dir: Any, daemons: Callable[..., Daemon], url: str, out: Path
+) -> tuple[Path, Daemon]:
+    """A jobs dir with a cron entry `beat` every second, and a daemon it has fired in."""
+    jobs = jobs_dir(**{"cron.yaml": cron_file(out, "every: 1s")})
+    daemon = daemons(jobs, url)
+    wait_until(lambda: len(fired(daemon, "beat")) >= 1, what="beat fires")
+    return jobs, daemon
+
+
 def save(path: Path, text: str) -> float:
     """Write like an editor does: a temp file renamed over the original."""
     temp = path.with_name(f".{path.name}.tmp")
@@ -64,9 +74,7 @@ def test_adding_and_removing_queues_and_cron_entries(
     tmp_path: Path, url: str, store: Storage, daemons: Callable[..., Daemon], jobs_dir: Any
 ) -> None:
     out = tmp_path / "out.jsonl"
-    jobs = jobs_dir(**{"cron.yaml": cron_file(out, "every: 1s")})
-    daemon = daemons(jobs, url)
-    wait_until(lambda: len(fired(daemon, "beat")) >= 1, what="beat fires")
+    jobs, daemon = beating(jobs_dir, daemons, url, out)
     (jobs / "queue.yaml").write_text("""\
 version: 1
 queues:
@@ -102,9 +110,7 @@ def test_an_invalid_edit_keeps_the_previous_schedule_and_is_reported(
     tmp_path: Path, url: str, store: Storage, daemons: Callable[..., Daemon], jobs_dir: Any
 ) -> None:
     out = tmp_path / "out.jsonl"
-    jobs = jobs_dir(**{"cron.yaml": cron_file(out, "every: 1s")})
-    daemon = daemons(jobs, url)
-    wait_until(lambda: len(fired(daemon, "beat")) >= 1, what="beat fires")
+    jobs, daemon = beating(jobs_dir, daemons, url, out)
     save(jobs / "cron.yaml", cron_file(out, 'schedule: "61 * * * *"'))
     daemon.wait_for(lambda e: "invalid cron expression" in e.get("msg", ""), what="the error")
     before = len(fired(daemon, "beat"))
@@ -119,9 +125,7 @@ def test_a_restart_with_a_bad_file_runs_its_last_good_version(
     tmp_path: Path, url: str, store: Storage, daemons: Callable[..., Daemon], jobs_dir: Any
 ) -> None:
     out = tmp_path / "out.jsonl"
-    jobs = jobs_dir(**{"cron.yaml": cron_file(out, "every: 1s")})
-    first = daemons(jobs, url)
-    wait_until(lambda: len(fired(first, "beat")) >= 1, what="beat fires")
+    jobs, first = beating(jobs_dir, daemons, url, out)
     assert first.stop() == 0
     (jobs / "cron.yaml").write_text("version: 1\ncron: [not, a, mapping]\n")
     second = daemons(jobs, url)

@@ -1,0 +1,104 @@
+"""Waking the threads that wait on Redis queues, without holding a pooled connection.
+
+One thread per storage listens on the pattern `jr:*:wake` (the scripts
+publish there when a queue's ready set stops being empty, or a new earliest
+scheduled job appears) and bumps a mark per queue; waiters sleep on a
+condition until a mark of theirs moves.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import redis
+
+WAKE_PATTERN = "jr:*:wake"
+LISTEN_POLL = 0.25  # how often the listener checks for close()
+
+
+class WakeRelay:
+    """Wakes the threads waiting on a queue when its wake channel says so.
+
+    One thread per storage listens on the pattern `jr:*:wake` and bumps a mark
+    per queue; waiters sleep on a condition until a mark of theirs moves. After
+    a (re)subscription every waiter looks again: messages may have been missed.
+    """
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._client = client
+        self._changed = threading.Condition()
+        self._epoch = 0  # bumped by wake() and on (re)subscribing
+        self._marks: dict[str, int] = {}
+        self._subscribed = threading.Event()
+        self._closed = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def subscribe(self, timeout: float) -> bool:
+        """Start (once) the listening thread; True once it is subscribed."""
+        with self._changed:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._listen, name="jobrunner-redis-wake", daemon=True
+                )
+                self._thread.start()
+            epoch = self._epoch
+            self._changed.wait_for(
+                lambda: self._subscribed.is_set() or self._epoch != epoch, timeout
+            )
+            return self._subscribed.is_set() and not self._closed.is_set()
+
+    def seen(self, queues: Sequence[str]) -> tuple[int, ...]:
+        with self._changed:
+            return (self._epoch, *(self._marks.get(q, 0) for q in queues))
+
+    def wait(self, queues: Sequence[str], seen: tuple[int, ...], timeout: float) -> None:
+        """Sleep until a mark of `queues` moved past `seen`, wake(), close() or `timeout`."""
+        if timeout > 0:
+            with self._changed:
+                self._changed.wait_for(
+                    lambda: self._closed.is_set() or self.seen(queues) != seen, timeout
+                )
+
+    def wake(self) -> None:
+        with self._changed:
+            self._epoch += 1
+            self._changed.notify_all()
+
+    def close(self) -> None:
+        self._closed.set()
+        self.wake()
+        if self._thread is not None:
+            self._thread.join(timeout=LISTEN_POLL * 4)
+
+    def _listen(self) -> None:
+        pubsub = self._client.pubsub()  # type: ignore[no-untyped-call]
+        backoff = 0.1
+        while not self._closed.is_set():
+            try:
+                if not pubsub.subscribed:
+                    pubsub.psubscribe(WAKE_PATTERN)
+                message = pubsub.get_message(timeout=LISTEN_POLL)
+            except (redis.RedisError, OSError):
+                self._subscribed.clear()
+                self._closed.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            backoff = 0.1
+            if message:
+                self._note(message)
+        pubsub.close()
+
+    def _note(self, message: Mapping[str, Any]) -> None:
+        with self._changed:
+            if message["type"] == "psubscribe":
+                self._subscribed.set()
+                self._epoch += 1
+            elif message["type"] == "pmessage":
+                channel = message["channel"]
+                if isinstance(channel, bytes):
+                    channel = channel.decode("utf-8", "surrogateescape")
+                queue = channel[len("jr:{") : -len("}:wake")]
+                self._marks[queue] = self._marks.get(queue, 0) + 1
+            self._changed.notify_all()
