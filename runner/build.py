@@ -74,7 +74,7 @@ def build(doc: Document, skip: set[Path]) -> Built:
     out = Built()
     if not isinstance(doc.data, dict):
         return out
-    defaults = _defaults(doc, out.problems)
+    defaults = _defaults(doc, any(path[:1] == ("defaults",) for path in skip), out.problems)
     for section, kind in (("queues", "queue"), ("cron", "cron")):
         entries = doc.data.get(section)
         for name, given in entries.items() if isinstance(entries, dict) else ():
@@ -90,10 +90,15 @@ def build(doc: Document, skip: set[Path]) -> Built:
     return out
 
 
-def _defaults(doc: Document, problems: list[Problem]) -> dict[str, Any]:
-    """The file's usable `defaults:`, checked here once rather than in every entry."""
+def _defaults(doc: Document, misshapen: bool, problems: list[Problem]) -> dict[str, Any]:
+    """The file's usable `defaults:`, checked here once rather than in every entry.
+
+    When layer one found no shape error in them (not `misshapen`), all of them are usable.
+    """
     given = doc.data.get("defaults")
-    defaults = shape.usable(given, "defaults") if isinstance(given, dict) else {}
+    defaults: dict[str, Any] = {}
+    if isinstance(given, dict):
+        defaults = shape.usable(given, "defaults") if misshapen else dict(given)
     zone = defaults.get("timezone")
     if zone is not None and not zones.exists(zone):
         problems.append(

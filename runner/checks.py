@@ -12,9 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import cached_property
 
-from jsonschema import Draft202012Validator
-
-from jobrunner import duration, names, payload, refs, schedule, shape
+from jobrunner import compiled, duration, names, payload, refs, schedule, shape
 from jobrunner.document import Document, Path
 from jobrunner.model import Cron, Enqueue, Handler, Queue, thaw
 from jobrunner.plugin import CheckOptions
@@ -124,7 +122,7 @@ def references(scope: Scope) -> Iterator[Problem]:
 def handlers(scope: Scope) -> Iterator[Problem]:
     """`handler` names an installed plugin, and `params` satisfies the plugin."""
     validators = {
-        name: Draft202012Validator(plugin.params_schema)
+        name: compiled.Validator(plugin.params_schema)
         for name, plugin in scope.registry.plugins.items()
     }
     for entry, handler in _handlers(scope):

@@ -10,6 +10,7 @@ import math
 import re
 from datetime import timedelta
 from decimal import Decimal
+from functools import lru_cache
 
 # Compound form (`1d2h3m4s500ms`) or one decimal unit (`1.5h`). The same
 # expression is published in the JSON Schema, so editors flag what we refuse.
@@ -52,13 +53,22 @@ def parse(value: str | int | float) -> timedelta:
     if isinstance(value, int | float):
         if value < 0:
             raise ValueError(f"a duration cannot be negative, found {value}")
-        micros = Decimal(value) * 10**6  # exact, unlike float arithmetic past ~30 years
-    else:
-        text = value.strip()
-        if not text or not _FULL.match(text):
-            raise ValueError(f"invalid duration '{value}': expected {EXPECTED}")
-        parts = _PART.findall(text)
-        micros = sum((Decimal(n) * _UNIT_MICROSECONDS[unit] for n, unit in parts), Decimal(0))
+        return _from_micros(value, Decimal(value) * 10**6)  # exact, unlike float past ~30 years
+    return _parse_text(value)
+
+
+@lru_cache(maxsize=4096)
+def _parse_text(value: str) -> timedelta:
+    """A written duration: a job directory repeats a few dozen, so each is parsed once."""
+    text = value.strip()
+    if not text or not _FULL.match(text):
+        raise ValueError(f"invalid duration '{value}': expected {EXPECTED}")
+    parts = _PART.findall(text)
+    micros = sum((Decimal(n) * _UNIT_MICROSECONDS[unit] for n, unit in parts), Decimal(0))
+    return _from_micros(value, micros)
+
+
+def _from_micros(value: str | int | float, micros: Decimal) -> timedelta:
     if micros > MAX // timedelta(microseconds=1):
         raise ValueError(
             f"duration {value!r} is longer than {format(MAX)}: expected {format(MAX)} or less"

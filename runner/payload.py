@@ -11,13 +11,14 @@ import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
+from typing import TYPE_CHECKING, Any
 
 from jobrunner.nodes import Path
 from jobrunner.suggest import did_you_mean
+
+if TYPE_CHECKING:  # imported when first needed: most schemas are judged without it
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
 
 REFERENCE = "see https://json-schema.org/understanding-json-schema/reference"
 TYPES = ("array", "boolean", "integer", "null", "number", "object", "string")
@@ -29,8 +30,12 @@ _SCHEMA_LIST = {"allOf", "anyOf", "oneOf", "prefixItems"}
 _ANNOTATIONS = {"$schema", "$id", "$anchor", "$dynamicAnchor", "$comment", "$vocabulary"}
 _ANNOTATIONS |= {"title", "description", "default", "examples", "deprecated", "readOnly"}
 _ANNOTATIONS |= {"writeOnly", "contentEncoding", "contentMediaType"}
-KEYWORDS = frozenset(Draft202012Validator.VALIDATORS) | _ANNOTATIONS | _SCHEMA
-KEYWORDS |= _SCHEMA_MAP | _SCHEMA_LIST
+# The keywords jsonschema's Draft202012Validator validates (its `VALIDATORS`).
+_VALIDATED = {"$dynamicRef", "$ref", "const", "dependentRequired", "enum", "exclusiveMaximum"}
+_VALIDATED |= {"exclusiveMinimum", "format", "maxItems", "maxLength", "maxProperties"}
+_VALIDATED |= {"maximum", "minItems", "minLength", "minProperties", "minimum", "multipleOf"}
+_VALIDATED |= {"pattern", "required", "type", "uniqueItems"}
+KEYWORDS = frozenset(_VALIDATED | _ANNOTATIONS | _SCHEMA | _SCHEMA_MAP | _SCHEMA_LIST)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +68,8 @@ def _canonical(schema: Mapping[str, Any]) -> str:
 
 @lru_cache(maxsize=4096)
 def _validator(text: str) -> Draft202012Validator | None:
+    from jsonschema import Draft202012Validator
+
     if _schema_error(text) is not None:
         return None
     return Draft202012Validator(json.loads(text))
@@ -74,6 +81,9 @@ def _schema_error(text: str) -> SchemaError | None:
     schema = json.loads(text)
     if plainly_valid(schema):
         return None
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:

@@ -11,14 +11,16 @@ from datetime import timedelta
 from typing import Any
 
 from jobrunner import duration
-from jobrunner.jobschema import POLICY_KEYS
 from jobrunner.model import Policy, Priority, RetryPolicy
+
+_BUILT_IN = Policy()
+_BUILT_IN_RETRY = RetryPolicy()
 
 
 def merge(own: Mapping[str, Any], defaults: Mapping[str, Any]) -> Policy:
     """The policy of an entry with keys `own` in a file with `defaults`."""
-    merged = {k: v for k, v in {**defaults, **own}.items() if k in POLICY_KEYS}
-    base = Policy()
+    merged = {**defaults, **own}  # only policy keys are read from it
+    base = _BUILT_IN
     return Policy(
         timeout=_duration(merged.get("timeout"), base.timeout),
         isolation=merged.get("isolation", base.isolation),
@@ -46,7 +48,7 @@ def retry_conflict(own: Mapping[str, Any], defaults: Mapping[str, Any]) -> str |
 
 
 def _retry(raw: Mapping[str, Any]) -> RetryPolicy:
-    base = RetryPolicy()
+    base = _BUILT_IN_RETRY
     return RetryPolicy(
         attempts=raw.get("attempts", base.attempts),
         backoff=raw.get("backoff", base.backoff),

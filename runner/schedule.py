@@ -20,6 +20,7 @@ import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from cronsim import CronSim, CronSimError
@@ -63,7 +64,12 @@ Schedule = Cron | Every | At
 
 def check_cron(expression: str) -> str | None:
     """None when `expression` is a valid cron expression, else why it is not."""
-    text = expression.strip()
+    return _check_cron(expression.strip())
+
+
+@lru_cache(maxsize=4096)
+def _check_cron(text: str) -> str | None:
+    """Checked once per distinct expression: a job directory repeats a few dozen."""
     if text.startswith("@"):
         if text.lower() in MACROS:
             return None

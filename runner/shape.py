@@ -13,16 +13,17 @@ import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from functools import cache
-from typing import Any
-
-from jsonschema import Draft202012Validator, FormatChecker
-from jsonschema.exceptions import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from jobrunner import duration, names, rate
 from jobrunner.document import Document, Path
 from jobrunner.jobschema import CRON_KEYS, QUEUE_KEYS, structure
 from jobrunner.problem import Problem
 from jobrunner.suggest import did_you_mean
+
+if TYPE_CHECKING:  # imported when first needed: only files with shape errors need it
+    from jsonschema import Draft202012Validator, FormatChecker
+    from jsonschema.exceptions import ValidationError
 
 _JSON_TYPES = {
     "string": "a string",
@@ -42,10 +43,6 @@ _MISSING_HINTS = {
 }
 
 
-_FORMATS = FormatChecker(formats=())
-
-
-@_FORMATS.checks(duration.FORMAT, raises=ValueError)
 def _duration_fits(value: object) -> bool:
     """A duration of the right form is also in range; the form is the pattern's to check."""
     if isinstance(value, str) and re.match(duration.PATTERN, value):
@@ -54,8 +51,19 @@ def _duration_fits(value: object) -> bool:
 
 
 @cache
+def _formats() -> FormatChecker:
+    from jsonschema import FormatChecker
+
+    formats = FormatChecker(formats=())
+    formats.checks(duration.FORMAT, raises=ValueError)(_duration_fits)
+    return formats
+
+
+@cache
 def _validator() -> Draft202012Validator:
-    return Draft202012Validator(structure(), format_checker=_FORMATS)
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(structure(), format_checker=_formats())
 
 
 @cache
@@ -109,11 +117,13 @@ def usable(entry: Mapping[str, Any], kind: str) -> dict[str, Any]:
 
 @cache
 def _key_validator(kind: str, key: str) -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
+
     defs = structure()["$defs"]
     schema = defs[kind]["properties"].get(key, False)
     if isinstance(schema, dict):
         schema = {**schema, "$defs": defs}
-    return Draft202012Validator(schema, format_checker=_FORMATS)
+    return Draft202012Validator(schema, format_checker=_formats())
 
 
 def describe(doc: Document, error: ValidationError, base: Path = ()) -> Iterator[Problem]:
