@@ -1,9 +1,9 @@
 """YAML text in, plain data plus the source position of every node out.
 
-We compose the node graph with PyYAML's (C, when available) safe parser and
-build the Python values ourselves (`nodes`), so that every value and every
-key keeps its `line:column`, and duplicate keys, unknown tags and alias bombs
-are problems, not surprises. Before that, files that are too large or not
+We read the events of PyYAML's (C, when available) safe parser and build the
+Python values ourselves (`nodes`), so that every value and every key keeps
+its `line:column`, and duplicate keys, unknown tags, deep nesting and alias
+bombs are problems, not surprises. Before that, files that are too large or not
 UTF-8 are refused; after it, syntax errors are worded by `syntax`.
 
 Pure: `parse(name, data)` takes bytes and reads nothing else.
@@ -16,16 +16,11 @@ from typing import Any
 
 import yaml
 
-from jobrunner import events, nodes, syntax
+from jobrunner import nodes, syntax
 from jobrunner.nodes import Key as Key
 from jobrunner.nodes import Path as Path
 from jobrunner.nodes import Position as Position
 from jobrunner.problem import Problem, Severity
-
-try:
-    from yaml import CSafeLoader as _Loader
-except ImportError:  # pragma: no cover - depends on how PyYAML was built
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
 MAX_FILE_BYTES = 1024 * 1024
 _START_HINT = "start it with `version: 1`, or remove it"
@@ -92,26 +87,21 @@ def parse(name: str, raw: bytes) -> Document:
     if not isinstance(text, str):
         return _failed(name, *text)
     try:
-        if deep := events.too_deep(text):
-            return _failed(name, deep, "yaml-depth", *nodes.TOO_DEEP)
-        root = _Loader(text).get_single_node()
+        read = nodes.read(text)
+    except nodes.Refused as exc:
+        return _failed(name, exc.position, exc.code, exc.message, exc.hint, exc.path)
     except yaml.MarkedYAMLError as exc:
         where, message, hint = syntax.describe(text, exc)
         return _failed(name, where, "yaml-syntax", message, hint)
     except yaml.reader.ReaderError as exc:
         return _failed(name, *syntax.unreadable(text, exc))
-    if root is None:
+    if read is None:
         message = "file holds only comments" if text.strip() else "file is empty"
         return _failed(name, (1, 1), "empty-file", message, _START_HINT)
-    try:
-        data, values, keys = nodes.build(root)
-    except nodes.Refused as exc:
-        where = (events.alias_position(text, exc.path) if exc.alias else None) or exc.position
-        return _failed(name, where, exc.code, exc.message, exc.hint, exc.path)
-    if data is None:  # `~` or `null`: None would read as "could not be parsed"
+    if read.data is None:  # `~` or `null`: None would read as "could not be parsed"
         message = "expected a mapping, found nothing (null)"
-        return _failed(name, values[()], "type", message, _START_HINT)
-    return Document(name, data, values, keys)
+        return _failed(name, read.values[()], "type", message, _START_HINT)
+    return Document(name, read.data, read.values, read.keys)
 
 
 def _text(raw: bytes) -> str | tuple[Position, str, str, str]:

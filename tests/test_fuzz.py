@@ -177,7 +177,8 @@ def test_the_seed_file_is_valid() -> None:
 
 YAML_BITS = [
     "\n", " ", "  ", "- ", ": ", ":", "[", "]", "{", "}", ", ", "&a ", "*a", "&b ", "*b",
-    "<<: ", "<<: *a", "!!str ", "!!binary ", "!!python/object:os.system ", "!custom ", "? ",
+    "<<: ", "<<: *a", "!!str ", "!!int ", "!!bool ", "!!float ", "!!binary ", "!custom ", "? ",
+    "!!python/object:os.system ",
     "|\n", ">-\n", "# c\n", "'", '"', "\\", "\t", "---\n", "...\n", "%YAML 1.1\n", "%TAG ! x\n",
     "version: 1\n", "queues:\n", "cron:\n", "  a:\n", "    handler: shell\n", "    params: ",
     "schedule: ", "every: ", "at: ", "timezone: ", "0 * * * *", "5m", "1e400", "99999999999d",
