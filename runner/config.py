@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 
-from jobrunner import build, checks, document, shape
+from jobrunner import build, checks, collector, document, shape
 from jobrunner.model import Config, Cron, Queue
 from jobrunner.plugin import CheckOptions
 from jobrunner.problem import Problem, Severity
@@ -81,14 +81,15 @@ def load(
     registry: Registry | None = None,
 ) -> Loaded:
     """Find, read, parse and check every job file under `paths`."""
-    return assemble(
-        read(paths),
-        options,
-        now=now or datetime.now(UTC),
-        registry=registry or discover(),
-        environ=os.environ if options.check_env else None,
-        read_file=_read_text if options.check_env else None,
-    )
+    with collector.paused():
+        return assemble(
+            read(paths),
+            options,
+            now=now or datetime.now(UTC),
+            registry=registry or discover(),
+            environ=os.environ if options.check_env else None,
+            read_file=_read_text if options.check_env else None,
+        )
 
 
 def read(paths: Iterable[str | Path]) -> dict[str, bytes | OSError]:

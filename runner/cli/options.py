@@ -18,11 +18,16 @@ def job_paths(func: F) -> F:
 
 
 def load_or_exit(paths: tuple[str, ...], **options: bool) -> Any:
-    """Load the job files, or exit with a usage error naming a path that does not exist."""
-    from jobrunner import config
+    """Load the job files, or exit with a usage error naming a path that does not exist.
+
+    For commands that report and end: what the load made is frozen for the
+    rest of the process (see `collector`).
+    """
+    from jobrunner import collector, config
 
     try:
-        return config.load(paths or ("jobs.d",), config.Options(**options))
+        with collector.paused(freeze=True):
+            return config.load(paths or ("jobs.d",), config.Options(**options))
     except config.PathNotFound as exc:
         raise click.UsageError(
             f"{exc}: no such file or directory",
