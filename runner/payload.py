@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from jobrunner import compiled
 from jobrunner.nodes import Path
 from jobrunner.suggest import did_you_mean
 
 if TYPE_CHECKING:  # imported when first needed: most schemas are judged without it
-    from jsonschema import Draft202012Validator
     from jsonschema.exceptions import SchemaError
 
 REFERENCE = "see https://json-schema.org/understanding-json-schema/reference"
@@ -57,7 +57,7 @@ def check(schema: Mapping[str, Any]) -> list[Issue]:
     return list(_unknown_keywords(schema, ()))
 
 
-def validator(schema: Mapping[str, Any]) -> Draft202012Validator | None:
+def validator(schema: Mapping[str, Any]) -> compiled.Validator | None:
     """A validator for payloads, or None when `schema` is not a valid JSON Schema."""
     return _validator(_canonical(schema))
 
@@ -67,12 +67,10 @@ def _canonical(schema: Mapping[str, Any]) -> str:
 
 
 @lru_cache(maxsize=4096)
-def _validator(text: str) -> Draft202012Validator | None:
-    from jsonschema import Draft202012Validator
-
+def _validator(text: str) -> compiled.Validator | None:
     if _schema_error(text) is not None:
         return None
-    return Draft202012Validator(json.loads(text))
+    return compiled.Validator(json.loads(text))
 
 
 @lru_cache(maxsize=4096)

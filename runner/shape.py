@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from jobrunner import duration, names, rate
+from jobrunner import compiled, duration, names, rate
 from jobrunner.document import Document, Path
 from jobrunner.jobschema import CRON_KEYS, QUEUE_KEYS, structure
 from jobrunner.problem import Problem
@@ -66,21 +66,6 @@ def _validator() -> Draft202012Validator:
     return Draft202012Validator(structure(), format_checker=_formats())
 
 
-@cache
-def _fast() -> Callable[[Any], Any]:
-    """The same schema compiled to Python code by fastjsonschema: ~15 times faster on valid files.
-
-    It stops at the first error and its messages are not ours, so it only
-    answers "valid"; any file it refuses goes through jsonschema for the full,
-    worded list. The schema uses no keyword newer than draft 7, so draft 7
-    semantics are the same; `$schema` and `$id` are dropped so it reads it so.
-    """
-    import fastjsonschema
-
-    schema = {k: v for k, v in structure().items() if k not in ("$schema", "$id")}
-    return fastjsonschema.compile(schema, formats={duration.FORMAT: _duration_in_range})
-
-
 def _duration_in_range(value: object) -> bool:
     try:
         return _duration_fits(value)
@@ -88,15 +73,16 @@ def _duration_in_range(value: object) -> bool:
         return False
 
 
-def valid(data: Any) -> bool:
-    """Whether `data` has the shape of a job file (the fast path of `check`)."""
-    import fastjsonschema
+@cache
+def _quick() -> compiled.Quick | None:
+    """The same schema in jsonschema-rs: some 40 times faster on valid files."""
+    return compiled.quick(structure(), {duration.FORMAT: _duration_in_range})
 
-    try:
-        _fast()(data)
-    except fastjsonschema.JsonSchemaException:
-        return False
-    return True
+
+def valid(data: Any) -> bool:
+    """Whether `data` certainly has the shape of a job file (the fast path of `check`)."""
+    quick = _quick()
+    return quick is not None and quick(data)
 
 
 def check(doc: Document) -> list[tuple[Path, Problem]]:
