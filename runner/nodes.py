@@ -17,13 +17,13 @@ first other mistake in the file.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import yaml
 
 from jobrunner import scalars
-from jobrunner.scalars import STR, UNFIT
+from jobrunner.scalars import INT, STR, UNFIT
 
 try:
     from yaml import CSafeLoader as _Loader
@@ -83,7 +83,7 @@ class _Frame:
     anchor: str | None
     key: str | None = None  # in a mapping: the key whose value comes next
     merge: bool = False  # that key is `<<`
-    merges: list[_Source] = field(default_factory=list)  # the mappings its `<<` names
+    merges: tuple[_Source, ...] = ()  # the mappings its `<<` names
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +161,7 @@ class _Reader:
             yaml.DocumentEndEvent,
         )
         end_events = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
+        mapping_start = yaml.MappingStartEvent
         while True:
             event = get()
             kind = event.__class__
@@ -173,13 +174,7 @@ class _Reader:
                 plain = event.implicit[0]
                 tag = (plain_tags.get(text) or scalars.plain_tag(text)) if plain else STR
                 container = frame.value
-                if type(container) is list:
-                    if tag is not STR:
-                        self._scalar(frame, event)
-                        continue
-                    path = (*frame.path, len(container))
-                    container.append(text)
-                elif frame.key is None:
+                if type(container) is not list and frame.key is None:
                     if tag is not STR or text in container:
                         self._key(frame, event)
                         continue
@@ -187,21 +182,47 @@ class _Reader:
                     keys[(*frame.path, text)] = (mark.line + 1, mark.column + 1)
                     frame.key, frame.merge = text, False
                     continue
-                elif tag is not STR or frame.merge:
+                if tag is STR:
+                    value: Any = text
+                elif tag is INT and text.isdigit() and (text[0] != "0" or text == "0"):
+                    value = int(text)  # decimal; YAML 1.1 reads a leading 0 as octal
+                else:
+                    self._scalar(frame, event)
+                    continue
+                if type(container) is list:
+                    path = (*frame.path, len(container))
+                    container.append(value)
+                elif frame.merge:
                     self._scalar(frame, event)
                     continue
                 else:
+                    assert frame.key is not None  # a key without one was read above
                     path = (*frame.path, frame.key)
-                    container[frame.key] = text
+                    container[frame.key] = value
                     frame.key = None
                 mark = event.start_mark
-                values.setdefault(path, (mark.line + 1, mark.column + 1))
+                values[path] = (mark.line + 1, mark.column + 1)
             elif kind in end_events:
                 self._close(stack.pop())
             elif kind is alias_event:
                 self._alias(event)
             elif kind is document_end:
                 return
+            elif event.tag is None and event.anchor is None and 0 < len(stack) < MAX_DEPTH:
+                frame = stack[-1]  # the usual collection: an untagged value, not a key
+                container = frame.value
+                if type(container) is list:
+                    path = (*frame.path, len(container))
+                elif frame.key is not None:
+                    path = (*frame.path, frame.key)
+                else:
+                    self._open(event)
+                    continue
+                mark = event.start_mark
+                position = (mark.line + 1, mark.column + 1)
+                values[path] = position
+                value = {} if kind is mapping_start else []
+                stack.append(_Frame(value, path, position, None))
             else:
                 self._open(event)
 
@@ -389,7 +410,7 @@ class _Reader:
         elif type(frame.value) is list:
             frame.value.append(value)
         elif frame.merge:
-            frame.merges.extend(self._merge_sources(value, (*frame.path, "<<")))
+            frame.merges += tuple(self._merge_sources(value, (*frame.path, "<<")))
             frame.key = None
         else:
             frame.value[frame.key] = value

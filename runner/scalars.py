@@ -13,13 +13,14 @@ from typing import Any
 import yaml
 
 STR = "tag:yaml.org,2002:str"
+INT = "tag:yaml.org,2002:int"
 MAP = "tag:yaml.org,2002:map"
 SEQ = "tag:yaml.org,2002:seq"
 MERGE = "tag:yaml.org,2002:merge"
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _SafeConstructor = yaml.constructor.SafeConstructor
 _CONSTRUCTORS = {  # the tags whose values are not the text itself
-    "tag:yaml.org,2002:int": _SafeConstructor.construct_yaml_int,
+    INT: _SafeConstructor.construct_yaml_int,
     "tag:yaml.org,2002:float": _SafeConstructor.construct_yaml_float,
     "tag:yaml.org,2002:bool": _SafeConstructor.construct_yaml_bool,
     "tag:yaml.org,2002:null": _SafeConstructor.construct_yaml_null,
@@ -35,13 +36,13 @@ _PLAIN_TAGS_KEPT = 1 << 16
 
 
 def plain_tag(text: str) -> str:
-    """The tag of an untagged plain scalar; `STR` itself for a string, so `is` can test it."""
+    """The tag of an untagged plain scalar; `STR` or `INT` themselves, so `is` can test them."""
     tag = _plain_tags.get(text)
     if tag is None:
         if len(_plain_tags) >= _PLAIN_TAGS_KEPT:
             _plain_tags.clear()
         tag = _resolve(yaml.ScalarNode, text, (True, False))
-        tag = _plain_tags[text] = STR if tag == STR else tag
+        tag = _plain_tags[text] = STR if tag == STR else INT if tag == INT else tag
     return tag
 
 
