@@ -432,9 +432,9 @@ class _Reader:
         name = event.anchor
         if name in self.anchors:
             first = self.anchors[name]
-            where = first.position if isinstance(first, _Anchor) else first
+            line, column = first.position if isinstance(first, _Anchor) else first
             self._composer_error(
-                "found duplicate anchor; first occurrence", event, where, "second occurrence"
+                f"found duplicate anchor '&{name}' (first at {line}:{column})", event
             )
         self.anchors[name] = anchor
 

@@ -27,6 +27,7 @@ _HINTS = (
     ),
     ("scanning an anchor", "a value that starts with `&` is read as an anchor: quote it"),
     ("undefined alias", "define the anchor (`&name`) before the alias (`*name`) that uses it"),
+    ("duplicate anchor", "anchor names are unique in a file: rename one, and its aliases"),
     ("end of the file", "close the quote or bracket opened here"),
     (
         "cannot start any token",
