@@ -154,7 +154,7 @@ class _Reader:
         events, are recorded here; the rest goes through the methods below.
         """
         stack, values, keys = self.stack, self.values, self.keys
-        plain_tags = scalars._plain_tags
+        plain_tags = scalars.plain_tags_seen
         scalar_event, alias_event, document_end = (
             yaml.ScalarEvent,
             yaml.AliasEvent,

@@ -31,18 +31,19 @@ UNFIT = object()  # the value of a scalar whose tag is not ours, or does not fit
 
 _constructor = _SafeConstructor()
 _resolve: Callable[[type, str, tuple[bool, bool]], str] = yaml.resolver.Resolver().resolve
-_plain_tags: dict[str, str] = {}  # a job file's words repeat: each is resolved once
+# A job file's words repeat, so each is resolved once; a hot loop may read this first.
+plain_tags_seen: dict[str, str] = {}
 _PLAIN_TAGS_KEPT = 1 << 16
 
 
 def plain_tag(text: str) -> str:
     """The tag of an untagged plain scalar; `STR` or `INT` themselves, so `is` can test them."""
-    tag = _plain_tags.get(text)
+    tag = plain_tags_seen.get(text)
     if tag is None:
-        if len(_plain_tags) >= _PLAIN_TAGS_KEPT:
-            _plain_tags.clear()
+        if len(plain_tags_seen) >= _PLAIN_TAGS_KEPT:
+            plain_tags_seen.clear()
         tag = _resolve(yaml.ScalarNode, text, (True, False))
-        tag = _plain_tags[text] = STR if tag == STR else INT if tag == INT else tag
+        tag = plain_tags_seen[text] = STR if tag == STR else INT if tag == INT else tag
     return tag
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobrunner import document, nodes
+from jobrunner import document, nodes, scalars
 
 
 def read(text: str) -> nodes.Read:
@@ -105,3 +105,31 @@ def test_of_several_mistakes_the_weightiest_is_reported(
 def test_an_alias_nested_too_deep_is_refused_at_the_alias() -> None:
     text = "x: &x " + "[" * 60 + "]" * 60 + "\ny: " + "[" * 50 + "*x" + "]" * 50 + "\n"
     assert refusal(text) == ("yaml-depth", (2, 54), "y" + "[0]" * 50)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("0", 0),
+        ("42", 42),
+        ("010", 8),  # YAML 1.1: a leading 0 is octal
+        ("1_000", 1000),
+        ("+5", 5),
+        ("0x1F", 31),
+        ("1:30", 90),  # YAML 1.1 sexagesimal
+        ("'42'", "42"),
+        ("4.5", 4.5),
+        ("yes", True),
+        ("~", None),
+        ("2030-06-01", "2030-06-01"),  # timestamps stay as written
+    ],
+)
+def test_scalars_are_typed_as_pyyaml_types_them(text: str, value: object) -> None:
+    assert read(f"a: {text}\nb: [{text}]\n").data == {"a": value, "b": [value]}
+
+
+def test_the_cache_of_plain_words_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(scalars, "_PLAIN_TAGS_KEPT", 8)
+    monkeypatch.setattr(scalars, "plain_tags_seen", {})
+    read("".join(f"k{n}: v{n}\n" for n in range(20)))
+    assert len(scalars.plain_tags_seen) <= 8
