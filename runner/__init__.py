@@ -3,7 +3,8 @@
 The public API for plugin authors and applications.
 """
 
-from jobrunner.client import Client, EnqueueError, JobInfo
+from typing import TYPE_CHECKING, Any
+
 from jobrunner.plugin import (
     CheckOptions,
     JobContext,
@@ -13,6 +14,20 @@ from jobrunner.plugin import (
     RetryLater,
 )
 from jobrunner.version import __version__
+
+if TYPE_CHECKING:
+    from jobrunner.client import Client, EnqueueError, JobInfo
+
+_CLIENT_NAMES = {"Client", "EnqueueError", "JobInfo"}
+
+
+def __getattr__(name: str) -> Any:
+    """The client API, imported on first use: the CLI's own commands start faster without it."""
+    if name in _CLIENT_NAMES:
+        from jobrunner import client
+
+        return getattr(client, name)
+    raise AttributeError(f"module 'jobrunner' has no attribute {name!r}")
 
 __all__ = [
     "CheckOptions",

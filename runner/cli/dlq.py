@@ -12,14 +12,17 @@ import json
 import sys
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import click
 
 from jobrunner.cli.jobs import ago, connect, emit, storage_errors, table
 from jobrunner.cli.options import storage_url
-from jobrunner.client import Client, JobInfo
 from jobrunner.job import State
-from jobrunner.storage import Storage
+
+if TYPE_CHECKING:  # the client is imported by the commands that talk to the storage
+    from jobrunner.client import Client, JobInfo
+    from jobrunner.storage import Storage
 
 BATCH = 500
 REASON_WIDTH = 72
@@ -70,6 +73,8 @@ def list_(queue: str | None, limit: int, storage: str, as_json: bool) -> None:
     """
     client = connect(storage)
     with storage_errors(), client:
+        from jobrunner.client import JobInfo
+
         found = [JobInfo.from_record(r) for r in client.storage.dead(queue, limit)]
         total = _dead_count(client.storage, queue)
         empty = "" if found else _unknown_queue(client, queue) if queue else "no dead jobs"

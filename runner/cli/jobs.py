@@ -7,14 +7,16 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from jobrunner import duration
 from jobrunner.cli.options import storage_url
-from jobrunner.client import Client, JobInfo
 from jobrunner.job import Attempt, State
+
+if TYPE_CHECKING:  # the client is imported by the commands that talk to the storage
+    from jobrunner.client import Client, JobInfo
 
 WAITING = (State.SCHEDULED, State.RETRYING)
 TRACEBACK_LINES = 12  # the end of a long traceback summary is the useful part
@@ -33,6 +35,8 @@ def storage_errors() -> Iterator[None]:
 
 def connect(url: str) -> Client:
     """A `Client` on `url`, or exit 1 with one line saying why it cannot be opened."""
+    from jobrunner.client import Client
+
     with storage_errors():
         return Client(url)
 
