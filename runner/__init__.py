@@ -29,6 +29,7 @@ def __getattr__(name: str) -> Any:
         return getattr(client, name)
     raise AttributeError(f"module 'jobrunner' has no attribute {name!r}")
 
+
 __all__ = [
     "CheckOptions",
     "Client",

@@ -75,6 +75,7 @@ def build(doc: Document, skip: set[Path]) -> Built:
     if not isinstance(doc.data, dict):
         return out
     defaults = _defaults(doc, any(path[:1] == ("defaults",) for path in skip), out.problems)
+    file = _File(doc, defaults, policy.merge({}, defaults), out.problems)
     for section, kind in (("queues", "queue"), ("cron", "cron")):
         entries = doc.data.get(section)
         for name, given in entries.items() if isinstance(entries, dict) else ():
@@ -82,7 +83,7 @@ def build(doc: Document, skip: set[Path]) -> Built:
                 continue
             path = (section, name)
             raw = shape.usable(given, kind) if path in skip else given
-            entry = _Entry(doc, path, given, raw, defaults, out.problems)
+            entry = _Entry(file, path, given, raw)
             if kind == "queue" and (queue := entry.queue()):
                 out.queues.append(queue)
             elif kind == "cron" and (cron := entry.cron()):
@@ -117,8 +118,18 @@ def _defaults(doc: Document, misshapen: bool, problems: list[Problem]) -> dict[s
     return defaults
 
 
+@dataclass(frozen=True, slots=True)
+class _File:
+    """What the entries of one document share."""
+
+    doc: Document
+    defaults: Mapping[str, Any]  # its usable `defaults:`
+    policy: Policy  # the policy of an entry that sets no policy key: built once
+    problems: list[Problem]  # where every entry's problems go
+
+
 class _Entry:
-    """One queue or cron entry being built; problems go to the shared list.
+    """One queue or cron entry being built; problems go to its file's list.
 
     `given` is the entry as written, `raw` its keys whose values have the
     right shape: rules about which keys go together read `given`, values are
@@ -126,16 +137,10 @@ class _Entry:
     """
 
     def __init__(
-        self,
-        doc: Document,
-        path: Path,
-        given: Mapping[str, Any],
-        raw: Mapping[str, Any],
-        defaults: Mapping[str, Any],
-        problems: list[Problem],
+        self, file: _File, path: Path, given: Mapping[str, Any], raw: Mapping[str, Any]
     ) -> None:
-        self.doc, self.path, self.given, self.raw = doc, path, given, raw
-        self.defaults, self.problems = defaults, problems
+        self.file, self.path, self.given, self.raw = file, path, given, raw
+        self.doc, self.defaults, self.problems = file.doc, file.defaults, file.problems
         self.name = str(path[-1])
 
     def error(
@@ -378,6 +383,8 @@ class _Entry:
     # -- policy ------------------------------------------------------------
 
     def policy(self) -> Policy:
+        if POLICY_KEYS.keys().isdisjoint(self.raw):  # most cron entries: the file's own
+            return self.file.policy
         own_retry = self.raw.get("retry", {})
         if warning := policy.retry_conflict(own_retry, self.defaults.get("retry", {})):
             key = "max_delay" if "max_delay" in own_retry else "delay"

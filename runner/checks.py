@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import cached_property
+from typing import Any
 
 from jobrunner import compiled, duration, names, payload, refs, schedule, shape
 from jobrunner.document import Document, Path
@@ -57,6 +58,22 @@ class Scope:
         """
         return (file, path) in self._misshapen or (file, ("defaults",)) in self._misshapen
 
+    def written(self, entry: Queue | Cron, key: str) -> Any:
+        """`key` of `entry` as its file has it (`{}` when absent): plain JSON data.
+
+        The entry holds a read-only copy, which `thaw` would rebuild; validators
+        read the document's own, which they do not change.
+        """
+        value = self.docs[entry.source.file].data
+        for part in entry.source.path:
+            value = value[part]
+        return value.get(key, {})
+
+    @cached_property
+    def declared_queues(self) -> set[str]:
+        """The queues written in the files (see `_declared_queues`), found when first asked."""
+        return _declared_queues(self.docs.values())
+
     @cached_property
     def _misshapen(self) -> frozenset[tuple[str, Path]]:
         return frozenset(
@@ -91,13 +108,13 @@ def unique_names(scope: Scope) -> Iterator[Problem]:
 def references(scope: Scope) -> Iterator[Problem]:
     """A cron entry's `queue:` names a queue, and its `payload` satisfies that queue's schema."""
     queues = {q.name: q for q in scope.queues}
-    declared = _declared_queues(scope.docs.values())
+    validators: dict[str, compiled.Validator | None] = {}
     for cron in scope.crons:
         if not isinstance(cron.target, Enqueue):
             continue
         where = cron.source
         queue = queues.get(cron.target.queue)
-        if queue is None and cron.target.queue in declared:
+        if queue is None and cron.target.queue in scope.declared_queues:
             continue  # the queue is written, but with errors of its own
         if queue is None:
             yield scope.problem(
@@ -110,11 +127,13 @@ def references(scope: Scope) -> Iterator[Problem]:
             continue
         if queue.payload_schema is None:
             continue
-        validator = payload.validator(thaw(queue.payload_schema))
+        if queue.name not in validators:
+            validators[queue.name] = payload.validator(scope.written(queue, "payload_schema"))
+        validator = validators[queue.name]
         if validator is None:
             continue  # reported on the queue
         payload_path = (*where.path, "payload")
-        for error in validator.iter_errors(thaw(cron.target.payload)):
+        for error in validator.iter_errors(scope.written(cron, "payload")):
             for problem in describe(scope.docs[where.file], error, payload_path):
                 yield _reworded(problem, f"payload does not satisfy queue '{queue.name}': ")
 
@@ -135,10 +154,11 @@ def handlers(scope: Scope) -> Iterator[Problem]:
             continue
         params_path = (*where.path, "params")
         doc = scope.docs[where.file]
-        params = thaw(handler.params)  # plain JSON, as the params schema saw it
+        params = scope.written(entry, "params")  # plain JSON, as the params schema saw it
         for error in validators[handler.plugin].iter_errors(params):
             yield from describe(doc, error, params_path)
-        for issue in plugin.check(params, scope.options):
+        # A copy: a plugin's check could change what it is given, and documents are kept.
+        for issue in plugin.check(thaw(handler.params), scope.options):
             yield scope.problem(
                 where.file,
                 (*params_path, *issue.path),

@@ -30,9 +30,10 @@ Quick = Callable[[Any], bool]
 class Validator:
     """The errors of data against a 2020-12 `schema`, looked for only in data that has some."""
 
-    def __init__(self, schema: Mapping[str, Any]) -> None:
+    def __init__(self, schema: Mapping[str, Any], *, text: str | None = None) -> None:
+        """`text`: `schema` as `json.dumps(schema, sort_keys=True)` writes it, if already known."""
         self.schema = schema
-        self._quick = quick(schema)
+        self._quick = quick(schema) if text is None else _compiled(text, ())
         self._full: Draft202012Validator | None = None
 
     def iter_errors(self, instance: Any) -> Iterator[ValidationError]:

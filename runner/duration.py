@@ -48,6 +48,8 @@ _WORD = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]+)")
 
 def parse(value: str | int | float) -> timedelta:
     """Parse a duration; raise `ValueError` with an operator-facing message."""
+    if isinstance(value, str):  # the usual case, checked first
+        return _parse_text(value)
     if isinstance(value, bool) or (isinstance(value, float) and not math.isfinite(value)):
         raise ValueError(f"expected {EXPECTED}, found {value!r}")
     if isinstance(value, int | float):

@@ -26,6 +26,7 @@ TYPES = ("array", "boolean", "integer", "null", "number", "object", "string")
 _SCHEMA = {"items", "contains", "additionalProperties", "propertyNames", "not", "if", "then"}
 _SCHEMA |= {"else", "unevaluatedItems", "unevaluatedProperties", "contentSchema"}
 _SCHEMA_MAP = {"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"}
+_PLAIN_SCHEMA_MAP = _SCHEMA_MAP - {"patternProperties"}  # its keys are regular expressions
 _SCHEMA_LIST = {"allOf", "anyOf", "oneOf", "prefixItems"}
 _ANNOTATIONS = {"$schema", "$id", "$anchor", "$dynamicAnchor", "$comment", "$vocabulary"}
 _ANNOTATIONS |= {"title", "description", "default", "examples", "deprecated", "readOnly"}
@@ -50,7 +51,7 @@ class Issue:
 
 def check(schema: Mapping[str, Any]) -> list[Issue]:
     """What is wrong with `schema`: why it is not a JSON Schema, or the keywords it misspells."""
-    error = _schema_error(_canonical(schema))
+    error = None if plainly_valid(schema) else _schema_error(_canonical(schema))
     if error is not None:
         message = f"payload_schema is not a valid JSON Schema: {_reworded(error)}"
         return [Issue(tuple(error.absolute_path), message, REFERENCE)]
@@ -68,17 +69,19 @@ def _canonical(schema: Mapping[str, Any]) -> str:
 
 @lru_cache(maxsize=4096)
 def _validator(text: str) -> compiled.Validator | None:
-    if _schema_error(text) is not None:
+    schema = json.loads(text)
+    if not plainly_valid(schema) and _schema_error(text) is not None:
         return None
-    return compiled.Validator(json.loads(text))
+    return compiled.Validator(schema, text=text)
 
 
 @lru_cache(maxsize=4096)
 def _schema_error(text: str) -> SchemaError | None:
-    """Checked once per distinct schema: the metaschema check costs about a millisecond."""
+    """The metaschema check, once per distinct schema: it costs about a millisecond.
+
+    Callers ask it only about a schema that is not `plainly_valid`.
+    """
     schema = json.loads(text)
-    if plainly_valid(schema):
-        return None
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import SchemaError
 
@@ -104,9 +107,12 @@ def plainly_valid(schema: Any, depth: int = 0) -> bool:
 
 
 def _plain_keyword(key: str, value: Any, depth: int) -> bool:
+    check = _PLAIN.get(key)  # most keywords are these: looked up first
+    if check is not None:
+        return check(value)
     if key in _SCHEMA:
         return plainly_valid(value, depth + 1)
-    if key in _SCHEMA_MAP - {"patternProperties"}:
+    if key in _PLAIN_SCHEMA_MAP:
         return isinstance(value, dict) and all(plainly_valid(v, depth + 1) for v in value.values())
     if key in _SCHEMA_LIST:
         return (
@@ -114,9 +120,6 @@ def _plain_keyword(key: str, value: Any, depth: int) -> bool:
             and bool(value)
             and all(plainly_valid(v, depth + 1) for v in value)
         )
-    check = _PLAIN.get(key)
-    if check is not None:
-        return check(value)
     return key not in KEYWORDS  # an unknown keyword is allowed (and warned about elsewhere)
 
 

@@ -28,6 +28,8 @@ class Ref:
 
 def scan(text: str) -> Iterator[Ref | str]:
     """Yield each reference in `text`, or an error message for a malformed one."""
+    if "${" not in text:  # most strings: none to look for
+        return
     for match in _TOKEN.finditer(text):
         token = match.group(0)
         if token == "$${":
