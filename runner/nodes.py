@@ -179,7 +179,7 @@ class _Reader:
                         self._key(frame, event)
                         continue
                     mark = event.start_mark
-                    keys[(*frame.path, text)] = (mark.line + 1, mark.column + 1)
+                    keys[frame.path + (text,)] = (mark.line + 1, mark.column + 1)
                     frame.key, frame.merge = text, False
                     continue
                 if tag is STR:
@@ -190,14 +190,14 @@ class _Reader:
                     self._scalar(frame, event)
                     continue
                 if type(container) is list:
-                    path = (*frame.path, len(container))
+                    path = frame.path + (len(container),)
                     container.append(value)
                 elif frame.merge:
                     self._scalar(frame, event)
                     continue
                 else:
                     assert frame.key is not None  # a key without one was read above
-                    path = (*frame.path, frame.key)
+                    path = frame.path + (frame.key,)
                     container[frame.key] = value
                     frame.key = None
                 mark = event.start_mark
@@ -212,9 +212,9 @@ class _Reader:
                 frame = stack[-1]  # the usual collection: an untagged value, not a key
                 container = frame.value
                 if type(container) is list:
-                    path = (*frame.path, len(container))
+                    path = frame.path + (len(container),)
                 elif frame.key is not None:
-                    path = (*frame.path, frame.key)
+                    path = frame.path + (frame.key,)
                 else:
                     self._open(event)
                     continue
@@ -399,9 +399,9 @@ class _Reader:
         if frame is None:
             return ()
         if type(frame.value) is list:
-            return (*frame.path, len(frame.value))
+            return frame.path + (len(frame.value),)
         assert frame.key is not None  # a value follows its key
-        return (*frame.path, frame.key)
+        return frame.path + (frame.key,)
 
     def _place(self, frame: _Frame | None, value: Any, position: Position) -> None:
         """Put a finished value in the collection being read, or make it the document."""
