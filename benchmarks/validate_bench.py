@@ -11,7 +11,8 @@ into those queues), then times, each as the median of several runs:
 - `jobrunner --help` through the console script, against `python -c pass`.
 
     python benchmarks/validate_bench.py [--files 1000] [--entries 10] [--runs 5]
-    python benchmarks/validate_bench.py --profile   # where config.load spends its time
+    python benchmarks/validate_bench.py --stages    # each stage of a first load, fresh processes
+    python benchmarks/validate_bench.py --profile   # cProfile of a first config.load
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+import validate_stages
 
 from jobrunner import config
 
@@ -156,7 +159,8 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=10, help="entries per file")
     parser.add_argument("--runs", type=int, default=5, help="runs of validate and load")
     parser.add_argument("--starts", type=int, default=20, help="runs of each cold start")
-    parser.add_argument("--profile", action="store_true", help="cProfile one config.load")
+    parser.add_argument("--stages", action="store_true", help="time each stage of a first load")
+    parser.add_argument("--profile", action="store_true", help="cProfile a first config.load")
     args = parser.parse_args()
     script = console_script()
     with tempfile.TemporaryDirectory() as tmp:
@@ -166,9 +170,12 @@ def main() -> None:
         entries = len(loaded.config.queues) + len(loaded.config.crons)
         if loaded.problems:
             raise SystemExit(f"generated files have problems, first: {loaded.problems[0]}")
+        if args.stages:
+            print(validate_stages.report(validate_stages.measure(str(root), args.runs)))
+            return
         if args.profile:
             profiler = cProfile.Profile()
-            profiler.runcall(config.load, [root])
+            profiler.runcall(cold_load, root)
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
             return
         load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
