@@ -1,7 +1,7 @@
 """YAML text in, plain data plus the source position of every node out.
 
 We read the events of PyYAML's (C, when available) safe parser and build the
-Python values ourselves (`nodes`), so that every value and every key keeps
+Python values ourselves (`reader`), so that every value and every key keeps
 its `line:column`, and duplicate keys, unknown tags, deep nesting and alias
 bombs are problems, not surprises. Before that, files that are too large or not
 UTF-8 are refused; after it, syntax errors are worded by `syntax`.
@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from jobrunner import nodes, syntax
+from jobrunner import nodes, reader, syntax
 from jobrunner.nodes import Key as Key
 from jobrunner.nodes import Path as Path
 from jobrunner.nodes import Position as Position
@@ -87,7 +87,7 @@ def parse(name: str, raw: bytes) -> Document:
     if not isinstance(text, str):
         return _failed(name, *text)
     try:
-        read = nodes.read(text)
+        read = reader.read(text)
     except nodes.Refused as exc:
         return _failed(name, exc.position, exc.code, exc.message, exc.hint, exc.path)
     except yaml.MarkedYAMLError as exc:

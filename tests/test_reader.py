@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import pytest
 
-from jobrunner import document, nodes, scalars
+from jobrunner import document, nodes, reader, scalars
 
 
 def read(text: str) -> nodes.Read:
-    found = nodes.read(text)
+    found = reader.read(text)
     assert found is not None
     return found
 
