@@ -32,7 +32,7 @@ EXPECTED = "a duration such as 500ms, 30s, 5m, 2h, 1d or 1h30m"
 # arithmetic overflows (year 9999).
 MAX = timedelta(days=36_500)
 FORMAT = "jobrunner-duration"  # the JSON Schema `format` of a duration that parses
-_UNIT_WORDS = {
+UNIT_WORDS = {  # how people write the units: `5 minutes`, `2 hrs`
     word: unit
     for unit, words in {
         "ms": ("msec", "msecs", "millisecond", "milliseconds"),
@@ -85,11 +85,11 @@ def advice(text: str) -> str:
         return "a duration cannot be negative"
     if not lowered[:1].isdigit():
         return "a duration starts with a number, like 30s or 5m"
-    rewritten = _WORD.sub(lambda m: m[1] + _UNIT_WORDS.get(m[2], m[2]), lowered)
+    rewritten = _WORD.sub(lambda m: m[1] + UNIT_WORDS.get(m[2], m[2]), lowered)
     rewritten = rewritten.replace(" ", "").replace(",", "").replace("and", "")
     if _FULL.match(rewritten):
         return f"write it as {rewritten}"
-    unknown = [u for u in re.findall(r"[a-z]+", lowered) if u not in _UNIT_WORDS]
+    unknown = [u for u in re.findall(r"[a-z]+", lowered) if u not in UNIT_WORDS]
     if "w" in unknown or "week" in unknown or "weeks" in unknown:
         return "weeks are not a unit: write days, like 7d"
     if unknown:

@@ -6,20 +6,13 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
+from jobrunner import duration
+
 PATTERN = r"^[1-9][0-9]*/(?:s|m|h|d)$"
 EXPECTED = "a rate such as 10/s, 100/m, 1000/h or 5000/d"
 _RE = re.compile(r"^(\d+)/(s|m|h|d)$")
 _PER = re.compile(r"^\s*(\d+)\s*(?:/|per)\s*([a-z]+)\s*$")
-_UNIT_WORDS = {
-    word: unit
-    for unit, words in {
-        "s": ("sec", "secs", "second", "seconds"),
-        "m": ("min", "mins", "minute", "minutes"),
-        "h": ("hr", "hrs", "hour", "hours"),
-        "d": ("day", "days"),
-    }.items()
-    for word in (unit, *words)
-}
+_UNIT_WORDS = {word: unit for word, unit in duration.UNIT_WORDS.items() if unit != "ms"}
 _PERIOD = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
