@@ -27,7 +27,9 @@ def timed(stage, action):
     times[stage] = time.perf_counter() - start
     return result
 timed("import", lambda: __import__("jobrunner.config"))
-from jobrunner import build, checks, config, document, shape
+from jobrunner import config
+from jobrunner.config import build, checks, shape
+from jobrunner.parse import document
 from jobrunner.plugin import CheckOptions
 from jobrunner.registry import discover
 registry = timed("find plugins", discover)

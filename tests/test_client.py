@@ -18,8 +18,9 @@ from typing import Any
 
 import pytest
 
-from jobrunner import Client, EnqueueError, JobInfo, config, published
+from jobrunner import Client, EnqueueError, JobInfo, config
 from jobrunner.job import PRIORITY_RANK, State
+from jobrunner.reload import publish as publishing
 from jobrunner.storage import open_storage
 
 JOBS = """\
@@ -61,7 +62,7 @@ def publish(url: str, root: Path, text: str = JOBS, generation: int = 1) -> dict
     (jobs / "app.yaml").write_text(text)
     loaded = config.load([jobs])
     assert loaded.ok, [str(p) for p in loaded.problems]
-    doc = published.document(loaded.config, generation)
+    doc = publishing.document(loaded.config, generation)
     storage = open_storage(url)
     try:
         storage.publish(doc)

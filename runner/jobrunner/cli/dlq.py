@@ -1,0 +1,269 @@
+"""`jobrunner dlq list|show|replay|purge`: manage the dead-letter queue.
+
+A job is dead when it used its last attempt, failed permanently, was
+delivered to daemons that died `max_deliveries` times, or names a queue that
+no longer exists. It is kept with its error history for its queue's
+`dead_letter.retain`; nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import click
+
+from jobrunner.cli.jobs import ago, connect, emit, storage_errors, table
+from jobrunner.cli.options import storage_url
+from jobrunner.job import State
+
+if TYPE_CHECKING:  # the client is imported by the commands that talk to the storage
+    from jobrunner.client import Client, JobInfo
+    from jobrunner.storage import Storage
+
+BATCH = 500
+REASON_WIDTH = 72
+
+_json = click.option("--json", "as_json", is_flag=True, help="Print JSON, for scripts.")
+_ids = click.argument("job_ids", nargs=-1, metavar="[ID]...")
+_queue = click.option("--queue", metavar="QUEUE", help="Every dead job of this queue.")
+_all = click.option("--all", "all_", is_flag=True, help="Every dead job of every queue.")
+
+
+@click.group()
+def dlq() -> None:
+    """Dead jobs: list, show, replay or purge them.
+
+    A job is dead when it used its last attempt, failed permanently, kept
+    killing its workers (max_deliveries) or names a queue that no longer
+    exists. It is kept with its errors for its queue's dead_letter.retain.
+
+    \b
+    The usual round:
+      jobrunner dlq list                      # what died, and why
+      jobrunner dlq show ID                   # every attempt, its error and traceback
+      jobrunner dlq replay --queue QUEUE      # once the cause is fixed
+      jobrunner dlq purge ID                  # what should never run again
+    """
+
+
+@dlq.command("list")
+@click.option("--queue", metavar="QUEUE", help="Only this queue's dead jobs.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    metavar="N",
+    help="Show at most N jobs.",
+)
+@storage_url
+@_json
+def list_(queue: str | None, limit: int, storage: str, as_json: bool) -> None:
+    """List dead jobs, oldest first: id, queue, attempts, when and why they died.
+
+    \b
+    Examples:
+      jobrunner dlq list
+      jobrunner dlq list --queue send-email --limit 20
+      jobrunner dlq list --json | jq -r '.[].id'
+    """
+    client = connect(storage)
+    with storage_errors(), client:
+        from jobrunner.client import JobInfo
+
+        found = [JobInfo.from_record(r) for r in client.storage.dead(queue, limit)]
+        total = _dead_count(client.storage, queue)
+        empty = "" if found else _unknown_queue(client, queue) if queue else "no dead jobs"
+    if as_json:
+        click.echo(json.dumps([info.as_dict() for info in found], indent=2, default=str))
+        return
+    now = time.time()
+    rows = [[i.id, i.queue, len(i.attempts), f"{ago(now - i.updated)} ago", _why(i)] for i in found]
+    if not rows:
+        click.echo(empty, err=True)
+        return
+    click.echo(table(["ID", "QUEUE", "ATTEMPTS", "DIED", "REASON"], rows))
+    if total > len(found):
+        click.echo(f"showing {len(found)} of {total} dead jobs: raise --limit", err=True)
+
+
+@dlq.command()
+@click.argument("job_id", metavar="ID")
+@storage_url
+@_json
+def show(job_id: str, storage: str, as_json: bool) -> None:
+    """Show dead job ID: why it died, and every attempt with its error and traceback.
+
+    \b
+    Examples:
+      jobrunner dlq show 01a201dd79c77ae84ed42874
+      jobrunner dlq show 01a201dd79c77ae84ed42874 --json | jq '.attempts[-1].error'
+    """
+    client = connect(storage)
+    with storage_errors(), client:
+        info = client.job(job_id)
+    if info is None or info.state is not State.DEAD:
+        found = "unknown id, or its record expired" if info is None else f"it is {info.state}"
+        raise click.ClickException(f"job '{job_id}' is not in the dead-letter queue: {found}")
+    emit(info, as_json)
+
+
+@dlq.command()
+@_ids
+@_queue
+@_all
+@storage_url
+@_json
+def replay(
+    job_ids: tuple[str, ...], queue: str | None, all_: bool, storage: str, as_json: bool
+) -> None:
+    """Put dead jobs back in their queue as fresh first attempts (history kept).
+
+    Fix the cause first (the handler, the endpoint, the payload schema),
+    then replay. Prints each job it replayed. Exit status: 0, or 1 if an ID
+    was not in the dead-letter queue (the others are still replayed).
+
+    \b
+    Examples:
+      jobrunner dlq replay 01a201dd79c77ae84ed42874 01a201dd7a4927852d756690
+      jobrunner dlq replay --queue send-email
+      jobrunner dlq replay --all --json
+    """
+    _one_selector(job_ids, queue, all_, "replay")
+    client = connect(storage)
+    replayed, missing = [], []
+    with storage_errors(), client:
+        configured = _configured(client)
+        for job_id, job_queue in _targets(client, job_ids, queue):
+            if not client.storage.replay(job_id):
+                missing.append(job_id)
+                continue
+            replayed.append({"id": job_id, "queue": job_queue})
+            if not as_json:
+                click.echo(f"replayed {job_id} ({job_queue})")
+            if configured is not None and job_queue and job_queue not in configured:
+                click.echo(f"warning: '{job_queue}' is not configured: no worker runs it", err=True)
+    if as_json:
+        click.echo(json.dumps({"replayed": replayed, "missing": missing}, indent=2))
+    elif not replayed and not missing:
+        click.echo("no dead jobs: nothing replayed", err=True)
+    _fail_if_missing(missing)
+
+
+@dlq.command()
+@_ids
+@_queue
+@_all
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@storage_url
+@_json
+def purge(
+    job_ids: tuple[str, ...], queue: str | None, all_: bool, yes: bool, storage: str, as_json: bool
+) -> None:
+    """Delete dead jobs for good.
+
+    Asks for confirmation when run on a terminal, unless --yes. Exit status:
+    0, 1 if an ID was not in the dead-letter queue or the answer was no.
+
+    \b
+    Examples:
+      jobrunner dlq purge 01a201dd79c77ae84ed42874
+      jobrunner dlq purge --queue send-email
+      jobrunner dlq purge --all --yes        # in a script
+    """
+    _one_selector(job_ids, queue, all_, "purge")
+    client = connect(storage)
+    with storage_errors(), client:
+        count = len(job_ids) or _dead_count(client.storage, queue)
+        scope = f"of queue '{queue}' " if queue else "of every queue " if all_ else ""
+        if (
+            count
+            and not yes
+            and sys.stdin.isatty()
+            and not click.confirm(
+                f"Delete {count} dead job{'s' if count != 1 else ''} {scope}for good?"
+            )
+        ):
+            raise click.ClickException("nothing purged")
+        if job_ids:
+            missing = [i for i in dict.fromkeys(job_ids) if not client.storage.purge(job_id=i)]
+            purged = [i for i in dict.fromkeys(job_ids) if i not in missing]
+            count = len(purged)
+        else:
+            purged, missing = [], []
+            count = client.storage.purge(queue=queue)
+    if as_json:
+        click.echo(json.dumps({"purged": count, "missing": missing}, indent=2))
+    else:
+        for job_id in purged:
+            click.echo(f"purged {job_id}")
+        if not job_ids:
+            click.echo(f"purged {count} dead job{'s' if count != 1 else ''} {scope}".rstrip())
+    _fail_if_missing(missing)
+
+
+def _one_selector(job_ids: tuple[str, ...], queue: str | None, all_: bool, verb: str) -> None:
+    given = sum((bool(job_ids), queue is not None, all_))
+    if given == 0:
+        raise click.UsageError(f"say which dead jobs to {verb}: job IDs, --queue QUEUE or --all")
+    if given > 1:
+        raise click.UsageError("give job IDs, --queue or --all: only one of them")
+
+
+def _targets(
+    client: Client, job_ids: tuple[str, ...], queue: str | None
+) -> Iterator[tuple[str, str]]:
+    """(id, queue) of each job named, or of every dead job of `queue` (None: all)."""
+    if job_ids:
+        for job_id in dict.fromkeys(job_ids):
+            record = client.storage.record(job_id)
+            yield job_id, record.job.queue if record else ""
+        return
+    seen: set[str] = set()
+    while True:  # replayed jobs leave the dead list, so each batch brings new ones
+        batch = [r for r in client.storage.dead(queue, BATCH) if r.job.id not in seen]
+        if not batch:
+            return
+        for record in batch:
+            seen.add(record.job.id)
+            yield record.job.id, record.job.queue
+
+
+def _fail_if_missing(missing: list[str]) -> None:
+    for job_id in missing:
+        click.echo(f"error: job '{job_id}' is not in the dead-letter queue", err=True)
+    if missing:
+        raise SystemExit(1)
+
+
+def _dead_count(storage: Storage, queue: str | None) -> int:
+    stats = storage.stats()
+    if queue is not None:
+        return int(stats[queue].dead) if queue in stats else 0
+    return sum(int(s.dead) for s in stats.values())
+
+
+def _configured(client: Client) -> set[str] | None:
+    """Names that have a worker in the published configuration (None: nothing published)."""
+    doc = client.storage.published()
+    if doc is None:
+        return None
+    return set(doc.get("queues", {})) | set(doc.get("crons", {}))
+
+
+def _unknown_queue(client: Client, queue: str) -> str:
+    from jobrunner.values.suggest import did_you_mean
+
+    known = (_configured(client) or set()) | set(client.storage.stats())
+    if queue in known:
+        return f"no dead jobs in '{queue}'"
+    return f"no queue '{queue}' in this storage{did_you_mean(queue, known)}"
+
+
+def _why(info: JobInfo) -> str:
+    text = " ".join((info.reason or info.error or "-").split())
+    return text if len(text) <= REASON_WIDTH else text[: REASON_WIDTH - 1] + "…"

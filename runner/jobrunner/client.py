@@ -1,0 +1,303 @@
+"""`jobrunner.Client`: how an application puts work into the queues and looks it up.
+
+    from datetime import timedelta
+    from jobrunner import Client, EnqueueError
+
+    with Client("redis://jobs.internal:6379/0") as jobs:
+        job_id = jobs.enqueue("send-email", {"to": "ada@example.com", "template": "welcome"})
+        later = jobs.enqueue("send-email", {...}, delay=timedelta(minutes=10))
+        info = jobs.job(job_id)  # JobInfo: state, attempts and their errors, result, times
+
+A producer needs no copy of the YAML. It checks each job against the
+configuration the daemons publish to the storage: the queue must exist, the
+payload must be JSON and match the queue's `payload_schema`, and the
+idempotency key is rendered from the queue's template. That configuration is
+cached and read again at most once a second (`refresh`), and at once when a
+queue is not found, so a reload is seen quickly without a round trip per job.
+
+`EnqueueError` (a `ValueError`) means the job was refused; its message says
+what was wrong and what to do. `StorageError` means the storage could not be
+reached. A client may be shared by the threads of a process.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Any
+
+from jobrunner.job import PRIORITY_RANK, Attempt, Job, Record, State, new_id
+from jobrunner.storage import Storage, StorageError, open_storage
+from jobrunner.values import suggest, template
+
+# An explicit key on a queue without an `idempotency` policy is remembered this long.
+DEFAULT_IDEMPOTENCY_TTL = 24 * 3600.0
+MAX_SCHEMA_ERRORS = 5
+_PRIORITY_NAME = {rank: name for name, rank in PRIORITY_RANK.items()}
+
+__all__ = ["Client", "EnqueueError", "JobInfo", "StorageError"]
+
+
+class EnqueueError(ValueError):
+    """A job the configuration refuses: unknown queue, bad payload, bad option."""
+
+
+@dataclass(frozen=True, slots=True)
+class JobInfo:
+    """What is known of one job. Times are epoch seconds (UTC)."""
+
+    id: str
+    queue: str
+    state: State  # scheduled, queued, running, succeeded, retrying or dead
+    payload: Any
+    priority: str  # critical, high, normal or low
+    attempts: tuple[Attempt, ...]  # each try: outcome, duration, error type, message, traceback
+    result: Any  # what the handler returned, once it succeeded
+    reason: str  # why it is dead, or why it waits
+    created: float  # first enqueue
+    updated: float  # last change of state
+    run_at: float | None  # when a scheduled job becomes due
+    idempotency_key: str | None
+    trace_id: str
+    cron: str | None = None  # the cron entry that fired it, if any
+    extra: Mapping[str, Any] = field(default_factory=dict)  # provenance the daemon recorded
+
+    @classmethod
+    def from_record(cls, record: Record) -> JobInfo:
+        job = record.job
+        return cls(
+            id=job.id,
+            queue=job.queue,
+            state=record.state,
+            payload=job.payload,
+            priority=_PRIORITY_NAME.get(job.priority, str(job.priority)),
+            attempts=record.attempts,
+            result=record.result,
+            reason=record.reason,
+            created=job.created,
+            updated=record.updated,
+            run_at=record.run_at,
+            idempotency_key=job.idempotency_key,
+            trace_id=job.trace_id,
+            cron=job.cron,
+            extra=dict(record.extra),
+        )
+
+    @property
+    def done(self) -> bool:
+        """True once the job succeeded or went to the dead-letter queue."""
+        return self.state in (State.SUCCEEDED, State.DEAD)
+
+    @property
+    def error(self) -> str | None:
+        """`Type: message` of the last failed attempt, if any."""
+        failed = [a for a in self.attempts if a.outcome != "succeeded"]
+        if not failed:
+            return None
+        last = failed[-1]
+        return f"{last.error_type}: {last.error}" if last.error_type else last.error
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (what `jobrunner jobs show --json` prints)."""
+        data = asdict(self)
+        data["state"] = self.state.value
+        data["attempts"] = [{**asdict(a), "duration": a.duration} for a in self.attempts]
+        data["extra"] = dict(self.extra)
+        return data
+
+
+class Client:
+    """A producer's handle on one storage: `enqueue` jobs and look them up with `job`."""
+
+    def __init__(self, storage_url: str, *, refresh: float = 1.0) -> None:
+        self.storage: Storage = open_storage(storage_url)
+        self.refresh = refresh  # seconds a read of the published configuration is reused
+        self._doc: dict[str, Any] | None = None
+        self._read_at = -math.inf
+        self._validators: dict[str, Any] = {}  # by queue, for the cached configuration
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.storage.close()
+
+    def enqueue(
+        self,
+        queue: str,
+        payload: Any = None,
+        *,
+        delay: float | timedelta | None = None,
+        at: datetime | float | None = None,
+        priority: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> str:
+        """Put a job into `queue`; its id.
+
+        `delay` (seconds or a timedelta) or `at` (an aware datetime, or epoch
+        seconds) make it wait. `priority` (critical, high, normal, low)
+        defaults to the queue's. `idempotency_key` defaults to the queue's
+        `idempotency.key` template rendered over the payload; a second job
+        with the same key within the queue's ttl is not stored, and the first
+        job's id is returned instead. `EnqueueError` if the job is refused.
+        """
+        policy = self._queue(queue)
+        body = _json(queue, payload if payload is not None else {})
+        self._check_schema(queue, policy, body)
+        wait, run_at = _when(delay, at)
+        key, ttl = _idempotency(queue, policy, body, idempotency_key)
+        job = Job(
+            id=new_id(),
+            queue=queue,
+            payload=body,
+            priority=_priority(priority, policy),
+            created=time.time(),
+            idempotency_key=key,
+            trace_id=secrets.token_hex(16),
+        )
+        return self.storage.enqueue(job, delay=wait, at=run_at, idempotency_ttl=ttl)
+
+    def job(self, job_id: str) -> JobInfo | None:
+        """What is known of a job, or None if its id is unknown (or its record expired)."""
+        record = self.storage.record(job_id)
+        return JobInfo.from_record(record) if record else None
+
+    # -- the published configuration -----------------------------------------
+
+    def published(self, *, fresh: bool = False) -> dict[str, Any]:
+        """The configuration the daemons run, at most `refresh` seconds old."""
+        now = time.monotonic()
+        if fresh or self._doc is None or now - self._read_at >= self.refresh:
+            doc = self.storage.published()
+            if doc is None:
+                raise EnqueueError(
+                    f"no daemon has published a configuration to {self.storage.url} yet: "
+                    "start `jobrunner run` once (with the same --storage)"
+                )
+            if self._doc is None or doc.get("hash") != self._doc.get("hash"):
+                self._validators.clear()
+            self._doc, self._read_at = doc, now
+        return self._doc
+
+    def _queue(self, name: str) -> Mapping[str, Any]:
+        queues = self.published().get("queues", {})
+        if name not in queues:  # it may have been added a moment ago
+            queues = self.published(fresh=True).get("queues", {})
+        if name in queues:
+            return dict(queues[name])
+        known = ", ".join(sorted(queues)) or "none"
+        generation = self.published().get("generation")
+        raise EnqueueError(
+            f"unknown queue '{name}'{suggest.did_you_mean(name, queues)}: "
+            f"the configuration in force (generation {generation}) has queues: {known}"
+        )
+
+    def _check_schema(self, queue: str, policy: Mapping[str, Any], payload: Any) -> None:
+        schema = policy.get("payload_schema")
+        if schema is None:
+            return
+        validator = self._validators.get(queue)
+        if validator is None:
+            from jsonschema import Draft202012Validator
+
+            validator = self._validators[queue] = Draft202012Validator(schema)
+        errors = sorted(validator.iter_errors(payload), key=lambda e: list(map(str, e.path)))
+        if errors:
+            found = "; ".join(f"{_path(e.path)}: {e.message}" for e in errors[:MAX_SCHEMA_ERRORS])
+            more = len(errors) - MAX_SCHEMA_ERRORS
+            found += f"; and {more} more" if more > 0 else ""
+            raise EnqueueError(
+                f"payload for queue '{queue}' does not match its payload_schema "
+                f"({policy.get('source', 'jobs.d')}): {found}"
+            )
+
+
+def _json(queue: str, payload: Any) -> Any:
+    """The payload as the worker will see it (tuples become lists, …), or refused."""
+    try:
+        return json.loads(json.dumps(payload, allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise EnqueueError(
+            f"payload for queue '{queue}' is not JSON-serialisable: {exc} "
+            "(use dicts, lists, strings, numbers, booleans and None)"
+        ) from None
+
+
+def _path(parts: Any) -> str:
+    text = "payload"
+    for part in parts:
+        is_name = isinstance(part, str) and part.isidentifier()
+        text += f".{part}" if is_name else f"[{part!r}]"
+    return text
+
+
+def _seconds(value: float | timedelta, name: str) -> float:
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        raise EnqueueError(f"{name} must be seconds or a timedelta, found {value!r}")
+    if not math.isfinite(seconds) or seconds < 0:
+        raise EnqueueError(f"{name} must be zero or more seconds, found {value!r}")
+    return seconds
+
+
+def _when(
+    delay: float | timedelta | None, at: datetime | float | None
+) -> tuple[float, float | None]:
+    """(delay in seconds, absolute epoch seconds or None)."""
+    if delay is not None and at is not None:
+        raise EnqueueError("give either delay or at, not both")
+    if at is None:
+        return (_seconds(delay, "delay") if delay is not None else 0.0), None
+    if isinstance(at, datetime):
+        if at.tzinfo is None or at.utcoffset() is None:
+            raise EnqueueError(
+                f"at={at.isoformat()} has no time zone: pass an aware datetime, "
+                "e.g. datetime.now(UTC) + timedelta(hours=1), so every host agrees"
+            )
+        return 0.0, at.timestamp()
+    return 0.0, _seconds(at, "at")
+
+
+def _priority(priority: str | None, policy: Mapping[str, Any]) -> int:
+    name = priority if priority is not None else policy.get("priority", "normal")
+    if isinstance(name, str) and name in PRIORITY_RANK:
+        return PRIORITY_RANK[name]
+    hint = suggest.did_you_mean(name, PRIORITY_RANK) if isinstance(name, str) else ""
+    raise EnqueueError(
+        f"invalid priority {name!r}{hint}: expected one of {', '.join(PRIORITY_RANK)}"
+    )
+
+
+def _idempotency(
+    queue: str, policy: Mapping[str, Any], payload: Any, key: str | None
+) -> tuple[str | None, float | None]:
+    """(key, ttl): the explicit key, else the queue's template rendered over the payload."""
+    rule = policy.get("idempotency")
+    ttl = float(rule["ttl"]) if rule else DEFAULT_IDEMPOTENCY_TTL
+    if key is not None:
+        if not isinstance(key, str) or not key:
+            raise EnqueueError(f"idempotency_key must be a non-empty string, found {key!r}")
+        return key, ttl
+    if not rule:
+        return None, None
+    try:
+        return template.render(rule["key"], payload), ttl
+    except KeyError as exc:
+        raise EnqueueError(
+            f"queue '{queue}' derives its idempotency key from '{rule['key']}', "
+            f"but the {exc.args[0]}: add it to the payload or pass idempotency_key"
+        ) from None

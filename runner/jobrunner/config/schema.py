@@ -1,0 +1,185 @@
+"""The JSON Schema of a job file, version 1, built from the code.
+
+`structure()` is what `validate` checks shape against: handler `params` are
+left open there, because each plugin checks its own. `published(plugins)`
+adds, for editors, each installed plugin's params schema and the
+"exactly one of" rules; `schemas/jobfile.v1.json` is that document for the
+built-in plugins (a test keeps it in sync).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from jobrunner.values import duration, names, rate
+
+SCHEMA_ID = "urn:jobrunner:schema:jobfile:v1"
+PRIORITIES = ["critical", "high", "normal", "low"]
+
+_DURATION = {"$ref": "#/$defs/duration"}
+_STRING = {"type": "string"}
+_JSON_OBJECT = {"type": "object"}
+
+POLICY_KEYS = {
+    "timeout": {**_DURATION, "description": "an attempt running longer fails (default 10m)"},
+    "isolation": {
+        "enum": ["thread", "process"],
+        "description": "process: run python handlers in a child killed at the timeout",
+    },
+    "retry": {"$ref": "#/$defs/retry"},
+    "priority": {"enum": PRIORITIES, "description": "order within a queue (default normal)"},
+    "dead_letter": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"retain": {**_DURATION, "description": "how long dead jobs are kept"}},
+        "description": "where jobs go after their last attempt (default retain 14d)",
+    },
+    "retain_completed": {**_DURATION, "description": "how long finished jobs are kept (1h)"},
+    "max_deliveries": {
+        "type": "integer",
+        "minimum": 1,
+        "description": "deliveries without an ack before the dead-letter queue (5)",
+    },
+}
+CRON_DEFAULT_KEYS = {
+    "timezone": {**_STRING, "description": "IANA time zone of the schedule (default UTC)"},
+    "overlap": {
+        "enum": ["forbid", "allow"],
+        "description": "forbid: skip a tick while the previous run is queued or running",
+    },
+    "starting_deadline": {
+        **_DURATION,
+        "description": "after downtime, run a missed tick younger than this once; 0: never",
+    },
+    "jitter": {**_DURATION, "description": "random delay up to this before each run"},
+}
+COMMON_KEYS = {
+    "description": {**_STRING, "description": "what this entry is for"},
+    "labels": {"type": "object", "additionalProperties": _STRING},
+}
+QUEUE_KEYS = {
+    **COMMON_KEYS,
+    "handler": {**_STRING, "description": "plugin that runs the jobs: shell, http, python, …"},
+    "params": {**_JSON_OBJECT, "description": "the plugin's options"},
+    "payload_schema": {
+        **_JSON_OBJECT,
+        "description": "JSON Schema (2020-12) every payload must satisfy at enqueue",
+    },
+    "concurrency": {"type": "integer", "minimum": 1, "description": "jobs at once per daemon"},
+    "rate_limit": {
+        "type": "string",
+        "pattern": rate.PATTERN,
+        "patternErrorMessage": f"expected {rate.EXPECTED}",
+        "description": "at most N starts per s|m|h|d, across all daemons",
+    },
+    "idempotency": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["key"],
+        "properties": {
+            "key": {**_STRING, "minLength": 1, "description": "template over payload fields"},
+            "ttl": {**_DURATION, "description": "how long a key is remembered (default 24h)"},
+        },
+    },
+    **POLICY_KEYS,
+}
+CRON_KEYS = {
+    **COMMON_KEYS,
+    "schedule": {**_STRING, "description": "cron: 5 fields, 6 with seconds first, or @daily…"},
+    "every": {**_DURATION, "description": "fixed interval aligned to the Unix epoch"},
+    "at": {**_STRING, "description": "one-shot RFC 3339 time with offset"},
+    "handler": QUEUE_KEYS["handler"],
+    "params": QUEUE_KEYS["params"],
+    "queue": {**_STRING, "description": "enqueue into this queue instead of running a handler"},
+    "payload": {**_JSON_OBJECT, "description": "payload enqueued into `queue`"},
+    **CRON_DEFAULT_KEYS,
+    "suspend": {"type": "boolean", "description": "stop firing without removing the entry"},
+    **POLICY_KEYS,
+}
+
+
+def _entries(ref: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "propertyNames": {"$ref": "#/$defs/name"},
+        "additionalProperties": {"$ref": ref},
+    }
+
+
+def structure() -> dict[str, Any]:
+    """The schema `validate` checks every document's shape against."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        "title": "jobrunner job file, version 1",
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["version"],
+        "properties": {
+            "version": {"const": 1, "description": "format version of this file"},
+            "defaults": {"$ref": "#/$defs/defaults"},
+            "queues": _entries("#/$defs/queue"),
+            "cron": _entries("#/$defs/cron"),
+        },
+        "$defs": {
+            "name": {
+                "type": "string",
+                "pattern": names.PATTERN,
+                "patternErrorMessage": f"expected {names.EXPECTED}",
+            },
+            "duration": {
+                "type": ["string", "integer"],
+                "pattern": duration.PATTERN,
+                "patternErrorMessage": f"expected {duration.EXPECTED}",
+                "format": duration.FORMAT,
+                "minimum": 0,
+                "maximum": int(duration.MAX.total_seconds()),
+            },
+            "retry": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "attempts": {"type": "integer", "minimum": 1},
+                    "backoff": {"enum": ["fixed", "exponential"]},
+                    "delay": _DURATION,
+                    "max_delay": _DURATION,
+                    "jitter": {"type": "number", "minimum": 0, "maximum": 1},
+                },
+            },
+            "defaults": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {**POLICY_KEYS, **CRON_DEFAULT_KEYS},
+            },
+            "queue": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["handler"],
+                "properties": QUEUE_KEYS,
+            },
+            "cron": {"type": "object", "additionalProperties": False, "properties": CRON_KEYS},
+        },
+    }
+
+
+def published(plugins: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The editor-facing schema: `structure()` plus plugin params and exclusivity rules."""
+    schema = structure()
+    defs = schema["$defs"]
+    by_handler = [
+        {
+            "if": {"required": ["handler"], "properties": {"handler": {"const": name}}},
+            "then": {"properties": {"params": {"$ref": f"#/$defs/params-{name}"}}},
+        }
+        for name in sorted(plugins)
+    ]
+    for name, params_schema in plugins.items():
+        defs[f"params-{name}"] = dict(params_schema)
+    defs["queue"]["allOf"] = by_handler
+    defs["cron"]["allOf"] = [
+        *by_handler,
+        {"oneOf": [{"required": [key]} for key in ("schedule", "every", "at")]},
+        {"oneOf": [{"required": ["handler"]}, {"required": ["queue"]}]},
+    ]
+    return schema

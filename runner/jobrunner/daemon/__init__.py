@@ -1,0 +1,1 @@
+"""Daemon: the process that wires storage, reload, scheduler and workers together."""

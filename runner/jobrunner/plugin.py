@@ -1,0 +1,100 @@
+"""The plugin contract: everything a handler plugin may import from jobrunner.
+
+A plugin turns a job's payload into work: run a command, call an endpoint,
+call a function. It declares the `params` it accepts as a JSON Schema, may
+check them further at load time, and runs one attempt per `run` call. The
+built-in plugins use nothing but this module, and register through the same
+`jobrunner.plugins` entry-point group as third-party packages.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, ClassVar
+
+# Part of the contract: the job files' `{field}` templates over a payload, and a
+# walk over every string of a params value (for plugins that template them).
+from jobrunner.values import template
+from jobrunner.values.refs import walk_strings
+
+
+class PermanentError(Exception):
+    """Raised by a handler when retrying cannot help: the job goes to the dead-letter queue."""
+
+
+class RetryLater(Exception):
+    """Raised by a handler to retry after `delay` (e.g. an HTTP `Retry-After`)."""
+
+    def __init__(self, delay: float | timedelta, message: str = "") -> None:
+        seconds = delay.total_seconds() if isinstance(delay, timedelta) else float(delay)
+        super().__init__(message or f"retry requested in {seconds:g}s")
+        self.delay = max(0.0, seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckOptions:
+    """What the validator was asked to check beyond the file itself."""
+
+    check_imports: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ParamIssue:
+    """A problem a plugin found in its params; `path` is relative to `params`."""
+
+    path: tuple[str | int, ...]
+    message: str
+    hint: str = ""
+    warning: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class JobContext:
+    """What a handler knows about the attempt it runs."""
+
+    job_id: str
+    queue: str
+    attempt: int
+    deadline: float  # time.monotonic() value after which the attempt has failed
+    idempotency_key: str | None = None
+    trace_id: str = ""
+    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("jobrunner.job"))
+
+
+class Plugin:
+    """Base class of handler plugins.
+
+    Subclasses set `name` and `params_schema`, may override `check` to report
+    problems JSON Schema cannot express, and implement `run`.
+    """
+
+    name: ClassVar[str] = ""
+    params_schema: ClassVar[Mapping[str, Any]] = {"type": "object"}
+
+    def __init__(self, params: Mapping[str, Any]) -> None:
+        """Prepare from validated params; raise `ValueError` to refuse them."""
+        self.params = params
+
+    @classmethod
+    def check(cls, params: Mapping[str, Any], options: CheckOptions) -> Iterator[ParamIssue]:
+        """Problems in `params` beyond its schema; called by `jobrunner validate`."""
+        return iter(())
+
+    def run(self, ctx: JobContext, payload: Any) -> Any:
+        """Run one attempt; return a JSON-serialisable result or raise."""
+        raise NotImplementedError(f"plugin {self.name!r} does not implement run()")
+
+
+__all__ = [
+    "CheckOptions",
+    "JobContext",
+    "ParamIssue",
+    "PermanentError",
+    "Plugin",
+    "RetryLater",
+    "template",
+    "walk_strings",
+]

@@ -1,0 +1,107 @@
+"""The configuration as the daemons publish it to storage: no params, so no secrets.
+
+Producers (`jobrunner.Client`, `jobrunner enqueue`) read it to refuse unknown
+queues and payloads that fail a queue's `payload_schema` without a copy of the
+YAML; `jobrunner status` reads its generation and hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from jobrunner.config.model import Config, Cron, Enqueue, Policy, Queue, thaw
+from jobrunner.values import duration, schedule
+
+
+def document(config: Config, generation: int) -> dict[str, Any]:
+    """The publishable form of `config`, with its content hash."""
+    body = {
+        "queues": {name: _queue(q) for name, q in sorted(config.queues.items())},
+        "crons": {name: _cron(c) for name, c in sorted(config.crons.items())},
+        "files": sorted(config.files),
+    }
+    return {"generation": generation, "hash": content_hash(config), **body}
+
+
+def content_hash(config: Config) -> str:
+    """A short hash over everything that defines the configuration (params through their hash)."""
+    text = json.dumps(
+        {
+            "queues": {n: _queue(q) for n, q in config.queues.items()},
+            "crons": {n: _cron(c) for n, c in config.crons.items()},
+        },
+        sort_keys=True,
+        default=str,
+    )
+    return _digest(text)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def params_hash(params: Any) -> str:
+    """Params change detection without publishing them (they may hold secret references)."""
+    return _digest(json.dumps(thaw(params), sort_keys=True, default=str))
+
+
+def _policy(policy: Policy) -> dict[str, Any]:
+    retry = policy.retry
+    return {
+        "timeout": policy.timeout.total_seconds(),
+        "isolation": policy.isolation,
+        "priority": policy.priority.value,
+        "retry": {
+            "attempts": retry.attempts,
+            "backoff": retry.backoff,
+            "delay": retry.delay.total_seconds(),
+            "max_delay": retry.max_delay.total_seconds(),
+            "jitter": retry.jitter,
+        },
+        "dead_retain": policy.dead_letter_retain.total_seconds(),
+        "retain_completed": policy.retain_completed.total_seconds(),
+        "max_deliveries": policy.max_deliveries,
+    }
+
+
+def _queue(queue: Queue) -> dict[str, Any]:
+    return {
+        "handler": queue.handler.plugin,
+        "params_hash": params_hash(queue.handler.params),
+        "source": f"{queue.source.file}:{queue.source.line}",
+        "concurrency": queue.concurrency,
+        "rate_limit": str(queue.rate_limit) if queue.rate_limit else None,
+        "idempotency": (
+            {"key": queue.idempotency.key, "ttl": queue.idempotency.ttl.total_seconds()}
+            if queue.idempotency
+            else None
+        ),
+        "payload_schema": thaw(queue.payload_schema),
+        **_policy(queue.policy),
+    }
+
+
+def _cron(cron: Cron) -> dict[str, Any]:
+    when = cron.schedule
+    if isinstance(when, schedule.Cron):
+        spec = {"schedule": when.expression, "timezone": when.timezone}
+    elif isinstance(when, schedule.Every):
+        spec = {"every": duration.format(when.interval)}
+    else:
+        spec = {"at": when.when.isoformat()}
+    target = (
+        {"queue": cron.target.queue, "payload": thaw(cron.target.payload)}
+        if isinstance(cron.target, Enqueue)
+        else {"handler": cron.target.plugin, "params_hash": params_hash(cron.target.params)}
+    )
+    return {
+        **spec,
+        **target,
+        "source": f"{cron.source.file}:{cron.source.line}",
+        "explain": schedule.explain(when),
+        "overlap": cron.overlap,
+        "suspend": cron.suspend,
+        **_policy(cron.policy),
+    }

@@ -1,0 +1,217 @@
+"""The scheduler: fire each cron tick once, on time, however many schedulers run.
+
+It sleeps until the next due tick (no once-a-minute polling). Each tick is
+enqueued with an idempotency key naming the entry and the tick, so the
+enqueue itself is the claim: any number of schedulers on one storage fire it
+once. `overlap: forbid` skips a tick while the entry's previous run is
+still queued or running, and records the skip. What each entry last did is
+kept in storage, so a restarted scheduler catches up per `starting_deadline`.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import secrets
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from jobrunner.config.model import Config, Cron, Enqueue, thaw
+from jobrunner.job import PRIORITY_RANK, Job, State, new_id
+from jobrunner.logs import event
+from jobrunner.scheduler import ticks
+from jobrunner.storage import Storage, StorageError
+
+CLAIM_TTL = 86400.0  # long enough for every scheduler to have tried a tick
+ACTIVE = {State.SCHEDULED, State.QUEUED, State.RUNNING, State.RETRYING}
+MAX_SLEEP = 1.0  # re-check for reloads and stops at least this often
+
+
+@dataclass
+class _Entry:
+    cron: Cron
+    last: datetime  # newest tick handled (fired, skipped or passed over)
+    armed: datetime  # when this scheduler took the entry on
+    next: datetime | None = None
+
+
+class Scheduler:
+    def __init__(self, storage: Storage, daemon: str, clock: Any = None) -> None:
+        self.storage, self.daemon = storage, daemon
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.entries: dict[str, _Entry] = {}
+        self.queues: Mapping[str, Any] = {}
+        self.generation = 0
+        self.wakeup = threading.Event()
+        self._lock = threading.Lock()
+        self._random = random.Random()
+
+    # -- configuration -------------------------------------------------------
+
+    def apply(self, config: Config, generation: int) -> None:
+        """Take a new configuration: unchanged entries keep their state, changed ones re-plan."""
+        now = self.clock()
+        with self._lock:
+            kept: dict[str, _Entry] = {}
+            for name, cron in config.crons.items():
+                old = self.entries.get(name)
+                if old is not None and old.cron.schedule == cron.schedule:
+                    kept[name] = _Entry(cron, old.last, old.armed, old.next)
+                elif old is not None:
+                    kept[name] = _Entry(cron, now, now)  # re-planned from now
+                else:
+                    kept[name] = _Entry(cron, self._remembered(name) or now, now)
+            self.entries, self.queues, self.generation = kept, config.queues, generation
+        self.wakeup.set()
+
+    def _remembered(self, name: str) -> datetime | None:
+        state = self.storage.get_value(f"cron:{name}") or {}
+        last = state.get("last")
+        return datetime.fromtimestamp(last, UTC) if last is not None else None
+
+    # -- the loop --------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                wait = self.step()
+            except StorageError as exc:
+                event(logging.ERROR, "scheduler cannot reach the storage, retrying", error=str(exc))
+                wait = MAX_SLEEP
+            self.wakeup.wait(min(wait, MAX_SLEEP))
+            self.wakeup.clear()
+
+    def step(self) -> float:
+        """Handle every entry that is due; seconds until the next one is."""
+        now = self.clock()
+        with self._lock:
+            due = [(n, e) for n, e in self.entries.items() if e.next is None or e.next <= now]
+        for name, entry in due:
+            self._handle(name, entry, now)
+        with self._lock:
+            upcoming = [e.next for e in self.entries.values() if e.next is not None]
+        if not upcoming:
+            return MAX_SLEEP
+        return max(0.0, (min(upcoming) - self.clock()).total_seconds())
+
+    def _handle(self, name: str, entry: _Entry, now: datetime) -> None:
+        cron = entry.cron
+        decision = ticks.decide(cron.schedule, entry.last, now, cron.starting_deadline, entry.armed)
+        entry.next = decision.next
+        entry.last = max(entry.last, now)
+        if cron.suspend:
+            return
+        if decision.missed:
+            event(
+                logging.WARNING,
+                "missed ticks passed over",
+                cron=name,
+                missed=decision.missed,
+                reason="no scheduler was running, or the storage was unreachable",
+            )
+        if decision.fire is not None:
+            self.fire(cron, decision.fire, catch_up=decision.catch_up)
+
+    # -- firing --------------------------------------------------------------
+
+    def fire(self, cron: Cron, tick: datetime, *, catch_up: bool = False) -> str | None:
+        """Enqueue the run of `cron` for `tick`; its job id, or None if skipped or already fired."""
+        state = self.storage.get_value(f"cron:{cron.name}") or {}
+        if cron.overlap == "forbid" and self._running(state.get("job")):
+            self._skip(cron, tick, state)
+            return None
+        job = self._job(cron, tick)
+        delay = self._random.random() * cron.jitter.total_seconds()
+        got = self.storage.enqueue(job, delay=delay, idempotency_ttl=CLAIM_TTL)
+        if got != job.id:
+            return None  # another scheduler fired this tick
+        self.storage.set_value(
+            f"cron:{cron.name}",
+            {**state, "last": tick.timestamp(), "job": job.id, "fired": self.clock().timestamp()},
+        )
+        event(
+            logging.INFO,
+            "cron fired",
+            cron=cron.name,
+            tick=tick.isoformat(),
+            job=job.id,
+            queue=job.queue,
+            catch_up=catch_up or None,
+            delay=round(delay, 3) or None,
+        )
+        return job.id
+
+    def _job(self, cron: Cron, tick: datetime) -> Job:
+        """The run of `cron` for `tick`; its priority is the entry's (default normal)."""
+        target = cron.target
+        return run_of(
+            cron.name,
+            target.queue if isinstance(target, Enqueue) else None,
+            thaw(target.payload) if isinstance(target, Enqueue) else None,
+            cron.policy.priority.value,
+            tick,
+            self.clock().timestamp(),
+        )
+
+    def _running(self, job_id: str | None) -> bool:
+        if not job_id:
+            return False
+        record = self.storage.record(job_id)
+        return record is not None and record.state in ACTIVE
+
+    def _skip(self, cron: Cron, tick: datetime, state: dict[str, Any]) -> None:
+        if not self.storage.claim(f"skip:{cron.name}@{tick.timestamp():.3f}", CLAIM_TTL):
+            return
+        skipped = int(state.get("skipped", 0)) + 1
+        self.storage.set_value(
+            f"cron:{cron.name}",
+            {**state, "last": tick.timestamp(), "skipped": skipped, "last_skip": tick.timestamp()},
+        )
+        event(
+            logging.WARNING,
+            "tick skipped: the previous run is still queued or running",
+            cron=cron.name,
+            tick=tick.isoformat(),
+            previous=state.get("job"),
+            skipped=skipped,
+        )
+
+    def next_ticks(self) -> dict[str, datetime | None]:
+        with self._lock:
+            return {name: entry.next for name, entry in self.entries.items()}
+
+
+def run_of(
+    name: str,
+    target_queue: str | None,
+    payload: Any,
+    priority: str,
+    tick: datetime,
+    created: float,
+    *,
+    manual: bool = False,
+) -> Job:
+    """The job that runs cron entry `name` for `tick`: what a tick and `jobrunner trigger` enqueue.
+
+    An entry with a `queue` target enqueues its `payload` there; one with its
+    own handler runs in a queue of its own name, with `{"cron", "tick"}` as
+    payload. A tick's idempotency key names the tick, so any number of
+    schedulers fire it once; a manual run's names the job, so it never
+    collides with a tick (or another manual run).
+    """
+    job_id = new_id()
+    key = f"cron:{name}@manual:{job_id}" if manual else f"cron:{name}@{tick.timestamp():.3f}"
+    return Job(
+        id=job_id,
+        queue=target_queue if target_queue is not None else name,
+        payload=payload if target_queue is not None else {"cron": name, "tick": tick.isoformat()},
+        priority=PRIORITY_RANK[priority],
+        created=created,
+        idempotency_key=key,
+        trace_id=secrets.token_hex(16),
+        cron=name,
+        tick=tick.timestamp(),
+    )

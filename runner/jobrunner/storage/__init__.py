@@ -1,0 +1,42 @@
+"""Where jobs wait, run and are remembered: one small protocol, two backends.
+
+`sqlite:///path/state.db` is the embedded default (no server);
+`redis://[:password@]host:port/db` (and `rediss://` for TLS) is for several
+daemons on several hosts. Both give the guarantees of DESIGN.md section 6:
+a dequeued job is *leased*, not removed, and comes back if its worker dies.
+The same contract tests run against both.
+"""
+
+from __future__ import annotations
+
+from jobrunner.storage.base import Lease, QueueStats, Redelivery, Storage, StorageError
+
+
+def open_storage(url: str) -> Storage:
+    """Open the storage a URL names; `StorageError` with a readable message otherwise."""
+    scheme = url.split(":", 1)[0].lower()
+    if scheme == "sqlite":
+        from jobrunner.storage.sqlite import SqliteStorage
+
+        return SqliteStorage.from_url(url)
+    if scheme in ("redis", "rediss"):
+        from jobrunner.storage.redis.store import RedisStorage
+
+        return RedisStorage.from_url(url)
+    raise StorageError(
+        f"unsupported storage URL '{redact(url)}': use sqlite:///path/to/state.db "
+        "or redis://host:6379/0 (rediss:// for TLS)"
+    )
+
+
+def redact(url: str) -> str:
+    """The URL with any password replaced, safe to log."""
+    head, sep, rest = url.partition("://")
+    if "@" not in rest:
+        return url
+    auth, _, host = rest.rpartition("@")
+    user = auth.split(":", 1)[0]
+    return f"{head}{sep}{user}:***@{host}" if ":" in auth else f"{head}{sep}***@{host}"
+
+
+__all__ = ["Lease", "QueueStats", "Redelivery", "Storage", "StorageError", "open_storage", "redact"]

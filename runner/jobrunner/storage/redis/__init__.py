@@ -1,0 +1,1 @@
+"""The Redis backend: the store, its Lua scripts, and the wake relay."""

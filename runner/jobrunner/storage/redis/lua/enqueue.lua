@@ -1,0 +1,31 @@
+-- Store a job (ARGV: prefix, id, message, priority, delay, at or '', ttl ms).
+-- It has no `rec` yet: until an attempt ends, its record is its message.
+-- With KEYS[7] (the idempotency key): SET NX PX first, and return the id it
+-- already names. A job already waiting or leased is left alone, so a client
+-- retrying after a lost reply does not queue it twice.
+local id = ARGV[2]
+if KEYS[7] and not redis.call('SET', KEYS[7], id, 'NX', 'PX', ARGV[7]) then
+  return redis.call('GET', KEYS[7])
+end
+if redis.call('ZSCORE', KEYS[1], id) or redis.call('ZSCORE', KEYS[2], id)
+    or redis.call('ZSCORE', KEYS[3], id) then
+  return id
+end
+local now = clock()
+local score = tonumber(ARGV[4]) * 1e13 + redis.call('INCR', KEYS[4])
+local run_at = now + tonumber(ARGV[5])
+if ARGV[6] ~= '' then run_at = tonumber(ARGV[6]) end
+local state = 'queued'
+if run_at > now then
+  state = 'scheduled'
+  schedule(id, run_at)
+else
+  ready(id, score)
+end
+redis.call('ZREM', KEYS[5], id)
+redis.call('ZREM', KEYS[6], id)
+local job = jobkey(id)
+redis.call('DEL', job)
+redis.call('HSET', job, 'msg', ARGV[3], 'score', score, 'owner', '', 'dlv', 0,
+  'state', state, 'updated', now, 'run_at', run_at)
+return id

@@ -1,0 +1,32 @@
+-- Lease up to ARGV[3] jobs to owner ARGV[2] for ARGV[4] seconds. First
+-- promote due scheduled jobs (at most 1000 a call) with the score they got at
+-- enqueue, so a delayed job keeps its priority and place; then ZPOPMIN. Each
+-- delivery gets a number from the queue's counter (the token's second half).
+-- A member without a job hash (a stray writer's bytes) is delivered as is:
+-- its message is the member itself. Returns id, n, message, deliveries, ...
+local now = clock()
+local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 1000)
+for _, id in ipairs(due) do
+  redis.call('ZADD', KEYS[1], redis.call('HGET', jobkey(id), 'score') or 2e13, id)
+end
+if #due > 0 then redis.call('ZREM', KEYS[2], unpack(due)) end
+local popped = redis.call('ZPOPMIN', KEYS[1], ARGV[3])
+if #popped == 0 then return {} end
+local first = redis.call('INCRBY', KEYS[4], #popped / 2) - #popped / 2
+local expiry = now + tonumber(ARGV[4])
+local out = {}
+for i = 1, #popped, 2 do
+  local id, n = popped[i], first + (i + 1) / 2
+  local job = jobkey(id)
+  local msg, dlv = unpack(redis.call('HMGET', job, 'msg', 'dlv'))
+  if not msg then
+    msg = id
+    redis.call('HSET', job, 'msg', msg)
+  end
+  redis.call('HSET', job, 'score', popped[i + 1], 'n', n, 'owner', ARGV[2],
+    'state', 'running', 'updated', now)
+  redis.call('ZADD', KEYS[3], expiry, id)
+  redis.call('SADD', KEYS[7], id)
+  for _, v in ipairs({id, n, msg, dlv or 0}) do out[#out + 1] = v end
+end
+return out

@@ -1,0 +1,49 @@
+-- Shared by every queue script: the clock, the job hash, adding to ready or
+-- scheduled (publishing a wake message when waiters need one), ending a
+-- delivery, and writing a dead record.
+local P = ARGV[1]
+local function clock()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+local function jobkey(id) return P .. 'job:' .. id end
+local function held(id, n)
+  return redis.call('ZSCORE', KEYS[3], id) and (redis.call('HGET', jobkey(id), 'n') or '') == n
+end
+local function unlease(id)
+  local owner = redis.call('HGET', jobkey(id), 'owner')
+  if redis.call('ZREM', KEYS[3], id) == 1 and owner then
+    redis.call('SREM', P .. 'owner:' .. owner, id)
+  end
+end
+-- Waiters sleep only after seeing no ready job, so a wake message is needed
+-- only when ready stops being empty or a new earliest scheduled job appears.
+local function ready(id, score)
+  if redis.call('ZCARD', KEYS[1]) == 0 then redis.call('PUBLISH', P .. 'wake', '1') end
+  redis.call('ZADD', KEYS[1], score, id)
+end
+local function schedule(id, run_at)
+  local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+  if not first[2] or run_at < tonumber(first[2]) then redis.call('PUBLISH', P .. 'wake', '1') end
+  redis.call('ZADD', KEYS[2], run_at, id)
+end
+-- End delivery n of job id by `op`: 1 when it held the job, 0 when the token
+-- is stale, -1 when this same call already ended it (a retried request).
+local function settle(id, n, op)
+  local job = jobkey(id)
+  if held(id, n) then
+    unlease(id)
+    redis.call('HSET', job, 'done', op .. ':' .. n)
+    return 1
+  end
+  if redis.call('HGET', job, 'done') == op .. ':' .. n then return -1 end
+  return 0
+end
+local function entomb(id, rec, updated, run_at, keep_ms, now)
+  local job = jobkey(id)
+  redis.call('HDEL', job, 'msg', 'owner')
+  redis.call('HSET', job, 'rec', rec, 'state', 'dead', 'updated', updated, 'run_at', run_at)
+  redis.call('ZADD', KEYS[5], updated, id)
+  redis.call('ZADD', KEYS[6], now + tonumber(keep_ms) / 1000, id)
+  redis.call('PEXPIRE', job, keep_ms)
+end

@@ -1,0 +1,14 @@
+-- Clean shutdown: every lease owner ARGV[2] holds here goes back to ready at
+-- its old place, at once (no `lost` attempt, no delivery counted).
+local count = 0
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[7])) do
+  local job = jobkey(id)
+  if redis.call('ZSCORE', KEYS[3], id) and redis.call('HGET', job, 'owner') == ARGV[2] then
+    redis.call('ZREM', KEYS[3], id)
+    ready(id, redis.call('HGET', job, 'score') or 2e13)
+    redis.call('HSET', job, 'owner', '', 'state', 'queued')
+    count = count + 1
+  end
+end
+redis.call('DEL', KEYS[7])
+return count

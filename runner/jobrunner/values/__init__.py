@@ -1,0 +1,1 @@
+"""Values: the small languages of job files (durations, rates, schedules, templates, refs)."""

@@ -1,0 +1,1 @@
+"""Worker: lease a job, run one attempt, then ack, retry or bury it."""

@@ -1,0 +1,152 @@
+"""Running one attempt of one job: resolve secrets, call the plugin, judge the outcome.
+
+Handler params come from the configuration in force now, with `${env:…}` and
+`${file:…}` resolved here, in the worker, at run time: they never enter the
+storage or the logs. Plugin instances are kept per (plugin, resolved params),
+so a rotated secret file takes effect without a reload.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jobrunner.config.model import Handler, thaw
+from jobrunner.job import Job
+from jobrunner.plugin import JobContext, PermanentError, Plugin, RetryLater
+from jobrunner.registry import Registry
+from jobrunner.values import refs
+from jobrunner.worker import isolation
+from jobrunner.worker.lane import Lane
+from jobrunner.worker.retry import Status
+
+MAX_TRACEBACK = 4000
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    status: Status
+    started: float
+    ended: float
+    result: Any = None
+    error_type: str = ""
+    error: str = ""
+    traceback: str = ""
+    retry_after: float = 0.0
+
+
+class SetupError(Exception):
+    """The handler cannot be prepared (missing secret, plugin refused its params)."""
+
+
+class Plugins:
+    """Plugin instances for the handlers of the configuration in force."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        environ: Mapping[str, str] = os.environ,
+        read_file: Callable[[str], str] = lambda p: Path(p).read_text(encoding="utf-8"),
+    ) -> None:
+        self.registry = registry
+        self._environ, self._read_file = environ, read_file
+        self._instances: dict[tuple[str, str], Plugin] = {}
+
+    def resolved(self, handler: Handler) -> tuple[type[Plugin], Any]:
+        """The plugin class and its params with every secret reference resolved."""
+        cls = self.registry.plugins.get(handler.plugin)
+        if cls is None:
+            why = self.registry.broken.get(handler.plugin, "it is not installed")
+            raise SetupError(f"plugin '{handler.plugin}' is not available: {why}")
+        return cls, self._resolve(thaw(handler.params))
+
+    def instance(self, handler: Handler) -> Plugin:
+        cls, params = self.resolved(handler)
+        key = (handler.plugin, json.dumps(params, sort_keys=True))
+        plugin = self._instances.get(key)
+        if plugin is None:
+            try:
+                plugin = cls(params)
+            except (ValueError, TypeError, OSError, ImportError) as exc:
+                raise SetupError(f"plugin '{handler.plugin}' refused its params: {exc}") from None
+            self._instances[key] = plugin
+        return plugin
+
+    def _resolve(self, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return refs.substitute(
+                    value, lambda ref: refs.resolve(ref, self._environ, self._read_file)
+                )
+            except (LookupError, ValueError) as exc:
+                raise SetupError(str(exc)) from None
+        if isinstance(value, dict):
+            return {k: self._resolve(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._resolve(v) for v in value]
+        return value
+
+
+def run(lane: Lane, job: Job, plugins: Plugins) -> Outcome:
+    """One attempt of `job` in `lane`; never raises for a handler's failure."""
+    started = time.time()
+    timeout = lane.policy.timeout.total_seconds()
+    deadline = time.monotonic() + timeout
+    try:
+        ctx = JobContext(
+            job.id, lane.name, job.attempt, deadline, job.idempotency_key, job.trace_id
+        )
+        if lane.policy.isolation == "process":
+            _, params = plugins.resolved(lane.handler)
+            result = isolation.run(lane.handler.plugin, params, ctx, job.payload)
+        else:
+            result = plugins.instance(lane.handler).run(ctx, job.payload)
+    except PermanentError as exc:
+        return _failed(Status.PERMANENT, started, exc)
+    except RetryLater as exc:
+        return _failed(Status.RETRY_LATER, started, exc, retry_after=exc.delay)
+    except TimeoutError as exc:
+        return _failed(Status.TIMEOUT, started, exc)
+    except Exception as exc:
+        return _failed(Status.FAILED, started, exc)
+    ended = time.time()
+    if time.monotonic() > deadline:
+        return Outcome(
+            Status.TIMEOUT,
+            started,
+            ended,
+            error_type="TimeoutError",
+            error=f"ran {ended - started:.1f}s, over its timeout of {timeout:g}s",
+        )
+    return Outcome(Status.SUCCEEDED, started, ended, result=_jsonable(result))
+
+
+def _failed(
+    status: Status, started: float, exc: BaseException, retry_after: float = 0.0
+) -> Outcome:
+    summary = getattr(exc, "remote_traceback", "") or "".join(
+        traceback.format_exception(exc, limit=-4)
+    )
+    return Outcome(
+        status,
+        started,
+        time.time(),
+        error_type=getattr(exc, "type_name", type(exc).__name__),
+        error=str(exc),
+        traceback=summary[-MAX_TRACEBACK:],
+        retry_after=retry_after,
+    )
+
+
+def _jsonable(result: Any) -> Any:
+    try:
+        json.dumps(result)
+    except (TypeError, ValueError):
+        return repr(result)
+    return result

@@ -1,0 +1,100 @@
+"""Huey as the execution engine: one Huey consumer per lane, serving our storage.
+
+Huey gives us its consumer (worker threads at the lane's concurrency, health
+checks that restart a dead worker), its task registry and its execute
+pipeline (pre/post-execute hooks and signals). What it lacks for this
+project is added through its extension points, never by patching it
+(docs/architecture.md names them):
+
+- `dequeue` is overridden to *lease* a job from our storage instead of
+  removing it, and hands Huey a task of one stable dispatcher function
+  (registered once; our own lanes decide which handler runs);
+- Huey's `execute` is the acknowledgement point: the dispatcher task settles
+  each job (ack, retry or bury) before `execute` returns;
+- Huey's own storage seat is a no-op (`_Seat`): messages, delays, retries and
+  results live in our storage, so Huey's pickle never sees a message, its
+  scheduler has nothing to move, and its retries stay off (retries=0).
+- the consumer's signal handlers are disabled: the daemon owns signals.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+from huey import Huey
+from huey.api import Task
+from huey.consumer import Consumer
+from huey.serializer import Serializer
+from huey.storage import BlackHoleStorage
+
+from jobrunner.worker.serve import LaneWorker
+
+
+class JsonSerializer(Serializer):  # type: ignore[misc]
+    """Huey's serializer seat: JSON only, never pickle."""
+
+    def _serialize(self, data: Any) -> bytes:
+        return json.dumps(data).encode()
+
+    def _deserialize(self, data: bytes) -> Any:
+        return json.loads(data)
+
+
+class _Seat(BlackHoleStorage):  # type: ignore[misc]
+    """Huey's storage slot, left empty: every job lives in jobrunner's storage.
+
+    Huey's own black hole, except that a job handed to it is refused loudly
+    rather than dropped: nothing may enqueue or delay a job through Huey.
+    """
+
+    blocking = True  # our dequeue waits for work itself; Huey's workers must not sleep
+
+    def enqueue(self, data: bytes, priority: float | None = None) -> None:
+        raise NotImplementedError("jobs are enqueued through jobrunner's storage")
+
+    def add_to_schedule(self, data: bytes, ts: Any) -> None:
+        raise NotImplementedError("delays and retries are kept in jobrunner's storage")
+
+
+class LaneHuey(Huey):  # type: ignore[misc]
+    """A Huey instance whose queue is one lane of jobrunner's storage."""
+
+    def __init__(self, worker: LaneWorker) -> None:
+        super().__init__(
+            name=worker.name, results=False, serializer=JsonSerializer(), storage_class=_Seat
+        )
+        self.worker = worker
+        self._dispatch = self.task(name="jobrunner.dispatch", retries=0)(worker.dispatch)
+
+    def dequeue(self) -> Task | None:
+        lease = self.worker.next_lease()
+        return self._dispatch.s(lease) if lease is not None else None
+
+
+class LaneConsumer(Consumer):  # type: ignore[misc]
+    """Huey's thread consumer without signal handlers: the daemon owns signals."""
+
+    def _set_signal_handlers(self) -> None:
+        pass
+
+    def threads(self) -> list[threading.Thread]:
+        return [thread for _, thread in self.worker_threads]
+
+
+def start(worker: LaneWorker, concurrency: int) -> LaneConsumer:
+    """Start serving a lane with `concurrency` worker threads."""
+    huey = LaneHuey(worker)
+    consumer = LaneConsumer(
+        huey,
+        workers=concurrency,
+        periodic=False,
+        worker_type="thread",
+        initial_delay=0.05,
+        max_delay=0.5,
+        backoff=2,
+        scheduler_interval=60,
+    )
+    consumer.start()
+    return consumer

@@ -1,0 +1,133 @@
+"""`isolation: process`: run a handler in a child process that is killed at the timeout.
+
+The child is `python -m jobrunner.worker.isolation`, in a session of its own so the
+whole process group goes at the deadline. It reads one request (plugin name,
+resolved params, job context, payload) as JSON on stdin and writes one answer
+as JSON on the original stdout; the handler's own prints go to stderr. A
+child that crashes or leaks only takes itself down, never the daemon.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import traceback
+from typing import Any
+
+from jobrunner.plugin import JobContext, PermanentError, RetryLater
+
+MAX_STDERR = 4000
+
+
+class ChildFailed(Exception):
+    """The child process died without an answer, or its handler raised.
+
+    `type_name` and `remote_traceback` describe the handler's own exception,
+    so the job's history shows it, not this wrapper.
+    """
+
+    def __init__(self, message: str, type_name: str = "ChildFailed", remote_traceback: str = ""):
+        super().__init__(message)
+        self.type_name, self.remote_traceback = type_name, remote_traceback
+
+
+def run(plugin: str, params: Any, ctx: JobContext, payload: Any) -> Any:
+    """Run `plugin` in a child process; return its result or raise what it raised."""
+    request = {
+        "plugin": plugin,
+        "params": params,
+        "ctx": {
+            "job_id": ctx.job_id,
+            "queue": ctx.queue,
+            "attempt": ctx.attempt,
+            "idempotency_key": ctx.idempotency_key,
+            "trace_id": ctx.trace_id,
+        },
+        "timeout": max(0.0, ctx.deadline - time.monotonic()),
+        "payload": payload,
+    }
+    child = subprocess.Popen(
+        [sys.executable, "-m", "jobrunner.worker.isolation"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        out, err = child.communicate(json.dumps(request).encode(), timeout=request["timeout"])
+    except subprocess.TimeoutExpired:
+        _kill_group(child)
+        raise TimeoutError(
+            f"killed the isolated handler at its timeout of {request['timeout']:.1f}s"
+        ) from None
+    finally:
+        if child.poll() is None:
+            _kill_group(child)
+    return _answer(out, err, child.returncode)
+
+
+def _kill_group(child: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(child.pid, signal.SIGKILL)
+    child.wait()
+
+
+def _answer(out: bytes, err: bytes, code: int) -> Any:
+    try:
+        answer = json.loads(out)
+    except ValueError:
+        tail = err.decode(errors="replace")[-MAX_STDERR:]
+        message = f"isolated handler exited with status {code} and no answer: {tail}"
+        raise ChildFailed(message) from None
+    if answer["ok"]:
+        return answer["result"]
+    error = f"{answer['type']}: {answer['message']}"
+    if answer["kind"] == "permanent":
+        raise PermanentError(error)
+    if answer["kind"] == "retry_later":
+        raise RetryLater(answer["retry_after"], error)
+    raise ChildFailed(answer["message"], answer["type"], answer["traceback"])
+
+
+def _child() -> None:
+    answer_fd = os.dup(1)
+    os.dup2(2, 1)  # the handler's prints go to stderr, our answer to the real stdout
+    request = json.load(sys.stdin)
+    try:
+        answer = {"ok": True, "result": _run_request(request)}
+        json.dumps(answer)
+    except BaseException as exc:  # report everything, even SystemExit from a handler
+        kind = (
+            "permanent"
+            if isinstance(exc, PermanentError)
+            else "retry_later"
+            if isinstance(exc, RetryLater)
+            else "error"
+        )
+        answer = {
+            "ok": False,
+            "kind": kind,
+            "type": type(exc).__name__,
+            "message": str(exc),
+            "retry_after": getattr(exc, "delay", 0.0),
+            "traceback": "".join(traceback.format_exception(exc, limit=-4)),
+        }
+    with os.fdopen(answer_fd, "w") as out:
+        json.dump(answer, out, default=repr)
+
+
+def _run_request(request: dict[str, Any]) -> Any:
+    from jobrunner.registry import discover
+
+    cls = discover().plugins[request["plugin"]]
+    ctx = JobContext(deadline=time.monotonic() + request["timeout"], **request["ctx"])
+    return cls(request["params"]).run(ctx, request["payload"])
+
+
+if __name__ == "__main__":
+    _child()

@@ -1,0 +1,72 @@
+"""The lanes a daemon serves, each a Huey consumer, started and stopped as the config changes."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from jobrunner.storage import Storage
+from jobrunner.worker import engine
+from jobrunner.worker.attempt import Plugins
+from jobrunner.worker.lane import Lane
+from jobrunner.worker.serve import LaneWorker
+
+
+class Pool:
+    def __init__(
+        self,
+        storage: Storage,
+        owner: str,
+        lookup: Callable[[str], Lane | None],
+        plugins: Plugins,
+        lease_for: float,
+        origin: Callable[[], Mapping[str, Any]] = dict,
+    ) -> None:
+        self.storage, self.owner, self.lookup, self.origin = storage, owner, lookup, origin
+        self.plugins, self.lease_for = plugins, lease_for
+        self.serving: dict[str, tuple[LaneWorker, engine.LaneConsumer, int]] = {}
+        self.retired: list[engine.LaneConsumer] = []  # stopping; their jobs may still run
+
+    def sync(self, lanes: Iterable[Lane]) -> None:
+        """Serve exactly `lanes`: start new ones, stop gone ones, resize changed ones."""
+        wanted = {lane.name: lane for lane in lanes}
+        for name in list(self.serving):
+            lane = wanted.get(name)
+            if lane is None or lane.concurrency != self.serving[name][2]:
+                self._stop(name)
+        for name, lane in wanted.items():
+            if name not in self.serving:
+                self._start(lane)
+
+    def _start(self, lane: Lane) -> None:
+        worker = LaneWorker(
+            lane.name,
+            self.storage,
+            self.owner,
+            self.lookup,
+            self.plugins,
+            lease_for=self.lease_for,
+            prefetch=lane.concurrency,
+            origin=self.origin,
+        )
+        self.serving[lane.name] = (worker, engine.start(worker, lane.concurrency), lane.concurrency)
+
+    def _stop(self, name: str) -> None:
+        """Stop taking jobs in lane `name`; the jobs it runs finish in the background."""
+        worker, consumer, _ = self.serving.pop(name)
+        worker.stopping.set()
+        consumer.stop_flag.set()
+        self.storage.wake()
+        worker.give_back()
+        self.retired.append(consumer)
+
+    def stop_all(self) -> None:
+        for name in list(self.serving):
+            self._stop(name)
+
+    def threads(self) -> list[threading.Thread]:
+        return [t for consumer in self.retired for t in consumer.threads()]
+
+    def names(self) -> list[str]:
+        return sorted(self.serving)

@@ -1,0 +1,235 @@
+"""Serving one lane: take leased jobs, run an attempt, and settle each one.
+
+Settling is the acknowledgement: `ack` (done), `retry` (acknowledge and
+store the next attempt, in one atomic step) or `bury` (dead-letter queue).
+Until then the job stays leased to this daemon, and comes back to the queue
+if the daemon dies. A message that cannot be decoded, or whose lane no longer
+exists, is buried with the reason, never dropped.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import Any
+
+from jobrunner.job import Attempt, Job, Record, State, Unreadable, decode
+from jobrunner.logs import event
+from jobrunner.storage import Lease, Storage, StorageError
+from jobrunner.worker import attempt, retry
+from jobrunner.worker.lane import Lane
+from jobrunner.worker.retry import Verdict
+
+WAIT_SECONDS = 0.5  # longest a worker blocks before re-checking stop flags
+RATE_MARGIN, RATE_MARGIN_MIN = 0.02, 0.05  # of a rate-limit window, and at least (seconds)
+
+
+class LaneWorker:
+    """Leases, runs and settles the jobs of one lane for one daemon."""
+
+    def __init__(
+        self,
+        name: str,
+        storage: Storage,
+        owner: str,
+        lookup: Callable[[str], Lane | None],
+        plugins: attempt.Plugins,
+        *,
+        lease_for: float,
+        prefetch: int = 1,
+        origin: Callable[[], Mapping[str, Any]] = dict,
+    ) -> None:
+        self.name, self.storage, self.owner = name, storage, owner
+        self.lookup, self.plugins = lookup, plugins
+        self.lease_for, self.prefetch = lease_for, max(1, prefetch)
+        self.origin = origin  # generation and commit of the configuration in force
+        self.stopping = threading.Event()
+        self._buffer: deque[Lease] = deque()
+        self._lock = threading.Lock()
+        self._random = random.Random()
+
+    # -- taking work -------------------------------------------------------
+
+    def next_lease(self) -> Lease | None:
+        """A leased job to run, waiting briefly for one; None when there is none or stopping."""
+        for round_ in range(2):
+            try:
+                with self._lock:
+                    # Checked under the lock: give_back() drains the buffer under it too,
+                    # so no lease taken here can be left stranded in a stopped lane.
+                    if self.stopping.is_set():
+                        return None
+                    if not self._buffer:
+                        self._buffer.extend(
+                            self.storage.lease(
+                                self.name,
+                                self.owner,
+                                count=self.prefetch,
+                                lease_for=self.lease_for,
+                            )
+                        )
+                    if self._buffer:
+                        return self._buffer.popleft()
+                if round_ == 0:
+                    self.storage.wait([self.name], WAIT_SECONDS)
+            except StorageError as exc:
+                event(logging.ERROR, "storage unreachable", queue=self.name, error=str(exc))
+                self.stopping.wait(1.0)
+                return None
+        return None
+
+    def give_back(self) -> int:
+        """Return prefetched jobs that no worker started, at once (the lane is stopping)."""
+        with self._lock:
+            leases, self._buffer = list(self._buffer), deque()
+        for lease in leases:
+            try:
+                job = decode(lease.raw)
+            except Unreadable as exc:
+                self._bury_unreadable(lease, str(exc))
+                continue
+            record = Record(job, State.QUEUED, updated=time.time(), deliveries=lease.deliveries)
+            self._persist(functools.partial(self.storage.retry, lease, job, 0.0, record))
+        return len(leases)
+
+    # -- running it ----------------------------------------------------------
+
+    def dispatch(self, lease: Lease) -> None:
+        """Run one delivered job to its settlement."""
+        try:
+            job = decode(lease.raw)
+        except Unreadable as exc:
+            self._bury_unreadable(lease, str(exc))
+            return
+        lane = self.lookup(self.name)
+        if lane is None:
+            reason = f"queue '{self.name}' no longer exists in the configuration"
+            self.storage.bury(
+                lease, Record(job, State.DEAD, reason=reason, updated=time.time()), 14 * 86400
+            )
+            event(logging.WARNING, "job dead", job=job.id, queue=self.name, reason=reason)
+            return
+        if not self._wait_for_rate(lane):
+            return  # stopping while rate-limited: the job stays leased and is released at exit
+        outcome = attempt.run(lane, job, self.plugins)
+        self._settle(lease, lane, job, outcome)
+
+    def _wait_for_rate(self, lane: Lane) -> bool:
+        limit = lane.rate_limit
+        if limit is None:
+            return True
+        # A start is observed a little after its permit is granted; a margin on the
+        # window keeps every window a handler could observe within the limit.
+        period = limit.period.total_seconds()
+        period += max(RATE_MARGIN_MIN, period * RATE_MARGIN)
+        while True:
+            wait = self.storage.take(lane.name, limit.count, period)
+            if wait <= 0:
+                return True
+            if self.stopping.wait(wait):
+                return False
+
+    def _settle(self, lease: Lease, lane: Lane, job: Job, outcome: attempt.Outcome) -> None:
+        policy = lane.policy
+        decision = retry.decide(
+            outcome.status, job.attempt, policy.retry, self._random.random(), outcome.retry_after
+        )
+        history = self._history(lease, job)
+        tried = Attempt(
+            number=job.attempt,
+            started=outcome.started,
+            ended=outcome.ended,
+            outcome=outcome.status.value,
+            daemon=self.owner,
+            error_type=outcome.error_type,
+            error=outcome.error,
+            traceback=outcome.traceback,
+        )
+        record = Record(
+            job,
+            State.SUCCEEDED,
+            (*history, tried),
+            outcome.result,
+            updated=outcome.ended,
+            deliveries=lease.deliveries,
+            extra={**self.origin(), "file": lane.source.file, "line": lane.source.line},
+        )
+        if decision.verdict is Verdict.DONE:
+            keep = policy.retain_completed.total_seconds()
+            held = self._persist(lambda: self.storage.ack(lease, record, keep))
+        elif decision.verdict is Verdict.RETRY:
+            record = replace(record, state=State.RETRYING, reason=outcome.error)
+            held = self._persist(
+                lambda: self.storage.retry(lease, job.next_attempt(), decision.delay, record)
+            )
+        else:
+            reason = f"{decision.reason}: {outcome.error_type}: {outcome.error}".rstrip(": ")
+            record = replace(record, state=State.DEAD, reason=reason)
+            keep = policy.dead_letter_retain.total_seconds()
+            held = self._persist(lambda: self.storage.bury(lease, record, keep))
+        if held is not None:
+            self._log(job, lane, outcome, decision, held)
+
+    def _persist(self, write: Callable[[], bool]) -> bool | None:
+        """Settle, retrying while the storage is unreachable; None if we stopped first.
+
+        The job stays leased meanwhile; if the daemon exits first, the lease is
+        released (or expires) and the job runs again: at least once, never lost.
+        """
+        delay = 0.1
+        while True:
+            try:
+                return write()
+            except StorageError as exc:
+                event(logging.ERROR, "storage unreachable, will retry", error=str(exc))
+                if self.stopping.wait(delay):
+                    return None
+                delay = min(delay * 2, 5.0)
+
+    def _history(self, lease: Lease, job: Job) -> tuple[Attempt, ...]:
+        if job.attempt == 1 and lease.deliveries == 0:
+            return ()
+        earlier = self.storage.record(job.id)
+        return earlier.attempts if earlier else ()
+
+    def _bury_unreadable(self, lease: Lease, why: str) -> None:
+        text = lease.raw.decode("utf-8", errors="replace")[:2000]
+        placeholder = Job(id=lease.job_id, queue=self.name, payload=text)
+        record = Record(placeholder, State.DEAD, reason=why, updated=time.time())
+        self.storage.bury(lease, record, 14 * 86400)
+        event(
+            logging.ERROR,
+            "unreadable message buried",
+            job=lease.job_id,
+            queue=self.name,
+            reason=why,
+        )
+
+    def _log(
+        self, job: Job, lane: Lane, outcome: attempt.Outcome, decision: retry.Decision, held: bool
+    ) -> None:
+        level = logging.INFO if decision.verdict is Verdict.DONE else logging.WARNING
+        message = {
+            Verdict.DONE: "job succeeded",
+            Verdict.RETRY: "job failed, will retry",
+            Verdict.DEAD: "job dead",
+        }[decision.verdict]
+        event(
+            level if held else logging.WARNING,
+            message if held else message + " (lease had expired: the job was re-delivered)",
+            job=job.id,
+            queue=lane.name,
+            attempt=job.attempt,
+            duration=round(outcome.ended - outcome.started, 3),
+            outcome=outcome.status.value,
+            trace=job.trace_id,
+            error=f"{outcome.error_type}: {outcome.error}" if outcome.error_type else None,
+            retry_in=round(decision.delay, 3) if decision.verdict is Verdict.RETRY else None,
+            cron=job.cron,
+        )

@@ -1,0 +1,150 @@
+"""packaging/systemd: the unit says what DESIGN.md section 5 promises, and systemd accepts it."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from jobrunner.cli.run import run
+from jobrunner.values import duration
+
+SYSTEMD = Path(__file__).resolve().parents[2] / "packaging" / "systemd"
+UNIT = SYSTEMD / "jobrunner.service"
+SETTING = re.compile(r"^([A-Za-z][A-Za-z0-9]*)=(.*)$")
+
+
+def parse(path: Path) -> dict[str, dict[str, list[str]]]:
+    """Sections → key → every value given (Environment= appears many times)."""
+    sections: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    section = ""
+    for line in path.read_text().splitlines():
+        if line.startswith("[") and line.endswith("]"):
+            section = line[1:-1]
+        elif match := SETTING.match(line):
+            sections[section][match[1]].append(match[2])
+    return sections
+
+
+def uncommented(path: Path) -> list[str]:
+    """Settings with no comment above them in their paragraph (STYLE.md principle 11)."""
+    missing, explained = [], False
+    for line in path.read_text().splitlines():
+        if not line.strip() or line.startswith("["):
+            explained = False
+        elif line.startswith(("#", ";")):
+            explained = True
+        elif not explained:
+            missing.append(line)
+    return missing
+
+
+def environment(values: list[str]) -> dict[str, str]:
+    return dict(value.split("=", 1) for value in values)
+
+
+RUN_VARIABLES = {p.envvar for p in run.params if isinstance(p.envvar, str)}
+
+
+def test_every_setting_says_why() -> None:
+    assert uncommented(UNIT) == []
+
+
+def test_ready_watchdog_and_reload_follow_the_daemon_contract() -> None:
+    service = parse(UNIT)["Service"]
+    assert service["Type"] == ["notify"]
+    assert service["NotifyAccess"] == ["main"]  # job commands inherit $NOTIFY_SOCKET
+    assert service["WatchdogSec"] == ["30"]
+    assert service["ExecStart"] == ["/usr/bin/env jobrunner run"]
+    assert service["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
+    assert service["Restart"] == ["on-failure"]
+
+
+def test_stopping_leaves_the_jobs_their_grace() -> None:
+    service = parse(UNIT)["Service"]
+    grace = duration.parse(environment(service["Environment"])["JOBRUNNER_GRACE"])
+    assert service["KillSignal"] == ["SIGTERM"]
+    # Only the daemon gets SIGTERM: it decides when the job commands (its children) stop.
+    assert service["KillMode"] == ["mixed"]
+    assert int(service["TimeoutStopSec"][0]) > grace.total_seconds()
+
+
+def test_state_and_configuration_live_where_the_environment_points() -> None:
+    service = parse(UNIT)["Service"]
+    env = environment(service["Environment"])
+    assert set(env) <= RUN_VARIABLES
+    assert env["JOBRUNNER_STORAGE"] == "sqlite:////var/lib/jobrunner/state.db"
+    assert service["StateDirectory"] == ["jobrunner"]
+    assert service["WorkingDirectory"] == ["/var/lib/jobrunner"]
+    assert env["JOBRUNNER_JOBS_DIR"].startswith("/etc/jobrunner/")
+    assert service["ConfigurationDirectory"] == ["jobrunner"]
+    assert service["EnvironmentFile"] == ["-/etc/jobrunner/jobrunner.env"]
+    assert service["User"] == service["Group"] == ["jobrunner"]
+
+
+def test_hardening() -> None:
+    service = parse(UNIT)["Service"]
+    expected = {
+        "NoNewPrivileges": "yes",
+        "ProtectSystem": "strict",
+        "ProtectHome": "yes",
+        "PrivateTmp": "yes",
+        "PrivateDevices": "yes",
+        "ProtectKernelTunables": "yes",
+        "ProtectKernelModules": "yes",
+        "ProtectKernelLogs": "yes",
+        "ProtectControlGroups": "yes",
+        "RestrictAddressFamilies": "AF_UNIX AF_INET AF_INET6",
+        "RestrictNamespaces": "yes",
+        "LockPersonality": "yes",
+        "MemoryDenyWriteExecute": "yes",
+        "SystemCallArchitectures": "native",
+        "CapabilityBoundingSet": "",
+        "ReadWritePaths": "/var/lib/jobrunner",
+    }
+    assert {key: service[key] for key in expected} == {k: [v] for k, v in expected.items()}
+
+
+def test_the_env_file_names_only_real_options() -> None:
+    text = (SYSTEMD / "jobrunner.env").read_text()
+    named = set(re.findall(r"^#?(JOBRUNNER_[A-Z_]+)=", text, re.MULTILINE))
+    assert named <= RUN_VARIABLES
+    assert {"JOBRUNNER_STORAGE", "JOBRUNNER_GRACE", "JOBRUNNER_ROLE"} <= named
+    for line in text.splitlines():  # systemd's EnvironmentFile= syntax, not a shell's
+        assert not line or line.startswith("#") or SETTING.match(line), line
+
+
+@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze is not installed")
+def test_systemd_accepts_the_unit() -> None:
+    result = subprocess.run(
+        ["systemd-analyze", "verify", str(UNIT)], capture_output=True, text=True, timeout=60
+    )
+    # verify exits 0 on unknown keys and bad values, but names the unit file when it
+    # ignores a line; other units' complaints are not ours.
+    complaints = [line for line in result.stderr.splitlines() if "jobrunner" in line]
+    assert result.returncode == 0, result.stderr
+    assert complaints == []
+
+
+@pytest.mark.skipif(
+    not shutil.which("systemd-sysusers"), reason="systemd-sysusers is not installed"
+)
+def test_systemd_creates_the_user(tmp_path: Path) -> None:
+    (tmp_path / "etc").mkdir()
+    result = subprocess.run(
+        [
+            "systemd-sysusers",
+            f"--root={tmp_path}",
+            "--dry-run",
+            str(SYSTEMD / "jobrunner.sysusers"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Creating user 'jobrunner'" in result.stderr + result.stdout

@@ -1,0 +1,287 @@
+"""The storage contract: every backend passes the same tests (huey's StorageTests idea).
+
+Each test runs against SQLite in a temp dir and against our own redis-server.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+from garbage import inject_garbage
+
+from jobrunner.job import Job, Record, State, Unreadable, decode, new_id
+from jobrunner.storage import Redelivery, Storage, open_storage
+
+BACKENDS = ["sqlite", "redis"]
+
+
+def job(queue: str = "q", payload: Any = None, **kw: Any) -> Job:
+    return Job(id=new_id(), queue=queue, payload=payload or {}, created=time.time(), **kw)
+
+
+def record_of(j: Job, state: State = State.SUCCEEDED, **kw: Any) -> Record:
+    return Record(j, state, updated=time.time(), **kw)
+
+
+def test_enqueue_lease_ack(store: Storage) -> None:
+    j = job(payload={"n": 1})
+    assert store.enqueue(j) == j.id
+    assert store.record(j.id).state is State.QUEUED  # type: ignore[union-attr]
+    [lease] = store.lease("q", "d1", count=5, lease_for=30)
+    assert decode(lease.raw) == j
+    assert lease.deliveries == 0
+    assert store.record(j.id).state is State.RUNNING  # type: ignore[union-attr]
+    assert store.lease("q", "d1", count=5, lease_for=30) == []
+    assert store.ack(lease, record_of(j, result=42), keep_for=60)
+    rec = store.record(j.id)
+    assert rec is not None and rec.state is State.SUCCEEDED and rec.result == 42
+    assert store.stats().get("q", None) is None or store.stats()["q"].running == 0
+
+
+def test_queues_are_separate(store: Storage) -> None:
+    store.enqueue(job("a"))
+    assert store.lease("b", "d1", count=1, lease_for=30) == []
+    assert len(store.lease("a", "d1", count=1, lease_for=30)) == 1
+
+
+def test_priority_then_fifo(store: Storage) -> None:
+    low, n1, n2, crit = job(priority=3), job(priority=2), job(priority=2), job(priority=0)
+    for j in (low, n1, n2, crit):
+        store.enqueue(j)
+    leases = store.lease("q", "d1", count=10, lease_for=30)
+    assert [decode(x.raw).id for x in leases] == [crit.id, n1.id, n2.id, low.id]
+
+
+def test_batches_are_disjoint_across_connections(url: str) -> None:
+    stores = [open_storage(url) for _ in range(4)]
+    ids = {stores[0].enqueue(job()) for _ in range(200)}
+    got: list[str] = []
+    lock = threading.Lock()
+
+    def drain(s: Storage) -> None:
+        while True:
+            leases = s.lease("q", f"d{id(s)}", count=7, lease_for=30)
+            if not leases:
+                return
+            with lock:
+                got.extend(x.job_id for x in leases)
+
+    threads = [threading.Thread(target=drain, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for s in stores:
+        s.close()
+    assert sorted(got) == sorted(ids)
+
+
+def test_delayed_job_waits_and_keeps_priority(store: Storage) -> None:
+    later = job(priority=0)
+    store.enqueue(later, delay=0.3)
+    now = job(priority=3)
+    store.enqueue(now)
+    assert store.record(later.id).state is State.SCHEDULED  # type: ignore[union-attr]
+    assert store.stats()["q"].scheduled == 1
+    [first] = store.lease("q", "d1", count=10, lease_for=30)
+    assert first.job_id == now.id
+    time.sleep(0.35)
+    store.enqueue(job(priority=2))
+    leases = store.lease("q", "d1", count=10, lease_for=30)
+    assert leases[0].job_id == later.id  # critical, though enqueued earlier with a delay
+
+
+def test_enqueue_at_absolute_time(store: Storage) -> None:
+    j = job()
+    store.enqueue(j, at=time.time() + 3600)
+    assert store.lease("q", "d1", count=1, lease_for=30) == []
+    assert store.stats()["q"].scheduled == 1
+
+
+def test_expired_lease_is_redelivered_with_history(store: Storage) -> None:
+    j = job()
+    store.enqueue(j)
+    store.lease("q", "dead-daemon", count=1, lease_for=0.2)
+    assert store.reclaim({}, Redelivery()) == []
+    time.sleep(0.3)
+    assert store.reclaim({}, Redelivery()) == [j.id]
+    [lease] = store.lease("q", "d2", count=1, lease_for=30)
+    assert lease.deliveries == 1
+    rec = store.record(j.id)
+    assert rec is not None and [a.outcome for a in rec.attempts] == ["lost"]
+    assert rec.attempts[0].daemon == "dead-daemon"
+
+
+def test_poison_pill_goes_dead_after_max_deliveries(store: Storage) -> None:
+    j = job()
+    store.enqueue(j)
+    for _ in range(2):
+        store.lease("q", "d1", count=1, lease_for=0.05)
+        time.sleep(0.1)
+        store.reclaim({"q": Redelivery(max_deliveries=2, dead_retain=60)}, Redelivery())
+    assert store.lease("q", "d1", count=1, lease_for=30) == []
+    rec = store.record(j.id)
+    assert rec is not None and rec.state is State.DEAD
+    assert "max_deliveries" in rec.reason
+    assert [r.job.id for r in store.dead("q")] == [j.id]
+
+
+def test_heartbeat_extends_leases(store: Storage) -> None:
+    store.enqueue(job())
+    store.lease("q", "d1", count=1, lease_for=0.3)
+    time.sleep(0.2)
+    assert store.extend("d1", 0.5) == 1
+    time.sleep(0.2)
+    assert store.reclaim({}, Redelivery()) == []
+
+
+def test_retry_is_atomic_and_stale_lease_acks_nothing(store: Storage) -> None:
+    j = job()
+    store.enqueue(j)
+    [lease] = store.lease("q", "d1", count=1, lease_for=30)
+    assert store.retry(lease, j.next_attempt(), 0.0, record_of(j, State.RETRYING))
+    [again] = store.lease("q", "d1", count=1, lease_for=30)
+    assert decode(again.raw).attempt == 2
+    assert not store.ack(lease, record_of(j), keep_for=60)  # the old delivery is gone
+    assert store.record(j.id).state is State.RUNNING  # type: ignore[union-attr]
+    assert store.ack(again, record_of(j), keep_for=60)
+
+
+def test_retry_with_delay_is_scheduled(store: Storage) -> None:
+    j = job()
+    store.enqueue(j)
+    [lease] = store.lease("q", "d1", count=1, lease_for=30)
+    store.retry(lease, j.next_attempt(), 60.0, record_of(j, State.RETRYING))
+    assert store.lease("q", "d1", count=1, lease_for=30) == []
+    assert store.stats()["q"].scheduled == 1
+    rec = store.record(j.id)
+    assert rec is not None and rec.run_at is not None and rec.run_at > time.time() + 50
+
+
+def test_bury_replay_purge(store: Storage) -> None:
+    j = job()
+    store.enqueue(j)
+    [lease] = store.lease("q", "d1", count=1, lease_for=30)
+    assert store.bury(lease, record_of(j.next_attempt(), State.DEAD, reason="boom"), 60)
+    assert store.stats()["q"].dead == 1
+    [dead] = store.dead()
+    assert dead.reason == "boom" and dead.state is State.DEAD
+    assert store.replay(j.id)
+    assert not store.replay(j.id)  # no longer dead
+    [lease] = store.lease("q", "d1", count=1, lease_for=30)
+    assert decode(lease.raw).attempt == 1
+    store.bury(lease, record_of(j, State.DEAD, reason="again"), 60)
+    assert store.purge(queue="other") == 0
+    assert store.purge(queue="q") == 1
+    assert store.dead() == []
+
+
+def test_release_returns_jobs_at_once(store: Storage) -> None:
+    for _ in range(3):
+        store.enqueue(job())
+    store.lease("q", "d1", count=3, lease_for=30)
+    assert store.release("d1") == 3
+    assert len(store.lease("q", "d2", count=3, lease_for=30)) == 3
+
+
+def test_idempotency_key_within_ttl(store: Storage) -> None:
+    first = job(idempotency_key="a@x:welcome")
+    assert store.enqueue(first, idempotency_ttl=0.3) == first.id
+    second = job(idempotency_key="a@x:welcome")
+    assert store.enqueue(second, idempotency_ttl=0.3) == first.id
+    assert store.enqueue(job(idempotency_key="b@x:welcome"), idempotency_ttl=0.3) != first.id
+    time.sleep(0.4)
+    third = job(idempotency_key="a@x:welcome")
+    assert store.enqueue(third, idempotency_ttl=0.3) == third.id
+    assert len(store.lease("q", "d1", count=10, lease_for=30)) == 3
+
+
+def test_rate_limit_sliding_window(store: Storage) -> None:
+    assert [store.take("q", 3, 0.5) for _ in range(3)] == [0.0, 0.0, 0.0]
+    wait = store.take("q", 3, 0.5)
+    assert 0 < wait <= 0.5
+    assert store.take("other", 3, 0.5) == 0.0
+    time.sleep(wait + 0.01)
+    assert store.take("q", 3, 0.5) == 0.0
+
+
+def test_unreadable_message_can_be_buried(store: Storage, url: str) -> None:
+    inject_garbage(url, "q", b"\x80\x81 not json")
+    [lease] = store.lease("q", "d1", count=1, lease_for=30)
+    with pytest.raises(Unreadable):
+        decode(lease.raw)
+    placeholder = Job(id=lease.job_id, queue="q", payload=lease.raw.decode(errors="replace"))
+    assert store.bury(lease, record_of(placeholder, State.DEAD, reason="unreadable"), 60)
+    assert [r.reason for r in store.dead("q")] == ["unreadable"]
+    assert store.lease("q", "d1", count=1, lease_for=30) == []
+
+
+def test_wait_wakes_on_enqueue_from_another_connection(url: str) -> None:
+    waiter, producer = open_storage(url), open_storage(url)
+    woke = threading.Event()
+
+    def wait() -> None:
+        waiter.wait(["q"], 5.0)
+        woke.set()
+
+    thread = threading.Thread(target=wait)
+    thread.start()
+    time.sleep(0.1)
+    producer.enqueue(job())
+    assert woke.wait(2.0), "wait() did not wake up on a new job"
+    thread.join()
+    waiter.close()
+    producer.close()
+
+
+def test_publish_and_daemons(store: Storage) -> None:
+    assert store.published() is None
+    store.publish({"generation": 3, "queues": {"q": {}}})
+    assert store.published() == {"generation": 3, "queues": {"q": {}}}
+    store.beat("d1", {"host": "h", "pid": 1}, ttl=0.2)
+    store.beat("d2", {"host": "h", "pid": 2}, ttl=30)
+    assert [d["id"] for d in store.daemons()] == ["d1", "d2"]
+    store.leave("d2")
+    time.sleep(0.3)
+    assert store.daemons() == []
+
+
+def test_claim_is_granted_once_per_key(url: str) -> None:
+    stores = [open_storage(url) for _ in range(3)]
+    granted: list[bool] = []
+    threads = [
+        threading.Thread(target=lambda s=s: granted.append(s.claim("tick:a:100", 0.3)))
+        for s in stores
+        for _ in range(3)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert granted.count(True) == 1
+    assert stores[0].claim("tick:a:101", 0.3)  # another key
+    time.sleep(0.4)
+    assert stores[1].claim("tick:a:100", 0.3)  # the claim expired
+    for s in stores:
+        s.close()
+
+
+def test_values_round_trip(store: Storage) -> None:
+    assert store.get_value("cron:a") is None
+    store.set_value("cron:a", {"last": 1.5, "job": "x"})
+    assert store.get_value("cron:a") == {"last": 1.5, "job": "x"}
+    store.set_value("cron:a", {"last": 2.5})
+    assert store.get_value("cron:a") == {"last": 2.5}
+
+
+def test_expire_forgets_finished_records(store: Storage) -> None:
+    j = job()
+    store.enqueue(j)
+    [lease] = store.lease("q", "d1", count=1, lease_for=30)
+    store.ack(lease, record_of(j), keep_for=0.1)
+    time.sleep(0.2)
+    store.expire()
+    assert store.record(j.id) is None

@@ -1,0 +1,341 @@
+"""What only the Redis storage has to prove: one slot per queue, tokens, atomic
+scripts under concurrency, Redis time, prompt wake-ups and readable errors.
+
+The shared behaviour is in test_storage_contract.py; these run against our own
+redis-server (never the shared one), one of them in cluster mode.
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from garbage import inject_garbage
+from redis.crc import key_slot
+
+from jobrunner.job import Job, Record, State, decode, new_id
+from jobrunner.storage import Redelivery, Storage, StorageError, open_storage
+from jobrunner.storage.redis.store import RedisStorage
+
+GLOBAL_KEYS = {"jr:queues", "jr:config", "jr:daemons"}
+
+
+def job(queue: str = "q", **kw: Any) -> Job:
+    return Job(id=new_id(), queue=queue, payload={}, created=time.time(), **kw)
+
+
+def record_of(j: Job, state: State = State.SUCCEEDED, **kw: Any) -> Record:
+    return Record(j, state, updated=time.time(), **kw)
+
+
+@pytest.fixture
+def store(redis_url: str) -> Iterator[RedisStorage]:
+    storage = RedisStorage.from_url(redis_url)
+    yield storage
+    storage.close()
+
+
+def workload(s: Storage) -> None:
+    """Every public method once or more, on two queues."""
+    for queue in ("emails", "reports"):
+        first, keyed = job(queue), job(queue, idempotency_key="user-1")
+        s.enqueue(first)
+        s.enqueue(keyed, idempotency_ttl=60)
+        s.enqueue(job(queue, priority=0), delay=30)
+        a, b = s.lease(queue, "d1", count=2, lease_for=0.05)
+        s.retry(a, first.next_attempt(), 0.0, record_of(first, State.RETRYING))
+        s.bury(b, record_of(keyed, State.DEAD, reason="boom"), 60)
+        s.take(queue, 5, 1.0)
+        s.lease(queue, "d2", count=1, lease_for=0.05)
+        assert s.replay(keyed.id)
+        s.lease(queue, "d1", count=1, lease_for=30)
+    time.sleep(0.1)
+    assert len(s.reclaim({"emails": Redelivery(max_deliveries=1)}, Redelivery())) == 2
+    assert s.extend("d1", 30) == 2
+    assert s.release("d1") == 2
+    assert s.purge() == 1
+    assert s.record(first.id) is not None
+    s.stats(), s.dead(), s.wait(["emails", "reports"], 0.01)
+    s.publish({"generation": 1})
+    s.beat("d1", {"pid": 1}, 10)
+    s.daemons(), s.expire()
+
+
+def test_keys_of_one_queue_share_its_hash_tag(store: RedisStorage, redis_url: str) -> None:
+    workload(store)
+    client = redis.Redis.from_url(redis_url)
+    keys = [k.decode() for k in client.scan_iter(count=1000)]
+    client.close()
+    tagged = [k for k in keys if k.startswith("jr:{")]
+    assert {k[4 : k.index("}")] for k in tagged} == {"emails", "reports"}
+    for key in tagged:
+        queue = key[4 : key.index("}")]
+        assert key_slot(key.encode()) == key_slot(f"jr:{{{queue}}}:ready".encode()), key
+    untagged = set(keys) - set(tagged)
+    assert untagged <= GLOBAL_KEYS | {"jr:daemon:d1"}, untagged
+
+
+def test_every_script_is_valid_on_a_redis_cluster(cluster_url: str) -> None:
+    """Cluster mode refuses a script whose keys span slots (CROSSSLOT)."""
+    storage = open_storage(cluster_url)
+    try:
+        workload(storage)
+    finally:
+        storage.close()
+
+
+def test_a_stale_lease_changes_nothing(store: RedisStorage) -> None:
+    j = job()
+    store.enqueue(j)
+    [old] = store.lease("q", "d1", count=1, lease_for=0.05)
+    time.sleep(0.1)
+    assert store.reclaim({}, Redelivery()) == [j.id]
+    [new] = store.lease("q", "d2", count=1, lease_for=30)
+    assert new.token != old.token
+    assert not store.ack(old, record_of(j), keep_for=60)
+    assert not store.retry(old, j.next_attempt(), 0.0, record_of(j, State.RETRYING))
+    assert not store.bury(old, record_of(j, State.DEAD, reason="late"), 60)
+    rec = store.record(j.id)
+    assert rec is not None and rec.state is State.RUNNING
+    assert [a.outcome for a in rec.attempts] == ["lost"]
+    assert store.stats()["q"] == store.stats()["q"].__class__(running=1)
+    assert store.ack(new, record_of(j), keep_for=60)
+
+
+def test_the_same_settle_repeated_acts_once(store: RedisStorage) -> None:
+    """A client retrying after a lost reply must not be told its lease was lost."""
+    j = job()
+    store.enqueue(j)
+    [lease] = store.lease("q", "d1", count=1, lease_for=30)
+    retried = record_of(j, State.RETRYING)
+    assert store.retry(lease, j.next_attempt(), 0.0, retried)
+    assert store.retry(lease, j.next_attempt(), 0.0, retried)
+    assert not store.ack(lease, record_of(j), keep_for=60)  # another call with that token
+    [again] = store.lease("q", "d1", count=10, lease_for=30)
+    assert decode(again.raw).attempt == 2
+    assert store.ack(again, record_of(j), keep_for=60)
+    assert store.ack(again, record_of(j), keep_for=60)
+    assert store.stats().get("q") is None
+
+
+def test_lease_is_atomic_under_concurrent_leasers(redis_url: str) -> None:
+    """8 clients and 4 threads sharing a 9th race, while delayed jobs come due."""
+    producer = RedisStorage.from_url(redis_url)
+    ids = {producer.enqueue(job()) for _ in range(400)}
+    ids |= {producer.enqueue(job(priority=0), delay=0.2) for _ in range(400)}
+    shared = RedisStorage.from_url(redis_url)
+    stores = [RedisStorage.from_url(redis_url) for _ in range(8)] + [shared] * 4
+    got: list[str] = []
+    lock = threading.Lock()
+    deadline = time.monotonic() + 10
+
+    def drain(s: RedisStorage, n: int) -> None:
+        while time.monotonic() < deadline:
+            leases = s.lease("q", f"d{n}", count=1 + n % 13, lease_for=30)
+            with lock:
+                got.extend(x.job_id for x in leases)
+                if len(got) >= len(ids):
+                    return
+
+    threads = [threading.Thread(target=drain, args=(s, n)) for n, s in enumerate(stores)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == len(set(got)) == len(ids) and set(got) == ids
+    assert producer.stats()["q"].running == len(ids)
+    for s in {*stores, producer}:
+        s.close()
+
+
+def test_times_come_from_redis_not_the_host_clock(
+    store: RedisStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + 365 * 86400)  # a host a year ahead
+    store.enqueue(job())
+    store.enqueue(job(), delay=0.2)
+    assert len(store.lease("q", "d1", count=5, lease_for=0.1)) == 1
+    time.sleep(0.25)
+    assert len(store.lease("q", "d1", count=5, lease_for=30)) == 1  # due by Redis time
+    assert len(store.reclaim({}, Redelivery())) == 1  # expired by Redis time
+    assert [store.take("q", 1, 0.2), store.take("q", 1, 0.2) > 0] == [0.0, True]
+
+
+def test_a_stray_message_past_max_deliveries_is_kept_as_dead(
+    store: RedisStorage, redis_url: str
+) -> None:
+    inject_garbage(redis_url, "q", b"\x80 not json")
+    [lease] = store.lease("q", "d1", count=1, lease_for=0.05)
+    assert lease.raw == b"\x80 not json"
+    time.sleep(0.1)
+    assert store.reclaim({}, Redelivery(max_deliveries=1)) == [lease.job_id]
+    [dead] = store.dead("q")
+    assert dead.job.id == lease.job_id and "not json" in dead.job.payload
+    assert "max_deliveries" in dead.reason and [a.outcome for a in dead.attempts] == ["lost"]
+
+
+def _wake_latency(waiter: RedisStorage, trigger: Any) -> float:
+    woke = threading.Event()
+    thread = threading.Thread(target=lambda: (waiter.wait(["q"], 5.0), woke.set()))
+    thread.start()
+    time.sleep(0.05)
+    start = time.monotonic()
+    trigger()
+    assert woke.wait(2.0)
+    thread.join()
+    return time.monotonic() - start
+
+
+def test_wait_returns_promptly_on_enqueue_and_on_wake(redis_url: str) -> None:
+    waiter, producer = RedisStorage.from_url(redis_url), RedisStorage.from_url(redis_url)
+    waiter.wait(["q"], 0.01)  # subscribed from here on
+    on_enqueue = []
+    for _ in range(5):
+        on_enqueue.append(_wake_latency(waiter, lambda: producer.enqueue(job())))
+        waiter.lease("q", "d1", count=10, lease_for=30)  # empty again
+    on_wake = [_wake_latency(waiter, waiter.wake) for _ in range(5)]
+    assert statistics.median(on_enqueue) < 0.05, on_enqueue
+    assert statistics.median(on_wake) < 0.05, on_wake
+    waiter.close()
+    producer.close()
+
+
+def test_wait_returns_when_a_scheduled_job_comes_due(store: RedisStorage) -> None:
+    store.enqueue(job(), delay=0.3)
+    start = time.monotonic()
+    store.wait(["q"], 5.0)
+    assert 0.2 < time.monotonic() - start < 1.0
+    assert len(store.lease("q", "d1", count=1, lease_for=30)) == 1
+
+
+def test_unreachable_redis_is_a_storage_error_without_the_password() -> None:
+    from servers import free_port
+
+    url = f"redis://:s3cret-pw@127.0.0.1:{free_port()}/0"
+    storage = open_storage(url)
+    assert storage.url == f"redis://:***@{url.split('@')[1]}"
+    start = time.monotonic()
+    with pytest.raises(StorageError) as caught:
+        storage.enqueue(job())
+    assert time.monotonic() - start < 3
+    message = str(caught.value)
+    assert message.startswith("cannot reach redis://:***@127.0.0.1:") and "enqueueing" in message
+    assert "s3cret-pw" not in message and caught.value.__suppress_context__
+    storage.close()
+
+
+def test_wrong_password_and_lost_server_are_storage_errors(tmp_path: Path) -> None:
+    from servers import RedisServer
+
+    server = RedisServer(tmp_path)
+    try:
+        admin = redis.Redis.from_url(server.url)
+        admin.config_set("requirepass", "right-pw")
+        admin.close()
+        wrong = open_storage(f"redis://:wrong-pw@127.0.0.1:{server.port}/0")
+        with pytest.raises(StorageError, match=r"refused our credentials") as caught:
+            wrong.stats()
+        assert "wrong-pw" not in str(caught.value)
+        right = open_storage(f"redis://:right-pw@127.0.0.1:{server.port}/0")
+        right.enqueue(job())
+    finally:
+        server.stop()
+    with pytest.raises(StorageError, match=r"^cannot reach redis://:\*\*\*@.* while leasing"):
+        right.lease("q", "d1", count=1, lease_for=30)
+    right.close()
+
+
+def test_a_bad_url_is_a_storage_error() -> None:
+    with pytest.raises(StorageError, match=r"bad storage URL 'redis://:\*\*\*@host:port/0'"):
+        open_storage("redis://:pw@host:port/0")
+
+
+def test_a_waiter_survives_a_redis_restart(tmp_path: Path) -> None:
+    from servers import free_port
+
+    port = free_port()
+    server = start_redis(port, tmp_path)
+    url = f"redis://127.0.0.1:{port}/0"
+    waiter, producer = RedisStorage.from_url(url), RedisStorage.from_url(url)
+    try:
+        waiter.wait(["q"], 0.01)
+        stop(server)
+        time.sleep(0.6)  # the listener notices, and retries with backoff
+        server = start_redis(port, tmp_path)
+        deadline = time.monotonic() + 10
+        while not waiter._relay.subscribe(0.1):
+            assert time.monotonic() < deadline, "the wake listener did not resubscribe"
+        assert _wake_latency(waiter, lambda: producer.enqueue(job())) < 0.05
+    finally:
+        waiter.close()
+        producer.close()
+        stop(server)
+
+
+def test_rediss_urls_use_tls() -> None:
+    storage = RedisStorage.from_url("rediss://:pw@redis.example:6380/2")
+    pool = storage._client.connection_pool
+    assert pool.connection_class is redis.SSLConnection and storage.url.startswith("rediss://:***@")
+    storage.close()
+
+
+def start_redis(port: int, workdir: Path, *extra: str) -> subprocess.Popen[bytes]:
+    """A redis-server of our own on `port`, answering PING when this returns."""
+    binary = shutil.which("redis-server")
+    assert binary is not None, "redis-server is not installed"
+    args = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    process = subprocess.Popen(
+        [binary, *args, *extra, "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    client, deadline = redis.Redis(port=port, socket_timeout=1), time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            assert process.poll() is None, "redis-server exited"
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.02)
+    client.close()
+    return process
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    process.wait(5)
+
+
+# -- a one-node Redis Cluster: every slot on one server ----------------------
+
+
+@pytest.fixture(scope="module")
+def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from servers import free_port
+
+    workdir, port = tmp_path_factory.mktemp("cluster"), free_port()
+    process = start_redis(
+        port,
+        workdir,
+        *("--cluster-enabled", "yes", "--cluster-config-file", str(workdir / "nodes.conf")),
+        *("--cluster-port", str(free_port())),  # the default, port + 10000, may not exist
+    )
+    client = redis.Redis(port=port)
+    client.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
+    deadline = time.monotonic() + 10
+    while b"cluster_state:ok" not in client.execute_command("CLUSTER", "INFO"):
+        assert time.monotonic() < deadline, "cluster did not become ready"
+        time.sleep(0.05)
+    client.close()
+    yield f"redis://127.0.0.1:{port}/0"
+    stop(process)
