@@ -62,7 +62,7 @@ def publish(url: str, root: Path, text: str = JOBS, generation: int = 1) -> dict
     (jobs / "app.yaml").write_text(text)
     loaded = config.load([jobs])
     assert loaded.ok, [str(p) for p in loaded.problems]
-    doc = publishing.document(loaded.config, generation)
+    doc = publishing.view(loaded.config, generation).as_dict()
     storage = open_storage(url)
     try:
         storage.publish(doc)
@@ -260,7 +260,7 @@ def test_a_reload_is_seen_within_refresh(url: str, tmp_path: Path) -> None:
         publish(url, tmp_path, loose, generation=2)
         time.sleep(0.1)
         assert c.enqueue("send-email", {"to": 5, "template": "t"})  # the new schema applies
-        assert c.published()["generation"] == 2
+        assert c.published().generation == 2
 
 
 def test_client_closes_its_storage(url: str, tmp_path: Path) -> None:

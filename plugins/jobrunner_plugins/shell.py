@@ -141,6 +141,8 @@ class Shell(Plugin):
 
     def run(self, ctx: JobContext, payload: Any) -> Any:
         started = time.monotonic()
+        if ctx.deadline <= started:  # never start what may not run at all
+            raise TimeoutError(f"{self.label} was not started: no time was left before its timeout")
         out, err = _Tail(self.max_output), _Tail(self.max_output)
         process, finished = self._start(), False
         try:

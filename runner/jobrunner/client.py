@@ -33,7 +33,8 @@ from types import TracebackType
 from typing import Any
 
 from jobrunner.job import PRIORITY_RANK, Attempt, Job, Record, State, new_id
-from jobrunner.storage import Storage, StorageError, open_storage
+from jobrunner.storage import Storage, StorageError, open_storage, records
+from jobrunner.storage.records import Published
 from jobrunner.values import suggest, template
 
 # An explicit key on a queue without an `idempotency` policy is remembered this long.
@@ -118,7 +119,7 @@ class Client:
     def __init__(self, storage_url: str, *, refresh: float = 1.0) -> None:
         self.storage: Storage = open_storage(storage_url)
         self.refresh = refresh  # seconds a read of the published configuration is reused
-        self._doc: dict[str, Any] | None = None
+        self._doc: Published | None = None
         self._read_at = -math.inf
         self._validators: dict[str, Any] = {}  # by queue, for the cached configuration
 
@@ -175,29 +176,29 @@ class Client:
 
     # -- the published configuration -----------------------------------------
 
-    def published(self, *, fresh: bool = False) -> dict[str, Any]:
+    def published(self, *, fresh: bool = False) -> Published:
         """The configuration the daemons run, at most `refresh` seconds old."""
         now = time.monotonic()
         if fresh or self._doc is None or now - self._read_at >= self.refresh:
-            doc = self.storage.published()
+            doc = records.read_published(self.storage)
             if doc is None:
                 raise EnqueueError(
                     f"no daemon has published a configuration to {self.storage.url} yet: "
                     "start `jobrunner run` once (with the same --storage)"
                 )
-            if self._doc is None or doc.get("hash") != self._doc.get("hash"):
+            if self._doc is None or doc.hash != self._doc.hash:
                 self._validators.clear()
             self._doc, self._read_at = doc, now
         return self._doc
 
     def _queue(self, name: str) -> Mapping[str, Any]:
-        queues = self.published().get("queues", {})
+        queues = self.published().queues
         if name not in queues:  # it may have been added a moment ago
-            queues = self.published(fresh=True).get("queues", {})
+            queues = self.published(fresh=True).queues
         if name in queues:
             return dict(queues[name])
         known = ", ".join(sorted(queues)) or "none"
-        generation = self.published().get("generation")
+        generation = self.published().generation
         raise EnqueueError(
             f"unknown queue '{name}'{suggest.did_you_mean(name, queues)}: "
             f"the configuration in force (generation {generation}) has queues: {known}"

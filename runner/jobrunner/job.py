@@ -13,10 +13,13 @@ import json
 import secrets
 import time
 from dataclasses import asdict, dataclass, field, replace
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
 PRIORITY_RANK = {"critical": 0, "high": 1, "normal": 2, "low": 3}
+DEAD_LETTER_RETAIN = timedelta(days=14)  # how long dead jobs are kept, unless a queue says
+MAX_DELIVERIES = 5  # lease expiries before a job is dead-lettered, unless a queue says
 
 
 class State(StrEnum):

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from conftest import run_cli
+from plans import take
 
 from jobrunner import config
 from jobrunner.job import PRIORITY_RANK, State
@@ -89,7 +90,7 @@ def publish(url: str, root: Path, text: str = BEFORE) -> dict[str, Any]:
     """Load `text` as a jobs directory and publish it as generation 1, as a daemon does."""
     loaded = config.load([write(root, text)])
     assert loaded.ok, [str(p) for p in loaded.problems]
-    doc = publishing.document(loaded.config, 1)
+    doc = publishing.view(loaded.config, 1).as_dict()
     storage = open_storage(url)
     try:
         storage.publish(doc)
@@ -249,7 +250,7 @@ def test_a_triggered_run_holds_back_ticks_of_an_entry_that_forbids_overlap(
     try:
         now = [datetime.now(UTC)]
         scheduler = Scheduler(storage, "s", lambda: now[0])
-        scheduler.apply(config.load([tmp_path / "published.d"]).config, 1)
+        take(scheduler, config.load([tmp_path / "published.d"]).config, 1)
         scheduler.entries = {"cleanup": scheduler.entries["cleanup"]}
         now[0] = now[0].replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
         scheduler.step()  # the hourly tick comes due while the manual run is queued

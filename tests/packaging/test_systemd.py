@@ -1,4 +1,4 @@
-"""packaging/systemd: the unit says what DESIGN.md section 5 promises, and systemd accepts it."""
+"""packaging/systemd: the unit says what docs/deploy.md promises, and systemd accepts it."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def parse(path: Path) -> dict[str, dict[str, list[str]]]:
 
 
 def uncommented(path: Path) -> list[str]:
-    """Settings with no comment above them in their paragraph (STYLE.md principle 11)."""
+    """Settings with no comment above them in their paragraph (every setting needs one)."""
     missing, explained = [], False
     for line in path.read_text().splitlines():
         if not line.strip() or line.startswith("["):

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from plans import take
 
 from jobrunner.config.load import Options, assemble
 from jobrunner.config.model import Config
@@ -70,7 +71,7 @@ def test_each_tick_fires_once_across_schedulers(store: Storage) -> None:
     clock = Clock(T0)
     schedulers = [Scheduler(store, f"s{i}", clock) for i in range(3)]
     for s in schedulers:
-        s.apply(every(), 1)
+        take(s, every(), 1)
     jobs = []
     for _ in range(5):
         clock.advance(10)
@@ -86,14 +87,14 @@ def test_each_tick_fires_once_across_schedulers(store: Storage) -> None:
 def test_step_says_how_long_to_sleep(store: Storage) -> None:
     clock = Clock(T0 + timedelta(seconds=3))
     s = Scheduler(store, "s", clock)
-    s.apply(every(), 1)
+    take(s, every(), 1)
     assert s.step() == pytest.approx(7.0)
 
 
 def test_overlap_forbid_skips_while_the_previous_run_is_queued(store: Storage) -> None:
     clock = Clock(T0)
     s = Scheduler(store, "s", clock)
-    s.apply(every(overlap="forbid"), 1)
+    take(s, every(overlap="forbid"), 1)
     clock.advance(10)
     s.step()
     clock.advance(10)
@@ -115,7 +116,7 @@ def test_catch_up_runs_the_newest_missed_tick_once(store: Storage) -> None:
     store.set_value("cron:tick", {"last": T0.timestamp()})
     clock = Clock(T0 + timedelta(seconds=35))  # ticks at :10, :20, :30 were missed
     s = Scheduler(store, "s", clock)
-    s.apply(every(deadline="10m"), 1)
+    take(s, every(deadline="10m"), 1)
     s.step()
     jobs = fired(store)
     assert [j.tick for j in jobs] == [(T0 + timedelta(seconds=30)).timestamp()]
@@ -125,7 +126,7 @@ def test_starting_deadline_zero_never_catches_up(store: Storage) -> None:
     store.set_value("cron:tick", {"last": T0.timestamp()})
     clock = Clock(T0 + timedelta(seconds=35))
     s = Scheduler(store, "s", clock)
-    s.apply(every(deadline="0"), 1)
+    take(s, every(deadline="0"), 1)
     s.step()
     assert fired(store) == []
     clock.advance(5)  # :40 comes due while running: on time, it fires
@@ -137,7 +138,7 @@ def test_a_missed_tick_older_than_the_deadline_is_skipped(store: Storage) -> Non
     store.set_value("cron:tick", {"last": T0.timestamp()})
     clock = Clock(T0 + timedelta(minutes=30, seconds=5))
     s = Scheduler(store, "s", clock)
-    s.apply(every(deadline="5s"), 1)
+    take(s, every(deadline="5s"), 1)
     s.step()
     assert fired(store) == []
 
@@ -145,7 +146,8 @@ def test_a_missed_tick_older_than_the_deadline_is_skipped(store: Storage) -> Non
 def test_suspended_entries_do_not_fire(store: Storage) -> None:
     clock = Clock(T0)
     s = Scheduler(store, "s", clock)
-    s.apply(
+    take(
+        s,
         config(
             EVERY.replace("{overlap}", "allow").replace("{deadline}", "0") + "    suspend: true\n"
         ),
@@ -159,27 +161,28 @@ def test_suspended_entries_do_not_fire(store: Storage) -> None:
 def test_reload_keeps_unchanged_entries_and_replans_changed_ones(store: Storage) -> None:
     clock = Clock(T0 + timedelta(seconds=1))
     s = Scheduler(store, "s", clock)
-    s.apply(every(), 1)
+    take(s, every(), 1)
     s.step()
     assert s.next_ticks()["tick"] == T0 + timedelta(seconds=10)
-    s.apply(every(overlap="forbid"), 2)  # same schedule: same plan
+    take(s, every(overlap="forbid"), 2)  # same schedule: same plan
     assert s.next_ticks()["tick"] == T0 + timedelta(seconds=10)
     changed = config(
         EVERY.replace("every: 10s", "every: 1m")
         .replace("{overlap}", "allow")
         .replace("{deadline}", "0")
     )
-    s.apply(changed, 3)
+    take(s, changed, 3)
     s.step()
     assert s.next_ticks()["tick"] == T0 + timedelta(minutes=1)
-    s.apply(config("version: 1\n"), 4)
+    take(s, config("version: 1\n"), 4)
     assert s.next_ticks() == {}
 
 
 def test_handler_entries_run_in_their_own_lane(store: Storage) -> None:
     clock = Clock(T0)
     s = Scheduler(store, "s", clock)
-    s.apply(
+    take(
+        s,
         config("""\
 version: 1
 cron:
@@ -216,7 +219,7 @@ cron:
     ):
         clock = Clock(start)
         s = Scheduler(store, "s", clock)
-        s.apply(config(text), 1)
+        take(s, config(text), 1)
         for _ in range(6 * 60):  # six hours, minute by minute
             clock.advance(60)
             s.step()

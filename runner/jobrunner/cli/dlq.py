@@ -249,10 +249,12 @@ def _dead_count(storage: Storage, queue: str | None) -> int:
 
 def _configured(client: Client) -> set[str] | None:
     """Names that have a worker in the published configuration (None: nothing published)."""
-    doc = client.storage.published()
+    from jobrunner.storage import records
+
+    doc = records.read_published(client.storage)
     if doc is None:
         return None
-    return set(doc.get("queues", {})) | set(doc.get("crons", {}))
+    return set(doc.queues) | set(doc.crons)
 
 
 def _unknown_queue(client: Client, queue: str) -> str:

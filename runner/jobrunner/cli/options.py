@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 
 import click
 
+from jobrunner.storage import DEFAULT_URL
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -35,7 +37,7 @@ def load_or_exit(paths: tuple[str, ...], **options: bool) -> Any:
         ) from None
 
 
-DEFAULT_STORAGE = "sqlite:///.jobrunner/state.db"
+DEFAULT_STORAGE = DEFAULT_URL
 
 
 def storage_url(func: F) -> F:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -11,19 +11,24 @@ from jobrunner.cli import exits
 from jobrunner.cli.jobs import storage_errors
 from jobrunner.cli.options import job_paths, load_or_exit, open_or_exit, storage_url
 
+if TYPE_CHECKING:
+    from jobrunner.config.model import Config
+    from jobrunner.storage import Storage
 
-def compare(storage: Any, config: Any) -> dict[str, Any]:
+
+def compare(storage: Storage, config: Config) -> dict[str, Any]:
     """The plan from the configuration published to `storage` to `config`, JSON-ready."""
-    from jobrunner.reload import plan as reconcile
     from jobrunner.reload import publish
+    from jobrunner.reload.plan import plan
+    from jobrunner.storage import records
 
-    old = storage.published()
-    new = publish.document(config, 0)
-    change = reconcile.plan(old, new)
+    old = records.read_published(storage)
+    new = publish.view(config, 0)
+    change = plan(old, new)
     return {
         "storage": storage.url,
-        "published": None if old is None else {k: old.get(k) for k in ("generation", "hash")},
-        "hash": new["hash"],
+        "published": None if old is None else {"generation": old.generation, "hash": old.hash},
+        "hash": new.hash,
         "changes": [
             {
                 "sign": c.sign,

@@ -106,12 +106,12 @@ def run(
       JOBRUNNER_STORAGE=redis://redis:6379/0 jobrunner run --log-format json
     """
     from jobrunner import logs
-    from jobrunner.daemon.process import Daemon, Settings
+    from jobrunner.daemon import process
 
     if not jobs_dir.is_dir():
         raise click.UsageError(f"jobs directory '{jobs_dir}' does not exist")
     logs.setup(log_format, log_level)
-    settings = Settings(
+    settings = process.Settings(
         jobs_dir=jobs_dir,
         storage=storage,
         role=role,
@@ -120,6 +120,4 @@ def run(
         lease_for=lease_for,
         watch=watch,
     )
-    daemon = Daemon(settings)
-    daemon.install_signal_handlers()
-    raise SystemExit(daemon.run())
+    raise SystemExit(process.run(settings))

@@ -4,57 +4,65 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from jobrunner.cli.jobs import ago, storage_errors, table
 from jobrunner.cli.options import open_or_exit, storage_url
-from jobrunner.problem import Problem, Severity
+from jobrunner.problem import Severity
+from jobrunner.storage import records
+
+if TYPE_CHECKING:
+    from jobrunner.storage import QueueStats, Storage
+    from jobrunner.storage.records import Entry, Published
 
 COUNTS = ("ready", "scheduled", "running", "dead")
 
 
-def gather(storage: Any, now: float) -> dict[str, Any]:
+def gather(storage: Storage, now: float) -> dict[str, Any]:
     """Everything `status` shows, as JSON-ready data (what `--json` prints)."""
-    doc = storage.published()
+    doc = records.read_published(storage)
     daemons = [
         {**d, "beat_age": now - d["seen"] if isinstance(d.get("seen"), int | float) else None}
         for d in storage.daemons()
     ]
     config = None
     if doc is not None:
-        config = {k: doc.get(k) for k in ("generation", "hash", "files")}
+        config = {"generation": doc.generation, "hash": doc.hash, "files": list(doc.files)}
+    problems = records.read_problems(storage)
     return {
         "now": now,
         "storage": storage.url,
         "config": config,
         "daemons": daemons,
-        "queues": _queues(doc or {}, storage.stats()),
-        "crons": _crons(storage, doc or {}, now),
-        "problems": storage.get_value("problems"),
+        "queues": _queues(doc, storage.stats()),
+        "crons": _crons(storage, doc, now),
+        "problems": problems.as_dict() if problems is not None else None,
     }
 
 
-def _queues(doc: dict[str, Any], stats: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def _queues(doc: Published | None, stats: Mapping[str, QueueStats]) -> dict[str, dict[str, Any]]:
     """Every configured queue, even idle; then anything else that holds jobs."""
-    crons = {name for name, c in doc.get("crons", {}).items() if "handler" in c}
-    names = [*sorted(doc.get("queues", {})), *sorted(set(stats) - set(doc.get("queues", {})))]
+    queues = doc.queues if doc is not None else {}
+    crons = {name for name, c in doc.crons.items() if "handler" in c} if doc is not None else set()
+    names = [*sorted(queues), *sorted(set(stats) - set(queues))]
     found = {}
     for name in names:
-        kind = "queue" if name in doc.get("queues", {}) else "cron" if name in crons else "other"
+        kind = "queue" if name in queues else "cron" if name in crons else "other"
         counts = stats.get(name)
         found[name] = {"kind": kind, **{c: getattr(counts, c, 0) for c in COUNTS}}
     return found
 
 
-def _crons(storage: Any, doc: dict[str, Any], now: float) -> dict[str, dict[str, Any]]:
-    """Every published cron entry, with what its `cron:NAME` state says it last did."""
+def _crons(storage: Storage, doc: Published | None, now: float) -> dict[str, dict[str, Any]]:
+    """Every published cron entry, with what its recorded state says it last did."""
     found = {}
-    for name, entry in sorted(doc.get("crons", {}).items()):
-        state = storage.get_value(f"cron:{name}") or {}
-        job = state.get("job")
+    for name, entry in sorted(doc.crons.items() if doc is not None else ()):
+        state = records.read_cron(storage, name)
+        job = state.job
         record = storage.record(job) if job else None
         suspended = bool(entry.get("suspend"))
         upcoming = None if suspended else _next(entry, now)
@@ -63,18 +71,18 @@ def _crons(storage: Any, doc: dict[str, Any], now: float) -> dict[str, dict[str,
             "target": {k: entry[k] for k in ("queue", "handler") if k in entry},
             "source": entry.get("source"),
             "suspended": suspended,
-            "last": state.get("last"),
+            "last": state.last,
             "job": job,
             "job_state": record.state.value if record is not None else None,
-            "manual": job is not None and state.get("manual") == job,
+            "manual": job is not None and state.manual == job,
             "next": upcoming,
-            "skipped": int(state.get("skipped", 0)),
-            "last_skip": state.get("last_skip"),
+            "skipped": state.skipped,
+            "last_skip": state.last_skip,
         }
     return found
 
 
-def _next(entry: dict[str, Any], now: float) -> float | None:
+def _next(entry: Entry, now: float) -> float | None:
     """The entry's next tick after `now` (epoch seconds), from its published schedule fields."""
     from jobrunner.values import duration, schedule
 
@@ -150,24 +158,21 @@ def _problems(stored: dict[str, Any] | None, now: float) -> list[str]:
     """The problems the daemons found in the job files at their last (re)load."""
     from jobrunner.cli import report
 
-    if not isinstance(stored, dict):
+    if stored is None:
         return ["problems: none recorded yet (a daemon records them each time it loads jobs.d)"]
-    problems = [_problem(p) for p in stored.get("problems") or []]
-    errors = sum(not isinstance(p, Problem) or p.severity is Severity.ERROR for p in problems)
-    checked = stored.get("checked")
-    since = f" (checked {ago(now - checked)} ago)" if isinstance(checked, int | float) else ""
-    counts = f"{_plural(errors, 'error')}, {_plural(len(problems) - errors, 'warning')}"
-    lines = [f"problems: {counts if problems else 'none'}{since}"]
-    for p in problems:
-        text = report.text([p]) if isinstance(p, Problem) else str(p)
-        lines.extend(f"  {line}" for line in text.splitlines())
-    for key, what in (
-        ("quarantined", "the last good version stays in force"),
-        ("left_out", "no good version yet: its entries do not run"),
+    verdict = records.ProblemsRecord.from_dict(stored)
+    errors = sum(p.severity is Severity.ERROR for p in verdict.problems)
+    since = f" (checked {ago(now - verdict.checked)} ago)" if verdict.checked is not None else ""
+    counts = f"{_plural(errors, 'error')}, {_plural(len(verdict.problems) - errors, 'warning')}"
+    lines = [f"problems: {counts if verdict.problems else 'none'}{since}"]
+    for p in verdict.problems:
+        lines.extend(f"  {line}" for line in report.text([p]).splitlines())
+    for files, key, what in (
+        (verdict.quarantined, "quarantined", "the last good version stays in force"),
+        (verdict.left_out, "left out", "no good version yet: its entries do not run"),
     ):
-        for file in stored.get(key) or []:
-            lines.append(f"  {key.replace('_', ' ')}: {file} ({what})")
-    if stored.get("refused"):
+        lines.extend(f"  {key}: {file} ({what})" for file in files)
+    if verdict.refused:
         lines.append(
             "  refused: the files do not validate together, so the last change was not "
             "applied: the configuration in force stays"
@@ -177,14 +182,6 @@ def _problems(stored: dict[str, Any] | None, now: float) -> list[str]:
 
 def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
-
-
-def _problem(stored: Any) -> Problem | Any:
-    """A stored problem as a `Problem`, to print it as `validate` does; as is if malformed."""
-    try:
-        return Problem(**{**stored, "severity": Severity(stored["severity"])})
-    except (TypeError, ValueError, KeyError):
-        return stored
 
 
 def _rows(data: dict[str, Any]) -> list[list[Any]]:

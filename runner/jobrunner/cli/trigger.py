@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from jobrunner.cli.jobs import storage_errors
 from jobrunner.cli.options import open_or_exit, storage_url
+
+if TYPE_CHECKING:
+    from jobrunner.storage import Storage
 
 
 class TriggerError(LookupError):
@@ -24,7 +27,7 @@ class Triggered:
     previous: str | None  # the entry's previous run, when it is still queued or running
 
 
-def trigger_now(storage: Any, name: str, now: datetime) -> Triggered:
+def trigger_now(storage: Storage, name: str, now: datetime) -> Triggered:
     """Enqueue a manual run of cron entry `name`, as its next tick would, and record it.
 
     The entry comes from the published configuration, so no job files are
@@ -33,20 +36,21 @@ def trigger_now(storage: Any, name: str, now: datetime) -> Triggered:
     """
     from jobrunner.job import PRIORITY_RANK
     from jobrunner.scheduler.loop import ACTIVE, CLAIM_TTL, run_of
+    from jobrunner.storage import records
     from jobrunner.values import suggest
 
-    doc = storage.published()
+    doc = records.read_published(storage)
     if doc is None:
         raise TriggerError(
             f"no daemon has published a configuration to {storage.url} yet: "
             "start `jobrunner run` once (with the same --storage)"
         )
-    crons = doc.get("crons", {})
+    crons = doc.crons
     if name not in crons:
         known = ", ".join(sorted(crons)) or "none"
         raise TriggerError(
             f"unknown cron entry '{name}'{suggest.did_you_mean(name, crons)}: the configuration "
-            f"in force (generation {doc.get('generation')}) has cron entries: {known}"
+            f"in force (generation {doc.generation}) has cron entries: {known}"
         )
     entry = crons[name]
     priority = entry.get("priority")
@@ -59,13 +63,12 @@ def trigger_now(storage: Any, name: str, now: datetime) -> Triggered:
         now.timestamp(),
         manual=True,
     )
-    state = storage.get_value(f"cron:{name}") or {}
-    record = storage.record(state["job"]) if state.get("job") else None
-    previous = state["job"] if record is not None and record.state in ACTIVE else None
+    state = records.read_cron(storage, name)
+    record = storage.record(state.job) if state.job else None
+    previous = state.job if record is not None and record.state in ACTIVE else None
     job_id = storage.enqueue(job, idempotency_ttl=CLAIM_TTL)
-    storage.set_value(
-        f"cron:{name}", {**state, "job": job_id, "manual": job_id, "triggered": now.timestamp()}
-    )
+    ran = replace(state, job=job_id, manual=job_id, triggered=now.timestamp())
+    records.write_cron(storage, name, ran)
     return Triggered(job_id, job.queue, bool(entry.get("suspend")), previous)
 
 

@@ -14,6 +14,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
+from jobrunner.job import DEAD_LETTER_RETAIN, MAX_DELIVERIES
 from jobrunner.values.rate import RateLimit
 from jobrunner.values.schedule import Schedule
 
@@ -44,9 +45,9 @@ class Policy:
     isolation: str = "thread"  # "thread" | "process"
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     priority: Priority = Priority.NORMAL
-    dead_letter_retain: timedelta = timedelta(days=14)
+    dead_letter_retain: timedelta = DEAD_LETTER_RETAIN
     retain_completed: timedelta = timedelta(hours=1)
-    max_deliveries: int = 5
+    max_deliveries: int = MAX_DELIVERIES
 
 
 @dataclass(frozen=True, slots=True)

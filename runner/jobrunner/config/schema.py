@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from jobrunner.job import DEAD_LETTER_RETAIN
 from jobrunner.values import duration, names, rate
 
 SCHEMA_ID = "urn:jobrunner:schema:jobfile:v1"
@@ -33,7 +34,8 @@ POLICY_KEYS = {
         "type": "object",
         "additionalProperties": False,
         "properties": {"retain": {**_DURATION, "description": "how long dead jobs are kept"}},
-        "description": "where jobs go after their last attempt (default retain 14d)",
+        "description": "where jobs go after their last attempt "
+        f"(default retain {duration.format(DEAD_LETTER_RETAIN)})",
     },
     "retain_completed": {**_DURATION, "description": "how long finished jobs are kept (1h)"},
     "max_deliveries": {

@@ -9,24 +9,31 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import Any
 
-from jobrunner.config.model import Policy
-from jobrunner.job import Job, Record, State, Unreadable, decode
+from jobrunner.job import DEAD_LETTER_RETAIN, Job, Record, State, Unreadable, decode
 from jobrunner.logs import event
-from jobrunner.reload import publish
-from jobrunner.storage import Lease, Redelivery, StorageError
-
-if TYPE_CHECKING:
-    from jobrunner.daemon.process import Daemon
+from jobrunner.reload.in_force import InForce
+from jobrunner.storage import Lease, Redelivery, Storage, StorageError, records
 
 
 class Upkeep:
-    def __init__(self, daemon: Daemon) -> None:
-        self.daemon = daemon
+    def __init__(
+        self,
+        storage: Storage,
+        owner: str,
+        lease_for: float,
+        in_force: InForce,
+        info: Callable[[], Mapping[str, Any]],
+        *,
+        buries_orphans: bool,
+    ) -> None:
+        """`info`: what the heartbeat says of the daemon; `buries_orphans`: it runs workers."""
+        self.storage, self.owner, self.lease_for = storage, owner, lease_for
+        self.in_force, self.info, self.buries_orphans = in_force, info, buries_orphans
         self.healthy = True
-        beat = max(0.2, daemon.settings.lease_for / 3)
+        beat = max(0.2, lease_for / 3)
         self.chores: list[tuple[float, Callable[[], Any]]] = [
             (beat, self.beat),
             (min(5.0, beat), self.reclaim),
@@ -53,27 +60,22 @@ class Upkeep:
             event(logging.INFO, "storage reachable again")
         self.healthy = True
 
-    @property
-    def storage(self) -> Any:
-        return self.daemon.storage
-
     def beat(self) -> None:
-        lease_for = self.daemon.settings.lease_for
-        self.storage.extend(self.daemon.id, lease_for)
-        self.storage.beat(self.daemon.id, {**self.daemon.info(), "healthy": True}, ttl=lease_for)
+        self.storage.extend(self.owner, self.lease_for)
+        self.storage.beat(self.owner, {**self.info(), "healthy": True}, ttl=self.lease_for)
 
     def reclaim(self) -> None:
         policies = {
             name: Redelivery(
                 lane.policy.max_deliveries, lane.policy.dead_letter_retain.total_seconds()
             )
-            for name, lane in self.daemon.lanes.items()
+            for name, lane in self.in_force.lanes.items()
         }
         for job_id in self.storage.reclaim(policies, Redelivery()):
             event(
                 logging.WARNING, "lease expired: job handed back for another delivery", job=job_id
             )
-        if self.daemon.pool is not None:
+        if self.buries_orphans:
             self.bury_orphans()
 
     def expire(self) -> None:
@@ -85,17 +87,18 @@ class Upkeep:
         Only while this daemon runs the published generation, so a daemon left on
         an older configuration during a rollout never buries a new queue's jobs.
         """
-        config = self.daemon.config
-        if (self.storage.published() or {}).get("hash") != publish.content_hash(config):
+        force = self.in_force
+        published = records.read_published(self.storage)
+        if force.view is None or published is None or published.hash != force.view.hash:
             return
         for queue in self.storage.stats():
-            if queue in self.daemon.lanes:
+            if queue in force.lanes:
                 continue
             reason = (
                 f"queue '{queue}' no longer exists in the configuration "
-                f"(generation {self.daemon.generation})"
+                f"(generation {force.generation})"
             )
-            for lease in self.storage.lease(queue, self.daemon.id, count=100, lease_for=60):
+            for lease in self.storage.lease(queue, self.owner, count=100, lease_for=60):
                 self._bury(lease, reason)
 
     def _bury(self, lease: Lease, reason: str) -> None:
@@ -104,5 +107,5 @@ class Upkeep:
         except Unreadable:
             job = Job(lease.job_id, lease.queue, lease.raw.decode("utf-8", errors="replace"))
         record = Record(job, State.DEAD, reason=reason, updated=time.time())
-        self.storage.bury(lease, record, Policy().dead_letter_retain.total_seconds())
+        self.storage.bury(lease, record, DEAD_LETTER_RETAIN.total_seconds())
         event(logging.WARNING, "job dead", job=job.id, queue=lease.queue, reason=reason)

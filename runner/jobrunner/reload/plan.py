@@ -1,32 +1,44 @@
-"""What changed between two configurations, as a short readable plan. Pure.
+"""What changes between two configurations: a short readable plan, and what to do about it. Pure.
 
-Works on published documents (runner/published.py), so the daemon and
-`jobrunner plan` (disk against what the daemons run) share it:
+Works on published views (`Published`, storage/records.py), which carry a hash
+of the params instead of the params, so the daemon (what it serves against
+the new files) and `jobrunner plan` (the files on disk against what the
+daemons published) share it. It prints as a diff:
 
     + cron nightly-report
     ~ queue emails: concurrency 5 → 10, params changed
     - cron old-cleanup
+
+and names what the runtime must do, so that what is logged is what is applied:
+the lanes to stop and start (a lane is a queue, or a cron entry with a handler
+of its own, served at the queue's concurrency), and the cron entries to add,
+drop or re-plan from now (those whose schedule changed). Every other entry
+keeps its state.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
+from jobrunner.storage.records import Entry, Published
 from jobrunner.values import duration
 
+Kind = Literal["queue", "cron"]
+Sign = Literal["+", "-", "~"]
 SECONDS = {"timeout", "delay", "max_delay", "dead_retain", "retain_completed", "ttl"}
 IGNORED = {"source", "explain"}  # where an entry is written is not what it does
 OPAQUE = {"params_hash": "params", "payload_schema": "payload_schema", "payload": "payload"}
+WHEN = ("schedule", "timezone", "every", "at")  # a change to any of these re-plans the entry
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Change:
-    kind: str  # "queue" | "cron"
+    kind: Kind
     name: str
-    sign: str  # "+" | "-" | "~"
+    sign: Sign
     details: tuple[str, ...] = ()
 
     def __str__(self) -> str:
@@ -34,9 +46,12 @@ class Change:
         return f"{text}: {', '.join(self.details)}" if self.details else text
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Plan:
-    changes: tuple[Change, ...] = field(default_factory=tuple)
+    changes: tuple[Change, ...] = ()
+    stop_lanes: frozenset[str] = frozenset()  # removed, or to restart at a new concurrency
+    start_lanes: frozenset[str] = frozenset()  # added, or restarted at a new concurrency
+    replan_crons: frozenset[str] = frozenset()  # kept entries whose schedule changed
 
     def __bool__(self) -> bool:
         return bool(self.changes)
@@ -44,29 +59,48 @@ class Plan:
     def __str__(self) -> str:
         return "\n".join(map(str, self.changes)) if self.changes else "no changes"
 
-    def names(self, kind: str, sign: str) -> set[str]:
-        return {c.name for c in self.changes if c.kind == kind and c.sign == sign}
+    def names(self, kind: Kind, sign: Sign) -> frozenset[str]:
+        return frozenset(c.name for c in self.changes if c.kind == kind and c.sign == sign)
 
 
-def plan(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> Plan:
+def plan(old: Published | None, new: Published) -> Plan:
     """The changes that turn `old` into `new` (None: nothing was running)."""
-    old = old or {}
     changes: list[Change] = []
-    for kind, section in (("queue", "queues"), ("cron", "crons")):
-        before, after = old.get(section, {}), new.get(section, {})
+    replan: set[str] = set()
+    sections: tuple[tuple[Kind, Mapping[str, Entry], Mapping[str, Entry]], ...] = (
+        ("queue", old.queues if old else {}, new.queues),
+        ("cron", old.crons if old else {}, new.crons),
+    )
+    for kind, before, after in sections:
         for name in sorted(set(before) | set(after)):
             if name not in before:
                 changes.append(Change(kind, name, "+"))
             elif name not in after:
                 changes.append(Change(kind, name, "-"))
-            else:
-                details = _differences(before[name], after[name])
-                if details:
-                    changes.append(Change(kind, name, "~", details))
-    return Plan(tuple(changes))
+            elif details := _differences(before[name], after[name]):
+                changes.append(Change(kind, name, "~", details))
+                if kind == "cron" and any(before[name].get(k) != after[name].get(k) for k in WHEN):
+                    replan.add(name)
+    was, now = lanes(old), lanes(new)
+    restart = {name for name in was.keys() & now.keys() if was[name] != now[name]}
+    return Plan(
+        tuple(changes),
+        stop_lanes=frozenset(was.keys() - now.keys() | restart),
+        start_lanes=frozenset(now.keys() - was.keys() | restart),
+        replan_crons=frozenset(replan),
+    )
 
 
-def _differences(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[str, ...]:
+def lanes(view: Published | None) -> dict[str, int]:
+    """The lanes of a view and the concurrency of each: queues, and crons with a handler."""
+    if view is None:
+        return {}
+    found = {name: int(q.get("concurrency", 1)) for name, q in view.queues.items()}
+    found.update({name: 1 for name, c in view.crons.items() if "handler" in c})
+    return found
+
+
+def _differences(before: Entry, after: Entry) -> tuple[str, ...]:
     found = []
     for key in sorted(set(before) | set(after)):
         if key in IGNORED or before.get(key) == after.get(key):

@@ -1,8 +1,9 @@
 """The configuration as the daemons publish it to storage: no params, so no secrets.
 
+`view(config)` is the `Published` record (storage/records.py) of a `Config`.
 Producers (`jobrunner.Client`, `jobrunner enqueue`) read it to refuse unknown
 queues and payloads that fail a queue's `payload_schema` without a copy of the
-YAML; `jobrunner status` reads its generation and hash.
+YAML; `jobrunner status` reads its generation and hash; `plan` compares two.
 """
 
 from __future__ import annotations
@@ -12,30 +13,21 @@ import json
 from typing import Any
 
 from jobrunner.config.model import Config, Cron, Enqueue, Policy, Queue, thaw
+from jobrunner.storage.records import Published
 from jobrunner.values import duration, schedule
 
 
-def document(config: Config, generation: int) -> dict[str, Any]:
+def view(config: Config, generation: int) -> Published:
     """The publishable form of `config`, with its content hash."""
-    body = {
-        "queues": {name: _queue(q) for name, q in sorted(config.queues.items())},
-        "crons": {name: _cron(c) for name, c in sorted(config.crons.items())},
-        "files": sorted(config.files),
-    }
-    return {"generation": generation, "hash": content_hash(config), **body}
+    queues = {name: _queue(q) for name, q in sorted(config.queues.items())}
+    crons = {name: _cron(c) for name, c in sorted(config.crons.items())}
+    text = json.dumps({"queues": queues, "crons": crons}, sort_keys=True, default=str)
+    return Published(generation, _digest(text), queues, crons, tuple(sorted(config.files)))
 
 
 def content_hash(config: Config) -> str:
     """A short hash over everything that defines the configuration (params through their hash)."""
-    text = json.dumps(
-        {
-            "queues": {n: _queue(q) for n, q in config.queues.items()},
-            "crons": {n: _cron(c) for n, c in config.crons.items()},
-        },
-        sort_keys=True,
-        default=str,
-    )
-    return _digest(text)
+    return view(config, 0).hash
 
 
 def _digest(text: str) -> str:

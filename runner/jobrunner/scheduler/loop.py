@@ -14,8 +14,8 @@ import logging
 import random
 import secrets
 import threading
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,7 +23,7 @@ from jobrunner.config.model import Config, Cron, Enqueue, thaw
 from jobrunner.job import PRIORITY_RANK, Job, State, new_id
 from jobrunner.logs import event
 from jobrunner.scheduler import ticks
-from jobrunner.storage import Storage, StorageError
+from jobrunner.storage import Storage, StorageError, records
 
 CLAIM_TTL = 86400.0  # long enough for every scheduler to have tried a tick
 ACTIVE = {State.SCHEDULED, State.QUEUED, State.RUNNING, State.RETRYING}
@@ -43,7 +43,6 @@ class Scheduler:
         self.storage, self.daemon = storage, daemon
         self.clock = clock or (lambda: datetime.now(UTC))
         self.entries: dict[str, _Entry] = {}
-        self.queues: Mapping[str, Any] = {}
         self.generation = 0
         self.wakeup = threading.Event()
         self._lock = threading.Lock()
@@ -51,25 +50,41 @@ class Scheduler:
 
     # -- configuration -------------------------------------------------------
 
-    def apply(self, config: Config, generation: int) -> None:
-        """Take a new configuration: unchanged entries keep their state, changed ones re-plan."""
+    def apply(
+        self,
+        config: Config,
+        generation: int,
+        *,
+        added: Iterable[str] = (),
+        removed: Iterable[str] = (),
+        replanned: Iterable[str] = (),
+    ) -> None:
+        """Take a new configuration as a plan says: add, drop and re-plan the entries named;
+        every other entry keeps its state (last tick, next fire time) and takes its new settings.
+        """
         now = self.clock()
+        fresh = {name: self._remembered(name) or now for name in added}
         with self._lock:
-            kept: dict[str, _Entry] = {}
-            for name, cron in config.crons.items():
-                old = self.entries.get(name)
-                if old is not None and old.cron.schedule == cron.schedule:
-                    kept[name] = _Entry(cron, old.last, old.armed, old.next)
-                elif old is not None:
-                    kept[name] = _Entry(cron, now, now)  # re-planned from now
-                else:
-                    kept[name] = _Entry(cron, self._remembered(name) or now, now)
-            self.entries, self.queues, self.generation = kept, config.queues, generation
+            gone = set(removed)
+            entries = {
+                name: replace(entry, cron=config.crons[name])
+                for name, entry in self.entries.items()
+                if name not in gone
+            }
+            for name, last in fresh.items():
+                entries[name] = _Entry(config.crons[name], last, now)
+            for name in replanned:
+                entries[name] = _Entry(config.crons[name], now, now)  # re-planned from now
+            self.entries, self.generation = entries, generation
         self.wakeup.set()
 
     def _remembered(self, name: str) -> datetime | None:
-        state = self.storage.get_value(f"cron:{name}") or {}
-        last = state.get("last")
+        """The newest tick of `name` any scheduler handled (None: never, or unknown now)."""
+        try:
+            last = records.read_cron(self.storage, name).last
+        except StorageError as exc:
+            event(logging.ERROR, "cron state unreadable: from now", cron=name, error=str(exc))
+            return None
         return datetime.fromtimestamp(last, UTC) if last is not None else None
 
     # -- the loop --------------------------------------------------------------
@@ -119,8 +134,8 @@ class Scheduler:
 
     def fire(self, cron: Cron, tick: datetime, *, catch_up: bool = False) -> str | None:
         """Enqueue the run of `cron` for `tick`; its job id, or None if skipped or already fired."""
-        state = self.storage.get_value(f"cron:{cron.name}") or {}
-        if cron.overlap == "forbid" and self._running(state.get("job")):
+        state = records.read_cron(self.storage, cron.name)
+        if cron.overlap == "forbid" and self._running(state.job):
             self._skip(cron, tick, state)
             return None
         job = self._job(cron, tick)
@@ -128,10 +143,8 @@ class Scheduler:
         got = self.storage.enqueue(job, delay=delay, idempotency_ttl=CLAIM_TTL)
         if got != job.id:
             return None  # another scheduler fired this tick
-        self.storage.set_value(
-            f"cron:{cron.name}",
-            {**state, "last": tick.timestamp(), "job": job.id, "fired": self.clock().timestamp()},
-        )
+        fired = replace(state, last=tick.timestamp(), job=job.id, fired=self.clock().timestamp())
+        records.write_cron(self.storage, cron.name, fired)
         event(
             logging.INFO,
             "cron fired",
@@ -162,20 +175,21 @@ class Scheduler:
         record = self.storage.record(job_id)
         return record is not None and record.state in ACTIVE
 
-    def _skip(self, cron: Cron, tick: datetime, state: dict[str, Any]) -> None:
+    def _skip(self, cron: Cron, tick: datetime, state: records.CronState) -> None:
         if not self.storage.claim(f"skip:{cron.name}@{tick.timestamp():.3f}", CLAIM_TTL):
             return
-        skipped = int(state.get("skipped", 0)) + 1
-        self.storage.set_value(
-            f"cron:{cron.name}",
-            {**state, "last": tick.timestamp(), "skipped": skipped, "last_skip": tick.timestamp()},
+        skipped = state.skipped + 1
+        records.write_cron(
+            self.storage,
+            cron.name,
+            replace(state, last=tick.timestamp(), skipped=skipped, last_skip=tick.timestamp()),
         )
         event(
             logging.WARNING,
             "tick skipped: the previous run is still queued or running",
             cron=cron.name,
             tick=tick.isoformat(),
-            previous=state.get("job"),
+            previous=state.job,
             skipped=skipped,
         )
 

@@ -2,7 +2,7 @@
 
 `sqlite:///path/state.db` is the embedded default (no server);
 `redis://[:password@]host:port/db` (and `rediss://` for TLS) is for several
-daemons on several hosts. Both give the guarantees of DESIGN.md section 6:
+daemons on several hosts. Both give the guarantees of docs/runtime.md:
 a dequeued job is *leased*, not removed, and comes back if its worker dies.
 The same contract tests run against both.
 """
@@ -10,6 +10,8 @@ The same contract tests run against both.
 from __future__ import annotations
 
 from jobrunner.storage.base import Lease, QueueStats, Redelivery, Storage, StorageError
+
+DEFAULT_URL = "sqlite:///.jobrunner/state.db"  # embedded, next to where the daemon runs
 
 
 def open_storage(url: str) -> Storage:
@@ -39,4 +41,13 @@ def redact(url: str) -> str:
     return f"{head}{sep}{user}:***@{host}" if ":" in auth else f"{head}{sep}***@{host}"
 
 
-__all__ = ["Lease", "QueueStats", "Redelivery", "Storage", "StorageError", "open_storage", "redact"]
+__all__ = [
+    "DEFAULT_URL",
+    "Lease",
+    "QueueStats",
+    "Redelivery",
+    "Storage",
+    "StorageError",
+    "open_storage",
+    "redact",
+]

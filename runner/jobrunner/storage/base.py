@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from jobrunner.job import Attempt, Job, Record, State
+from jobrunner.job import DEAD_LETTER_RETAIN, MAX_DELIVERIES, Attempt, Job, Record, State
 
 
 class StorageError(Exception):
@@ -41,8 +41,8 @@ class QueueStats:
 class Redelivery:
     """A queue's policy for jobs whose lease expired."""
 
-    max_deliveries: int = 5
-    dead_retain: float = 14 * 86400.0
+    max_deliveries: int = MAX_DELIVERIES
+    dead_retain: float = DEAD_LETTER_RETAIN.total_seconds()
 
 
 def lost(record: Record, owner: str, now: float) -> Record:

@@ -1,4 +1,10 @@
-"""The lanes a daemon serves, each a Huey consumer, started and stopped as the config changes."""
+"""The lanes a daemon serves, each a Huey consumer, stopped and started as a plan says.
+
+The pool does not diff configurations: reload/plan.py names the lanes to stop
+and start, and the pool does exactly that. Workers look the lane up per job
+(`lookup`), so a change of handler, params or policy applies without a restart;
+only a new concurrency restarts a lane.
+"""
 
 from __future__ import annotations
 
@@ -28,15 +34,13 @@ class Pool:
         self.serving: dict[str, tuple[LaneWorker, engine.LaneConsumer, int]] = {}
         self.retired: list[engine.LaneConsumer] = []  # stopping; their jobs may still run
 
-    def sync(self, lanes: Iterable[Lane]) -> None:
-        """Serve exactly `lanes`: start new ones, stop gone ones, resize changed ones."""
-        wanted = {lane.name: lane for lane in lanes}
-        for name in list(self.serving):
-            lane = wanted.get(name)
-            if lane is None or lane.concurrency != self.serving[name][2]:
+    def apply(self, stop: Iterable[str], start: Iterable[Lane]) -> None:
+        """Stop the lanes named in `stop` that it serves, then start each lane of `start`."""
+        for name in stop:
+            if name in self.serving:
                 self._stop(name)
-        for name, lane in wanted.items():
-            if name not in self.serving:
+        for lane in start:
+            if lane.name not in self.serving:
                 self._start(lane)
 
     def _start(self, lane: Lane) -> None:
@@ -70,3 +74,7 @@ class Pool:
 
     def names(self) -> list[str]:
         return sorted(self.serving)
+
+    def served(self) -> dict[str, int]:
+        """Each lane served now, with the concurrency it is served at."""
+        return {name: concurrency for name, (_, _, concurrency) in self.serving.items()}

@@ -19,13 +19,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from jobrunner.job import Attempt, Job, Record, State, Unreadable, decode
+from jobrunner.job import DEAD_LETTER_RETAIN, Attempt, Job, Record, State, Unreadable, decode
 from jobrunner.logs import event
 from jobrunner.storage import Lease, Storage, StorageError
 from jobrunner.worker import attempt, retry
 from jobrunner.worker.lane import Lane
 from jobrunner.worker.retry import Verdict
 
+DEAD_RETAIN = DEAD_LETTER_RETAIN.total_seconds()  # for jobs no lane is left to judge
 WAIT_SECONDS = 0.5  # longest a worker blocks before re-checking stop flags
 RATE_MARGIN, RATE_MARGIN_MIN = 0.02, 0.05  # of a rate-limit window, and at least (seconds)
 
@@ -111,7 +112,7 @@ class LaneWorker:
         if lane is None:
             reason = f"queue '{self.name}' no longer exists in the configuration"
             self.storage.bury(
-                lease, Record(job, State.DEAD, reason=reason, updated=time.time()), 14 * 86400
+                lease, Record(job, State.DEAD, reason=reason, updated=time.time()), DEAD_RETAIN
             )
             event(logging.WARNING, "job dead", job=job.id, queue=self.name, reason=reason)
             return
@@ -202,7 +203,7 @@ class LaneWorker:
         text = lease.raw.decode("utf-8", errors="replace")[:2000]
         placeholder = Job(id=lease.job_id, queue=self.name, payload=text)
         record = Record(placeholder, State.DEAD, reason=why, updated=time.time())
-        self.storage.bury(lease, record, 14 * 86400)
+        self.storage.bury(lease, record, DEAD_RETAIN)
         event(
             logging.ERROR,
             "unreadable message buried",

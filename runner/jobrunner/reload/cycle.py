@@ -1,0 +1,155 @@
+"""One reload: read → judge (quarantine) → plan → publish → apply.
+
+SIGHUP, file events and the daemon's start all go through `Reloader.reload`.
+`prepare` does everything that decides (read the files, judge them against
+their last good versions, record the problems, plan against what this daemon
+runs) and changes nothing in force; `commit` publishes the configuration,
+keeps its files as the new last good set, swaps what is in force and applies
+the plan. The daemon's start uses the two halves to refuse unknown `--queues`
+before any lane starts.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from jobrunner import config as config_mod
+from jobrunner.config.model import Config
+from jobrunner.logs import event
+from jobrunner.problem import Severity
+from jobrunner.registry import Registry
+from jobrunner.reload import publish, quarantine
+from jobrunner.reload.apply import Runtime, apply
+from jobrunner.reload.in_force import InForce
+from jobrunner.reload.plan import Plan, plan
+from jobrunner.reload.provenance import git_commit
+from jobrunner.storage import Storage, StorageError, records
+from jobrunner.worker.lane import Lane, lanes
+
+Snapshot = dict[str, bytes | str]  # the files as read: their bytes, or why they could not be
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A judged change, not yet in force."""
+
+    config: Config
+    lanes: Mapping[str, Lane]
+    view: records.Published  # generation 0: the generation is decided when it is published
+    texts: Mapping[str, bytes]
+    plan: Plan
+
+
+class Reloader:
+    def __init__(
+        self,
+        storage: Storage,
+        registry: Registry,
+        jobs_dir: Path,
+        in_force: InForce,
+        runtime: Runtime,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.storage, self.registry, self.jobs_dir = storage, registry, jobs_dir
+        self.in_force, self.runtime, self.clock = in_force, runtime, clock
+        self._seen: Snapshot | None = None  # the files as last judged
+
+    def reload(self, *, only_if_changed: bool = False) -> Plan | None:
+        """Reload now; the plan applied, or None when nothing was (see the log for why).
+
+        With `only_if_changed`, files identical to those last judged are not judged
+        again (a file watcher's catch-up after the start), so nothing is logged twice.
+        """
+        prepared = self.prepare(only_if_changed=only_if_changed)
+        if prepared is None:
+            return None
+        self.commit(prepared)
+        return prepared.plan
+
+    def prepare(self, *, only_if_changed: bool = False, startup: bool = False) -> Prepared | None:
+        try:
+            on_disk = config_mod.read([self.jobs_dir])
+            snapshot: Snapshot = {
+                name: text if isinstance(text, bytes) else str(text)
+                for name, text in on_disk.items()
+            }
+            if only_if_changed and snapshot == self._seen:
+                return None
+            last_good = self.in_force.texts or records.read_last_good(self.storage).files
+            verdict = quarantine.judge(on_disk, last_good, now=self.clock(), registry=self.registry)
+            self._report(verdict)
+            self._seen = snapshot
+        except (StorageError, config_mod.PathNotFound, OSError) as exc:
+            event(logging.ERROR, "reload failed, the configuration in force stays", error=str(exc))
+            return None
+        if verdict.refused:
+            event(
+                logging.ERROR,
+                "change refused: the files do not validate together; "
+                "the configuration in force stays",
+                files=", ".join(verdict.left_out),
+            )
+            return None
+        if verdict.summary():
+            prefix = "started with the last good version of files that fail now: "
+            event(logging.WARNING, (prefix if startup else "") + verdict.summary())
+        new = verdict.loaded.config
+        view = publish.view(new, 0)
+        return Prepared(new, lanes(new), view, verdict.texts, plan(self.in_force.view, view))
+
+    def _report(self, verdict: quarantine.Verdict) -> None:
+        for problem in verdict.problems:
+            event(
+                logging.ERROR if problem.severity is Severity.ERROR else logging.WARNING,
+                f"{problem.file}:{problem.line}:{problem.column}: {problem.severity}: "
+                f"{problem.path + ': ' if problem.path else ''}{problem.message}",
+                code=problem.code,
+            )
+        record = records.ProblemsRecord(
+            tuple(verdict.problems),
+            verdict.quarantined,
+            verdict.left_out,
+            verdict.refused,
+            checked=self.clock().timestamp(),
+        )
+        records.write_problems(self.storage, record)
+
+    def commit(self, prepared: Prepared) -> None:
+        """Publish `prepared`, keep its files as the last good set, and apply its plan."""
+        try:
+            generation = self._publish(prepared.view)
+            records.write_last_good(self.storage, records.LastGood(prepared.texts))
+        except StorageError as exc:
+            self._seen = None  # judge the same files again next time
+            event(logging.ERROR, "reload failed, the configuration in force stays", error=str(exc))
+            return
+        force = self.in_force
+        force.config, force.view, force.lanes = prepared.config, prepared.view, prepared.lanes
+        force.texts, force.generation = prepared.texts, generation
+        force.commit = git_commit(self.jobs_dir)
+        apply(prepared.plan, prepared.config, prepared.lanes, generation, self.runtime)
+        for line in map(str, prepared.plan.changes):
+            event(logging.INFO, f"plan: {line}", generation=generation, commit=force.commit)
+        event(
+            logging.INFO,
+            "configuration in force",
+            generation=generation,
+            hash=prepared.view.hash,
+            queues=len(prepared.config.queues),
+            crons=len(prepared.config.crons),
+            changes=len(prepared.plan.changes),
+        )
+
+    def _publish(self, view: records.Published) -> int:
+        """The generation of `view`: the published one if it is the same configuration,
+        else the next one, published now."""
+        published = records.read_published(self.storage)
+        if published is not None and published.hash == view.hash:
+            return published.generation
+        generation = (published.generation if published else 0) + 1
+        records.publish(self.storage, replace(view, generation=generation))
+        return generation
