@@ -43,10 +43,10 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 from urllib.parse import unquote, urlsplit
 
 import redis
@@ -70,9 +70,52 @@ from jobrunner.storage.redis.wake import WakeRelay
 QUEUES, CONFIG, DAEMONS = "jr:queues", "jr:config", "jr:daemons"
 BATCH = 500  # leases reclaimed, dead jobs purged or expired per script call
 REGISTER_EVERY = 60.0  # seconds between re-adding a queue this process uses to jr:queues
-RECORD_FIELDS = ("rec", "state", "updated", "run_at", "msg")
-Fields = Sequence[bytes | None]
 Arg = bytes | str | int | float  # what a script accepts as an argument
+T = TypeVar("T", bound=tuple[Any, ...])
+
+
+class Stored(NamedTuple):
+    """A job hash's record fields, in the order HMGET is asked for them (RECORD_FIELDS)."""
+
+    rec: bytes | None  # the Record as JSON, once an attempt ended
+    state: bytes | None
+    updated: bytes | None
+    run_at: bytes | None
+    msg: bytes | None  # the message (a job still waiting for its first end has only this)
+
+
+RECORD_FIELDS = Stored._fields
+
+
+class Leased(NamedTuple):
+    """One job of a LEASE reply."""
+
+    job_id: bytes
+    n: int  # the delivery number: the lease token's second half
+    raw: bytes
+    deliveries: int | bytes  # earlier deliveries whose lease expired
+
+
+class Expired(NamedTuple):
+    """One expired lease of an EXPIRED reply (which starts with Redis's time)."""
+
+    job_id: bytes
+    n: bytes
+    owner: bytes
+    dlv: bytes
+    rec: bytes | None
+    state: bytes | None
+    updated: bytes | None
+    run_at: bytes | None
+    msg: bytes  # the message, or the member itself for a stray writer's bytes
+
+    def stored(self) -> Stored:
+        return Stored(self.rec, self.state, self.updated, self.run_at, self.msg)
+
+
+def groups(flat: Sequence[Any], shape: Callable[..., T], size: int) -> list[T]:
+    """A flat script reply read as consecutive groups of `size` values."""
+    return [shape(*chunk) for chunk in zip(*[iter(flat)] * size, strict=True)]
 
 
 def prefix(queue: str) -> str:
@@ -98,8 +141,8 @@ def record_fields(record: Record) -> list[str]:
     return [record.encode(), record.state.value, repr(record.updated), run_at]
 
 
-def read_record(values: Fields) -> Record | None:
-    """A record from RECORD_FIELDS; a job still waiting for its first end has only its message."""
+def read_record(values: Stored) -> Record | None:
+    """A record from its stored fields; a job before its first attempt ends has only a message."""
     rec, state, updated, run_at, msg = values
     if rec:
         record = decode_record(rec)
@@ -238,8 +281,8 @@ class RedisStorage:
             self._register(queue)  # a stray writer's queue is reclaimed too
             flat = self._lua.lease(keys=keys, args=[prefix(queue), owner, count, lease_for])
         return [
-            Lease(f"{text(job_id)}:{n}", text(job_id), queue, bytes(raw), int(deliveries))
-            for job_id, n, raw, deliveries in zip(*[iter(flat)] * 4, strict=True)
+            Lease(f"{text(j.job_id)}:{j.n}", text(j.job_id), queue, bytes(j.raw), int(j.deliveries))
+            for j in groups(flat, Leased, len(Leased._fields))
         ]
 
     def wait(self, queues: Sequence[str], timeout: float) -> None:
@@ -332,20 +375,20 @@ class RedisStorage:
     def _plan_lost(self, queue: str, reply: list[Any], policy: Redelivery) -> list[Any]:
         """REQUEUE_LOST's arguments for the expired leases of one EXPIRED reply."""
         now, args = float(reply[0]), list[Any]()
-        for job_id, n, owner, dlv, *values in zip(*[iter(reply[1:])] * 9, strict=True):
-            who, deliveries, msg = text(owner), int(dlv) + 1, values[-1]
-            record = read_record(values)
+        for lease in groups(reply[1:], Expired, len(Expired._fields)):
+            who, deliveries = text(lease.owner), int(lease.dlv) + 1
+            record = read_record(lease.stored())
             if deliveries < policy.max_deliveries:
                 back = ["", State.QUEUED.value, "", ""]  # a stray message keeps no record
                 if record is not None:
                     back = record_fields(replace(lost(record, who, now), state=State.QUEUED))
-                args += [job_id, n, "queue", *back, 0]
+                args += [lease.job_id, lease.n, "queue", *back, 0]
                 continue
             if record is None:  # a stray message: keep what it was, never drop it silently
-                stray = Job(id=text(job_id), queue=queue, payload=text(msg))
+                stray = Job(id=text(lease.job_id), queue=queue, payload=text(lease.msg))
                 record = Record(stray, State.RUNNING, updated=now)
             dead = buried_lost(lost(record, who, now), deliveries, who)
-            args += [job_id, n, "dead", *record_fields(dead), ms(policy.dead_retain)]
+            args += [lease.job_id, lease.n, "dead", *record_fields(dead), ms(policy.dead_retain)]
         return args
 
     def _requeue_lost(self, plans: Mapping[str, list[Any]]) -> dict[str, list[str]]:
@@ -365,15 +408,16 @@ class RedisStorage:
 
     # -- inspection ----------------------------------------------------------
 
-    def _find(self, job_id: str) -> tuple[str, Fields] | None:
+    def _find(self, job_id: str) -> tuple[str, Stored] | None:
         """The queue holding job `job_id` and its record fields."""
         queues = self._queues()
         pipe = self._client.pipeline(transaction=False)
         for queue in queues:
             pipe.hmget(prefix(queue) + "job:" + job_id, RECORD_FIELDS)
         for queue, values in zip(queues, pipe.execute(), strict=True):
-            if values[0] or values[4]:
-                return queue, values
+            stored = Stored(*values)
+            if stored.rec or stored.msg:
+                return queue, stored
         return None
 
     def record(self, job_id: str) -> Record | None:
@@ -394,20 +438,20 @@ class RedisStorage:
             )[:limit]
             for _, q, job_id in entries:
                 pipe.hmget(prefix(q) + "job:" + job_id, RECORD_FIELDS)
-            records = [read_record(values) for values in pipe.execute()]
+            records = [read_record(Stored(*values)) for values in pipe.execute()]
         return [r for r in records if r is not None and r.state is State.DEAD]
 
     def replay(self, job_id: str) -> bool:
         with self._guard(f"replaying job {job_id}"):
             found = self._find(job_id)
-            if found is None or found[1][1] != b"dead":
+            if found is None or found[1].state != b"dead":
                 return False
             queue, values = found
             record = read_record(values)
             assert record is not None
             job = replace(record.job, attempt=1)
             fresh = replace(record, job=job, state=State.QUEUED, reason="", deliveries=0)
-            args: list[Arg] = [prefix(queue), job_id, values[0] or b"", fresh.encode()]
+            args: list[Arg] = [prefix(queue), job_id, values.rec or b"", fresh.encode()]
             args += [job.encode(), job.priority]
             return bool(self._lua.replay(keys=queue_keys(queue), args=args))
 
