@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from garbage import inject_garbage
 
-from jobrunner.job import Job, Record, State, Unreadable, decode, new_id
+from jobrunner.job import Attempt, Job, Record, State, Unreadable, decode, new_id
 from jobrunner.storage import Redelivery, Storage, open_storage
 
 BACKENDS = ["sqlite", "redis"]
@@ -148,6 +149,59 @@ def test_retry_is_atomic_and_stale_lease_acks_nothing(store: Storage) -> None:
     assert not store.ack(lease, record_of(j), keep_for=60)  # the old delivery is gone
     assert store.record(j.id).state is State.RUNNING  # type: ignore[union-attr]
     assert store.ack(again, record_of(j), keep_for=60)
+
+
+def settle(store: Storage, how: str, lease: Any, j: Job, attempt: Attempt) -> bool:
+    """Settle `lease` as a worker would: `how` is ack, retry or bury."""
+    base = store.record(j.id)
+    history = base.attempts if base is not None else ()
+    record = record_of(j, attempts=(*history, attempt))
+    if how == "ack":
+        return store.ack(lease, record, keep_for=60)
+    if how == "retry":
+        return store.retry(lease, j.next_attempt(), 0.0, replace(record, state=State.RETRYING))
+    return store.bury(lease, replace(record, state=State.DEAD), keep_for=60)
+
+
+@pytest.mark.parametrize("how", ["ack", "retry", "bury"])
+def test_a_stale_delivery_settles_nothing_after_its_job_was_delivered_again(
+    store: Storage, how: str
+) -> None:
+    """A daemon paused past its lease and resumed (SIGSTOP, a long GC, a frozen VM) must not
+    settle the job that another daemon now runs: not ack it, retry it or bury it."""
+    j = job()
+    store.enqueue(j)
+    [stale] = store.lease("q", "paused", count=1, lease_for=0.2)
+    time.sleep(0.3)
+    assert store.reclaim({}, Redelivery()) == [j.id]
+    [current] = store.lease("q", "live", count=1, lease_for=30)
+    assert current.token != stale.token
+    ran = Attempt(1, time.time(), time.time(), "succeeded", daemon="paused")
+    assert not settle(store, how, stale, j, ran)
+    assert store.extend("paused", 30) == 0  # it holds nothing any more
+    record = store.record(j.id)
+    assert record is not None and record.state is State.RUNNING
+    assert [a.outcome for a in record.attempts] == ["lost"]  # the stale run left no trace
+    assert store.stats()["q"].running == 1
+    assert store.lease("q", "third", count=1, lease_for=30) == []  # not re-inserted
+    real = Attempt(1, time.time(), time.time(), "succeeded", daemon="live")
+    assert settle(store, "ack", current, j, real)
+    done = store.record(j.id)
+    assert done is not None and done.state is State.SUCCEEDED
+    assert [(a.outcome, a.daemon) for a in done.attempts] == [
+        ("lost", "paused"),
+        ("succeeded", "live"),
+    ]
+
+
+def test_a_token_the_storage_never_gave_out_settles_nothing(store: Storage) -> None:
+    j = job()
+    store.enqueue(j)
+    [lease] = store.lease("q", "d1", count=1, lease_for=30)
+    forged = replace(lease, token=lease.token + "9")
+    assert not store.ack(forged, record_of(j), keep_for=60)
+    assert not store.bury(replace(lease, token="nonsense"), record_of(j), keep_for=60)
+    assert store.ack(lease, record_of(j), keep_for=60)
 
 
 def test_retry_with_delay_is_scheduled(store: Storage) -> None:

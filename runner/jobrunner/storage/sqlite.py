@@ -4,7 +4,10 @@ A job waits in `queue` until it is due; a worker leases it by writing its
 daemon's name and a lease expiry on the row (the row stays), and the row is
 deleted only when the attempt ends. A row whose lease expired goes back to
 waiting. `seq` is AUTOINCREMENT, so a row id is never reused while an old
-lease could still name it.
+lease could still name it, and `delivery` counts the row's deliveries: a
+lease token is `seq:delivery`, so only the delivery that holds the job now
+can settle it. A token from an expired delivery (its daemon paused past the
+lease and resumed, say) changes nothing and returns False.
 
 Threads of a process share one connection behind a lock. Waiting workers
 sleep on a condition; commits of other processes are noticed through
@@ -44,7 +47,8 @@ CREATE TABLE IF NOT EXISTS queue (
     owner TEXT,
     lease_until REAL,
     deliveries INTEGER NOT NULL DEFAULT 0,
-    body BLOB NOT NULL
+    body BLOB NOT NULL,
+    delivery INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS queue_due ON queue (queue, owner, priority, seq);
 CREATE INDEX IF NOT EXISTS queue_lease ON queue (owner, lease_until);
@@ -83,8 +87,15 @@ class SqliteStorage:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = self._connect()
             self._db.executescript(SCHEMA)
+            self._migrate()
         except (OSError, sqlite3.Error) as exc:
             raise StorageError(f"cannot open {self.url}: {exc}") from None
+
+    def _migrate(self) -> None:
+        """Bring a database written by an earlier version up to this schema."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(queue)")}
+        if "delivery" not in columns:
+            self._db.execute("ALTER TABLE queue ADD COLUMN delivery INTEGER NOT NULL DEFAULT 0")
 
     @classmethod
     def from_url(cls, url: str) -> SqliteStorage:
@@ -175,22 +186,22 @@ class SqliteStorage:
         now = time.time()
         with self._write() as db:
             rows = db.execute(
-                "UPDATE queue SET owner = ?, lease_until = ? WHERE seq IN ("
+                "UPDATE queue SET owner = ?, lease_until = ?, delivery = delivery + 1 WHERE seq IN ("
                 " SELECT seq FROM queue WHERE queue = ? AND owner IS NULL AND run_at <= ?"
                 " ORDER BY priority, seq LIMIT ?)"
-                " RETURNING priority, seq, id, body, deliveries",
+                " RETURNING priority, seq, id, body, deliveries, delivery",
                 (owner, now + lease_for, queue, now, count),
             ).fetchall()
             rows.sort()
-            for _, _, job_id, _, _ in rows:
+            for _, _, job_id, _, _, _ in rows:
                 db.execute(
                     "UPDATE record SET state = 'running', updated = ?,"
                     " data = json_set(data, '$.state', 'running', '$.updated', ?) WHERE id = ?",
                     (now, now, job_id),
                 )
         return [
-            Lease(f"{seq}", job_id, queue, bytes(body), deliveries)
-            for _, seq, job_id, body, deliveries in rows
+            Lease(f"{seq}:{delivery}", job_id, queue, bytes(body), deliveries)
+            for _, seq, job_id, body, deliveries, delivery in rows
         ]
 
     def wait(self, queues: Sequence[str], timeout: float) -> None:
@@ -241,9 +252,15 @@ class SqliteStorage:
             return cursor.rowcount
 
     def _take_lease(self, db: sqlite3.Connection, lease: Lease) -> bool:
+        """End delivery `lease` if it still holds the job: the row is gone then."""
+        seq, _, delivery = lease.token.partition(":")
+        try:
+            token = (int(seq), int(delivery))
+        except ValueError:
+            return False  # not a token this storage gave out
         cursor = db.execute(
-            "DELETE FROM queue WHERE seq = ? AND id = ? AND owner IS NOT NULL",
-            (int(lease.token), lease.job_id),
+            "DELETE FROM queue WHERE seq = ? AND delivery = ? AND id = ? AND owner IS NOT NULL",
+            (*token, lease.job_id),
         )
         return cursor.rowcount == 1
 
