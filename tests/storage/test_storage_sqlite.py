@@ -1,4 +1,4 @@
-"""SQLite only: a database written by an earlier version still works, with fenced leases."""
+"""SQLite only: an older database is migrated; a locked or broken one is a StorageError."""
 
 from __future__ import annotations
 
@@ -6,7 +6,11 @@ import sqlite3
 import time
 from pathlib import Path
 
+import pytest
+from conftest import run_cli
+
 from jobrunner.job import Job, Record, State, new_id
+from jobrunner.storage import StorageError
 from jobrunner.storage.sqlite import SCHEMA, SqliteStorage
 
 
@@ -30,3 +34,37 @@ def test_a_database_from_before_delivery_tokens_is_migrated(tmp_path: Path) -> N
         assert store.ack(lease, Record(job, State.SUCCEEDED, updated=time.time()), 60)
     finally:
         store.close()
+
+
+def test_a_database_locked_too_long_is_a_storage_error(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    store = SqliteStorage(path, busy_timeout=0.2)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        job = Job(id=new_id(), queue="q", payload={}, created=time.time())
+        with pytest.raises(StorageError, match="database is locked"):
+            store.enqueue(job)
+        assert store.stats() == {}  # WAL: reads go on while another process writes
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    store.enqueue(Job(id=new_id(), queue="q", payload={}, created=time.time()))  # usable again
+    assert store.stats()["q"].ready == 1
+    store.close()
+
+
+def test_a_file_that_is_not_a_database_is_a_storage_error(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    path.write_bytes(b"this is not a database, " * 100)
+    with pytest.raises(StorageError, match="not a database"):
+        SqliteStorage(path)
+
+
+def test_the_cli_reports_a_broken_database_and_exits_1(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    path.write_bytes(b"this is not a database, " * 100)
+    for args in (["status"], ["enqueue", "q", "--data", "{}"], ["dlq", "list"]):
+        result = run_cli(*args, "--storage", f"sqlite:///{path}")
+        assert result.returncode == 1, (args, result.stderr)
+        assert "not a database" in result.stderr and "Traceback" not in result.stderr

@@ -73,11 +73,13 @@ CREATE TABLE IF NOT EXISTS claim (key TEXT PRIMARY KEY, expires REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS daemon (id TEXT PRIMARY KEY, info TEXT NOT NULL, expires REAL NOT NULL);
 """
 POLL_SECONDS = 0.005
+BUSY_SECONDS = 30.0  # how long a write waits for another process's lock before it fails
 
 
 class SqliteStorage:
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, busy_timeout: float = BUSY_SECONDS) -> None:
         self.path = Path(path)
+        self.busy_timeout = busy_timeout
         self.url = f"sqlite:///{self.path}"
         self._lock = threading.RLock()
         self._changed = threading.Condition()
@@ -107,29 +109,43 @@ class SqliteStorage:
         return cls(path[3:] if path.startswith("///") else path[2:])
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        db = sqlite3.connect(
+            self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+        )
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("PRAGMA busy_timeout=30000")
+        db.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
         return db
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction, taken at once so concurrent writers queue up, not deadlock."""
-        with self._lock:
+        """One write transaction, taken at once so concurrent writers queue up, not deadlock.
+
+        A database locked for longer than the busy timeout, read-only, full or broken
+        raises `StorageError`, like an unreachable Redis: the caller retries or reports.
+        """
+        with self._lock, self._errors():
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
         with self._changed:
             self._changed.notify_all()
 
     def _read(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
-        with self._lock:
+        with self._lock, self._errors():
             return self._db.execute(sql, args).fetchall()
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise StorageError(f"{self.url}: {exc}") from None
 
     # -- producers ---------------------------------------------------------
 
