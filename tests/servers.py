@@ -18,11 +18,12 @@ def free_port() -> int:
 class RedisServer:
     """A throwaway redis-server process (no persistence) for one test session."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, port: int | None = None) -> None:
+        """A new server; with `port`, on that port (to bring a stopped one back)."""
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process = subprocess.Popen(
             [

@@ -39,6 +39,9 @@ from jobrunner.worker.attempt import Plugins
 from jobrunner.worker.pool import Pool
 
 
+RELOAD_RETRY = 2.0  # seconds between tries of a reload that the storage failed
+
+
 @dataclass(frozen=True)
 class Settings:
     jobs_dir: Path = Path("jobs.d")
@@ -172,17 +175,19 @@ class Daemon:
         signals = self.signals
         self.notifier.send("READY=1", f"STATUS={self.status_line()}")
         watchdog = self.notifier.watchdog_interval()
-        next_ping = 0.0
+        next_ping = next_retry = 0.0
         while not signals.stops:
             self.upkeep.tick()
             if watchdog is not None and time.monotonic() >= next_ping:
                 self.notifier.watchdog()
                 next_ping = time.monotonic() + watchdog
-            if signals.reload or signals.changed:
+            retry = self.reloader.pending and time.monotonic() >= next_retry
+            if signals.reload or signals.changed or retry:
                 forced, signals.reload, signals.changed = signals.reload, False, False
                 self.notifier.reloading()
                 self.reloader.reload(only_if_changed=not forced)
                 self.notifier.send("READY=1", f"STATUS={self.status_line()}")
+                next_retry = time.monotonic() + RELOAD_RETRY
             signals.event.wait(0.2)
             signals.event.clear()
 

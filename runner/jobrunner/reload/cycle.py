@@ -57,6 +57,7 @@ class Reloader:
         self.storage, self.registry, self.jobs_dir = storage, registry, jobs_dir
         self.in_force, self.runtime, self.clock = in_force, runtime, clock
         self._seen: Snapshot | None = None  # the files as last judged
+        self.pending = False  # the last reload failed on the storage: try again later
 
     def reload(self, *, only_if_changed: bool = False) -> Plan | None:
         """Reload now; the plan applied, or None when nothing was (see the log for why).
@@ -83,9 +84,13 @@ class Reloader:
             verdict = quarantine.judge(on_disk, last_good, now=self.clock(), registry=self.registry)
             self._report(verdict)
             self._seen = snapshot
-        except (StorageError, config_mod.PathNotFound, OSError) as exc:
+        except StorageError as exc:
+            self._failed(exc)
+            return None
+        except (config_mod.PathNotFound, OSError) as exc:
             event(logging.ERROR, "reload failed, the configuration in force stays", error=str(exc))
             return None
+        self.pending = False
         if verdict.refused:
             event(
                 logging.ERROR,
@@ -124,8 +129,7 @@ class Reloader:
             generation = self._publish(prepared.view)
             records.write_last_good(self.storage, records.LastGood(prepared.texts))
         except StorageError as exc:
-            self._seen = None  # judge the same files again next time
-            event(logging.ERROR, "reload failed, the configuration in force stays", error=str(exc))
+            self._failed(exc)
             return
         force = self.in_force
         force.config, force.view, force.lanes = prepared.config, prepared.view, prepared.lanes
@@ -143,6 +147,16 @@ class Reloader:
             crons=len(prepared.config.crons),
             changes=len(prepared.plan.changes),
         )
+
+    def _failed(self, exc: StorageError) -> None:
+        """The storage failed mid-reload: nothing changed in force; the daemon tries again."""
+        if not self.pending:
+            event(
+                logging.ERROR,
+                "reload waits for the storage: the configuration in force stays until then",
+                error=str(exc),
+            )
+        self._seen, self.pending = None, True
 
     def _publish(self, view: records.Published) -> int:
         """The generation of `view`: the published one if it is the same configuration,

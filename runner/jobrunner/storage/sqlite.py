@@ -202,7 +202,8 @@ class SqliteStorage:
         now = time.time()
         with self._write() as db:
             rows = db.execute(
-                "UPDATE queue SET owner = ?, lease_until = ?, delivery = delivery + 1 WHERE seq IN ("
+                "UPDATE queue SET owner = ?, lease_until = ?, delivery = delivery + 1"
+                " WHERE seq IN ("
                 " SELECT seq FROM queue WHERE queue = ? AND owner IS NULL AND run_at <= ?"
                 " ORDER BY priority, seq LIMIT ?)"
                 " RETURNING priority, seq, id, body, deliveries, delivery",

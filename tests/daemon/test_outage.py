@@ -1,0 +1,40 @@
+"""A storage outage never stops a daemon: a jobs.d edit made while Redis is down is applied
+once Redis is back."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from daemon_proc import Daemon
+from servers import RedisServer
+
+JOBS = "version: 1\nqueues:\n  work: {handler: python, params: {callable: 'jobapp:record'}}\n"
+
+
+def test_an_edit_during_a_redis_outage_is_applied_after_it(tmp_path: Path) -> None:
+    jobs = tmp_path / "jobs.d"
+    jobs.mkdir()
+    (jobs / "work.yaml").write_text(JOBS)
+    server = RedisServer(tmp_path)
+    daemon = Daemon(jobs, server.url, "--lease", "3s", log=tmp_path / "daemon.log").start()
+    try:
+        server.stop()
+        (jobs / "work.yaml").write_text(JOBS.replace("}}", "}, concurrency: 3}"))
+        daemon.wait_for(
+            lambda e: e.get("msg", "").startswith("reload waits for the storage"),
+            what="the reload to wait for the storage",
+        )
+        time.sleep(3)  # several retries against the stopped server
+        assert daemon.process is not None and daemon.process.poll() is None
+        server = RedisServer(tmp_path, port=server.port)
+        change = daemon.wait_for(
+            lambda e: e.get("msg") == "plan: ~ queue work: concurrency 1 → 3",
+            what="the edit applied after the outage",
+            timeout=30,
+        )
+        assert change["generation"] == 1  # the new server starts empty: the first it publishes
+        assert daemon.process.poll() is None
+    finally:
+        assert daemon.stop() == 0
+        server.stop()
