@@ -1,4 +1,4 @@
-"""The validate benchmarks still run: tiny sizes, one run each, no timing asserted."""
+"""The benchmarks still run: tiny sizes, one run each, no timing asserted."""
 
 from __future__ import annotations
 
@@ -31,3 +31,16 @@ def test_validate_stages_times_every_stage() -> None:
     out = bench("--stages", "--runs", "1")
     stages = [line.split()[0] for line in out.splitlines()]
     assert stages == ["import", "find", "read", "parse", "shape", "build", "cross-file", "all"]
+
+
+def test_idle_bench_runs() -> None:
+    script = str(BENCHMARKS / "idle_bench.py")
+    result = subprocess.run(
+        [sys.executable, script, "--seconds", "0.5", "--warmup", "0", "--crons", "5"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert [line.split(",")[0] for line in result.stdout.splitlines()][:2] == ["sqlite", "sqlite"]
+    assert "% of a core" in result.stdout

@@ -291,6 +291,28 @@ def test_wait_wakes_on_enqueue_from_another_connection(url: str) -> None:
     producer.close()
 
 
+def test_empty_leases_and_extends_wake_no_waiter(store: Storage) -> None:
+    """Idle workers must not wake each other: the empty leases and extends they make leave a
+    waiting worker asleep (on SQLite each woke every waiter, and kept a core busy)."""
+    returned = threading.Event()
+
+    def wait() -> None:
+        store.wait(["q"], 3.0)
+        returned.set()
+
+    thread = threading.Thread(target=wait)
+    thread.start()
+    time.sleep(0.1)
+    until = time.monotonic() + 0.3
+    while time.monotonic() < until:
+        assert store.lease("q", "idle", count=4, lease_for=30) == []
+        assert store.extend("idle", 30) == 0
+    assert not returned.is_set(), "a write that made nothing due woke a waiting worker"
+    store.wake()
+    thread.join(5)
+    assert returned.is_set()
+
+
 def test_publish_and_daemons(store: Storage) -> None:
     assert store.published() is None
     store.publish({"generation": 3, "queues": {"q": {}}})

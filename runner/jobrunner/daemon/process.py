@@ -38,7 +38,6 @@ from jobrunner.storage import DEFAULT_URL, Storage, StorageError, open_storage, 
 from jobrunner.worker.attempt import Plugins
 from jobrunner.worker.pool import Pool
 
-
 RELOAD_RETRY = 2.0  # seconds between tries of a reload that the storage failed
 
 

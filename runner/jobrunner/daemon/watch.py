@@ -30,7 +30,7 @@ def _watch(
             jobs_dir,
             watch_filter=None,
             debounce=200,
-            step=20,
+            step=50,
             rust_timeout=200,
             yield_on_timeout=True,
             stop_event=stop,

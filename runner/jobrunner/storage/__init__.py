@@ -18,7 +18,7 @@ def open_storage(url: str) -> Storage:
     """Open the storage a URL names; `StorageError` with a readable message otherwise."""
     scheme = url.split(":", 1)[0].lower()
     if scheme == "sqlite":
-        from jobrunner.storage.sqlite import SqliteStorage
+        from jobrunner.storage.sqlite.store import SqliteStorage
 
         return SqliteStorage.from_url(url)
     if scheme in ("redis", "rediss"):

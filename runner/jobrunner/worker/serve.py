@@ -27,7 +27,7 @@ from jobrunner.worker.lane import Lane
 from jobrunner.worker.retry import Verdict
 
 DEAD_RETAIN = DEAD_LETTER_RETAIN.total_seconds()  # for jobs no lane is left to judge
-WAIT_SECONDS = 0.5  # longest a worker blocks before re-checking stop flags
+WAIT_SECONDS = 5.0  # longest a worker sleeps; what may make a job due (or a stop) wakes it sooner
 RATE_MARGIN, RATE_MARGIN_MIN = 0.02, 0.05  # of a rate-limit window, and at least (seconds)
 
 

@@ -10,9 +10,9 @@ can settle it. A token from an expired delivery (its daemon paused past the
 lease and resumed, say) changes nothing and returns False.
 
 Threads of a process share one connection behind a lock. Waiting workers
-sleep on a condition; commits of other processes are noticed through
-`PRAGMA data_version` on a second connection, polled every few
-milliseconds, so an idle daemon picks up a new job within ~10 ms.
+sleep on a condition, woken by this process's own commits that may make a
+job due, and by other processes' commits, which wake.py notices (inotify on
+the WAL file, `PRAGMA data_version` as the fallback).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from jobrunner.storage.base import (
     buried_lost,
     lost,
 )
+from jobrunner.storage.sqlite.wake import Changes
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS queue (
@@ -72,7 +73,6 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS claim (key TEXT PRIMARY KEY, expires REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS daemon (id TEXT PRIMARY KEY, info TEXT NOT NULL, expires REAL NOT NULL);
 """
-POLL_SECONDS = 0.005
 BUSY_SECONDS = 30.0  # how long a write waits for another process's lock before it fails
 
 
@@ -118,8 +118,13 @@ class SqliteStorage:
         return db
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self, *, wake: bool = False) -> Iterator[sqlite3.Connection]:
         """One write transaction, taken at once so concurrent writers queue up, not deadlock.
+
+        With `wake`, the transaction may have made a job due (enqueue, retry, release,
+        reclaim, replay), and this process's waiting workers are woken after it. Only
+        then: a worker's own empty lease must not wake the others, or idle workers keep
+        waking each other (other processes' commits are noticed by wake.py).
 
         A database locked for longer than the busy timeout, read-only, full or broken
         raises `StorageError`, like an unreachable Redis: the caller retries or reports.
@@ -133,8 +138,8 @@ class SqliteStorage:
                     self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
-        with self._changed:
-            self._changed.notify_all()
+        if wake:
+            self.wake()
 
     def _read(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
         with self._lock, self._errors():
@@ -159,7 +164,7 @@ class SqliteStorage:
     ) -> str:
         now = time.time()
         run_at = at if at is not None else now + delay
-        with self._write() as db:
+        with self._write(wake=True) as db:
             if job.idempotency_key is not None and idempotency_ttl:
                 row = db.execute(
                     "SELECT job_id FROM idempotency WHERE queue = ? AND key = ? AND expires > ?",
@@ -243,23 +248,11 @@ class SqliteStorage:
         """Start (once) the thread that notices other processes' commits."""
         with self._lock:
             if self._watcher is None:
+                changes = Changes(self.path, self._connect, self.wake, self._closed)
                 self._watcher = threading.Thread(
-                    target=self._poll_changes, name="jobrunner-sqlite-watch", daemon=True
+                    target=changes.run, name="jobrunner-sqlite-watch", daemon=True
                 )
                 self._watcher.start()
-
-    def _poll_changes(self) -> None:
-        db = self._connect()
-        last = db.execute("PRAGMA data_version").fetchone()[0]
-        while not self._closed.wait(POLL_SECONDS):
-            try:
-                version = db.execute("PRAGMA data_version").fetchone()[0]
-            except sqlite3.Error:
-                continue
-            if version != last:
-                last = version
-                self.wake()
-        db.close()
 
     def extend(self, owner: str, lease_for: float) -> int:
         with self._write() as db:
@@ -292,7 +285,7 @@ class SqliteStorage:
         return held
 
     def retry(self, lease: Lease, job: Job, delay: float, record: Record) -> bool:
-        with self._write() as db:
+        with self._write(wake=True) as db:
             now = time.time()
             held = self._take_lease(db, lease)
             if held:
@@ -312,7 +305,7 @@ class SqliteStorage:
         return held
 
     def release(self, owner: str) -> int:
-        with self._write() as db:
+        with self._write(wake=True) as db:
             rows = db.execute(
                 "UPDATE queue SET owner = NULL, lease_until = NULL WHERE owner = ? RETURNING id",
                 (owner,),
@@ -330,7 +323,7 @@ class SqliteStorage:
     def reclaim(self, policies: Mapping[str, Redelivery], default: Redelivery) -> list[str]:
         now = time.time()
         moved = []
-        with self._write() as db:
+        with self._write(wake=True) as db:
             expired = db.execute(
                 "SELECT seq, id, queue, deliveries, owner FROM queue"
                 " WHERE owner IS NOT NULL AND lease_until < ?",
@@ -385,7 +378,7 @@ class SqliteStorage:
 
     def replay(self, job_id: str) -> bool:
         now = time.time()
-        with self._write() as db:
+        with self._write(wake=True) as db:
             row = db.execute(
                 "SELECT data FROM record WHERE id = ? AND state = 'dead'", (job_id,)
             ).fetchone()

@@ -1,0 +1,1 @@
+"""The SQLite backend: the store, and how it notices other processes' commits."""
