@@ -48,7 +48,14 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
-from jobrunner.plugin import CheckOptions, JobContext, ParamIssue, PermanentError, Plugin
+from jobrunner.plugin import (
+    CheckOptions,
+    JobContext,
+    ParamIssue,
+    PermanentError,
+    Plugin,
+    bound_to_parent,
+)
 
 DEFAULT_MAX_OUTPUT = 65536
 KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
@@ -175,6 +182,7 @@ class Shell(Plugin):
                 cwd=self.cwd,
                 env={**os.environ, **self.env},
                 start_new_session=True,
+                preexec_fn=bound_to_parent(),  # SIGKILLed if the daemon dies first
                 bufsize=0,
             )
         except OSError as exc:

@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, ClassVar
 
-# Part of the contract: the job files' `{field}` templates over a payload, and a
-# walk over every string of a params value (for plugins that template them).
+# Part of the contract: the job files' `{field}` templates over a payload, a walk
+# over every string of a params value (for plugins that template them), and a
+# `preexec_fn` for child processes that must not outlive the daemon.
+from jobrunner.orphans import bound_to_parent
 from jobrunner.values import template
 from jobrunner.values.refs import walk_strings
 
@@ -95,6 +97,7 @@ __all__ = [
     "PermanentError",
     "Plugin",
     "RetryLater",
+    "bound_to_parent",
     "template",
     "walk_strings",
 ]

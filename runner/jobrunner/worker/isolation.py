@@ -19,6 +19,7 @@ import time
 import traceback
 from typing import Any
 
+from jobrunner.orphans import bound_to_parent
 from jobrunner.plugin import JobContext, PermanentError, RetryLater
 
 MAX_STDERR = 4000
@@ -57,6 +58,7 @@ def run(plugin: str, params: Any, ctx: JobContext, payload: Any) -> Any:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,
+        preexec_fn=bound_to_parent(),  # SIGKILLed if the daemon dies first
     )
     try:
         out, err = child.communicate(json.dumps(request).encode(), timeout=request["timeout"])
