@@ -25,3 +25,35 @@ def inject_garbage(url: str, queue: str, raw: bytes) -> None:
             client.zadd(prefix(queue) + "ready", {raw: 0})
         finally:
             client.close()
+
+
+def corrupt_record(url: str, queue: str, job_id: str, data: bytes, deliveries: bytes) -> None:
+    """Overwrite a stored job's record and its delivery count with bytes that are neither."""
+    if url.startswith("sqlite"):
+        db = sqlite3.connect(url.split("///", 1)[1])
+        db.execute("UPDATE record SET data = ? WHERE id = ?", (data, job_id))
+        db.execute("UPDATE queue SET deliveries = ? WHERE id = ?", (deliveries, job_id))
+        db.commit()
+        db.close()
+    else:
+        client = redis.Redis.from_url(url)
+        try:
+            client.hset(prefix(queue) + "job:" + job_id, mapping={"rec": data, "dlv": deliveries})
+        finally:
+            client.close()
+
+
+def overwrite_value(url: str, key: str, raw: bytes) -> None:
+    """Put `raw` where the storage keeps a shared value (`config`, or a value's key)."""
+    if url.startswith("sqlite"):
+        db = sqlite3.connect(url.split("///", 1)[1])
+        name = "config" if key == "config" else f"value:{key}"
+        db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, raw))
+        db.commit()
+        db.close()
+    else:
+        client = redis.Redis.from_url(url)
+        try:
+            client.set("jr:config" if key == "config" else f"jr:value:{key}", raw)
+        finally:
+            client.close()

@@ -118,15 +118,26 @@ class Record:
 
 
 def decode_record(raw: bytes | str) -> Record:
-    data = json.loads(raw)
-    return Record(
-        job=Job(**data["job"]),
-        state=State(data["state"]),
-        attempts=tuple(Attempt(**a) for a in data.get("attempts", ())),
-        result=data.get("result"),
-        reason=data.get("reason", ""),
-        updated=data.get("updated", 0.0),
-        run_at=data.get("run_at"),
-        deliveries=data.get("deliveries", 0),
-        extra=data.get("extra", {}),
-    )
+    """A stored record; `Unreadable` when the bytes are not one (garbage, a wrong shape)."""
+    try:
+        data = json.loads(raw)
+        return Record(
+            job=Job(**data["job"]),
+            state=State(data["state"]),
+            attempts=tuple(Attempt(**a) for a in data.get("attempts", ())),
+            result=data.get("result"),
+            reason=data.get("reason", ""),
+            updated=float(data.get("updated", 0.0)),
+            run_at=data.get("run_at"),
+            deliveries=int(data.get("deliveries", 0)),
+            extra=dict(data.get("extra", {})),
+        )
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise Unreadable(f"unreadable record: {type(exc).__name__}: {exc}") from None
+
+
+def unreadable_record(job_id: str, queue: str, raw: bytes | str | None, why: str) -> Record:
+    """What to show for a record that cannot be read: its raw text and the reason, as dead."""
+    text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
+    job = Job(id=job_id, queue=queue, payload=text[:2000])
+    return Record(job, State.DEAD, reason=why)

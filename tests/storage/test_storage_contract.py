@@ -11,10 +11,10 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from garbage import inject_garbage
+from garbage import corrupt_record, inject_garbage, overwrite_value
 
 from jobrunner.job import Attempt, Job, Record, State, Unreadable, decode, new_id
-from jobrunner.storage import Redelivery, Storage, open_storage
+from jobrunner.storage import Redelivery, Storage, open_storage, records
 
 BACKENDS = ["sqlite", "redis"]
 
@@ -311,6 +311,51 @@ def test_empty_leases_and_extends_wake_no_waiter(store: Storage) -> None:
     store.wake()
     thread.join(5)
     assert returned.is_set()
+
+
+def test_garbage_in_a_leased_jobs_record_neither_stops_reclaim_nor_hides_the_job(
+    store: Storage, url: str
+) -> None:
+    j = job()
+    store.enqueue(j)
+    store.lease("q", "gone", count=1, lease_for=0.2)
+    corrupt_record(url, "q", j.id, b"\xff not a record", b"many")
+    time.sleep(0.3)
+    assert store.reclaim({}, Redelivery()) == [j.id]
+    [again] = store.lease("q", "d2", count=1, lease_for=30)
+    assert decode(again.raw).id == j.id  # the message itself was fine: it runs again
+    assert store.record(j.id) is not None
+
+
+def test_an_unreadable_record_is_shown_dead_with_its_bytes_and_the_reason(
+    store: Storage, url: str
+) -> None:
+    j = job()
+    store.enqueue(j)
+    [lease] = store.lease("q", "d1", count=1, lease_for=30)
+    assert store.bury(lease, record_of(j, State.DEAD, reason="no"), keep_for=60)
+    corrupt_record(url, "q", j.id, b'{"job": 5}', b"1")
+    record = store.record(j.id)
+    assert record is not None and record.state is State.DEAD
+    assert record.reason.startswith("unreadable record") and '{"job": 5}' in record.job.payload
+    assert [r.job.id for r in store.dead("q")] == [j.id]
+    assert not store.replay(j.id)  # nothing to run
+
+
+@pytest.mark.parametrize(
+    "raw", [b"\x80 not json", b"[1, 2]", b'{"generation": "x", "queues": 5, "files": 7}']
+)
+def test_garbage_in_the_shared_records_reads_as_never_written(
+    store: Storage, url: str, raw: bytes
+) -> None:
+    for key in ("config", "problems", "last-good-files", "cron:tick"):
+        overwrite_value(url, key, raw)
+    published = records.read_published(store)
+    assert published is None or (published.generation, published.queues) == (0, {})
+    assert records.read_cron(store, "tick") == records.CronState()
+    problems = records.read_problems(store)
+    assert problems is None or problems.problems == ()
+    assert set(records.read_last_good(store).files) <= {"generation"}  # the one str value
 
 
 def test_publish_and_daemons(store: Storage) -> None:

@@ -33,6 +33,7 @@ class Upkeep:
         self.storage, self.owner, self.lease_for = storage, owner, lease_for
         self.in_force, self.info, self.buries_orphans = in_force, info, buries_orphans
         self.healthy = True
+        self._failing: dict[str, str] = {}  # chore -> its last unexpected failure
         beat = max(0.2, lease_for / 3)
         self.chores: list[tuple[float, Callable[[], Any]]] = [
             (beat, self.beat),
@@ -56,6 +57,14 @@ class Upkeep:
                 event(logging.ERROR, "storage unreachable: retrying", error=str(exc))
             self.healthy = False
             return
+        except Exception as exc:  # data no reader expected: never a reason to stop the daemon
+            name = getattr(chore, "__name__", "chore")
+            text = f"{type(exc).__name__}: {exc}"
+            if self._failing.get(name) != text:  # once per distinct failure, not every beat
+                event(logging.ERROR, f"{name} failed, will try again", error=text)
+            self._failing[name] = text
+            return
+        self._failing.pop(getattr(chore, "__name__", "chore"), None)
         if not self.healthy:
             event(logging.INFO, "storage reachable again")
         self.healthy = True

@@ -96,6 +96,9 @@ class Scheduler:
             except StorageError as exc:
                 event(logging.ERROR, "scheduler cannot reach the storage, retrying", error=str(exc))
                 wait = MAX_SLEEP
+            except Exception as exc:  # never a reason for ticks to stop for good
+                event(logging.ERROR, "scheduler step failed, retrying", error=f"{exc!r}")
+                wait = MAX_SLEEP
             self.wakeup.wait(min(wait, MAX_SLEEP))
             self.wakeup.clear()
 

@@ -9,13 +9,15 @@
   still runs that file's last good version.
 
 Every record is JSON in storage. A reader gets the record, or None when it was never
-written; the codecs take only the fields they know and ignore the rest, so daemons of
-two versions can share a storage during a rollout.
+written or does not read as one (a stray writer's bytes: a daemon then writes it anew,
+from the files on disk); the codecs take only the fields they know, of the types they
+expect, and ignore the rest, so daemons of two versions can share a storage during a
+rollout and garbage in one field never stops a daemon.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -52,12 +54,13 @@ class Published:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Published:
+        files = data.get("files")
         return cls(
-            generation=int(data.get("generation", 0)),
+            generation=_count(data.get("generation")),
             hash=str(data.get("hash", "")),
             queues=_entries(data.get("queues")),
             crons=_entries(data.get("crons")),
-            files=tuple(str(f) for f in data.get("files") or ()),
+            files=tuple(map(str, files)) if isinstance(files, list) else (),
         )
 
 
@@ -68,8 +71,8 @@ def _entries(value: Any) -> dict[str, Entry]:
 
 
 def read_published(storage: Storage) -> Published | None:
-    data = storage.published()
-    return None if data is None else Published.from_dict(data)
+    data = _read(storage.published)
+    return Published.from_dict(data) if isinstance(data, Mapping) else None
 
 
 def publish(storage: Storage, published: Published) -> None:
@@ -105,7 +108,7 @@ class CronState:
 
 
 def read_cron(storage: Storage, name: str) -> CronState:
-    data = storage.get_value(cron_key(name))
+    data = _read(lambda: storage.get_value(cron_key(name)))
     return CronState.from_dict(data) if isinstance(data, Mapping) else CronState()
 
 
@@ -135,9 +138,9 @@ class ProblemsRecord:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ProblemsRecord:
         return cls(
-            problems=tuple(_problem(p) for p in data.get("problems") or ()),
-            quarantined=tuple(map(str, data.get("quarantined") or ())),
-            left_out=tuple(map(str, data.get("left_out") or ())),
+            problems=tuple(map(_problem, _list(data.get("problems")))),
+            quarantined=_names(data.get("quarantined")),
+            left_out=_names(data.get("left_out")),
             refused=bool(data.get("refused")),
             checked=_number(data.get("checked")),
         )
@@ -152,7 +155,7 @@ def _problem(data: Any) -> Problem:
 
 
 def read_problems(storage: Storage) -> ProblemsRecord | None:
-    data = storage.get_value(PROBLEMS_KEY)
+    data = _read(lambda: storage.get_value(PROBLEMS_KEY))
     return ProblemsRecord.from_dict(data) if isinstance(data, Mapping) else None
 
 
@@ -175,12 +178,28 @@ class LastGood:
 
 
 def read_last_good(storage: Storage) -> LastGood:
-    data = storage.get_value(LAST_GOOD_KEY)
+    data = _read(lambda: storage.get_value(LAST_GOOD_KEY))
     return LastGood.from_dict(data) if isinstance(data, Mapping) else LastGood()
 
 
 def write_last_good(storage: Storage, last_good: LastGood) -> None:
     storage.set_value(LAST_GOOD_KEY, last_good.as_dict())
+
+
+def _read(get: Callable[[], Any]) -> Any:
+    """The decoded JSON value `get` reads; None when the stored bytes are not JSON."""
+    try:
+        return get()
+    except (ValueError, TypeError):  # StorageError (unreachable) goes on to the caller
+        return None
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    return tuple(map(str, _list(value)))
 
 
 def _number(value: Any) -> float | None:

@@ -54,7 +54,15 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.commands.core import Script
 from redis.retry import Retry
 
-from jobrunner.job import Job, Record, State, Unreadable, decode, decode_record
+from jobrunner.job import (
+    Job,
+    Record,
+    State,
+    Unreadable,
+    decode,
+    decode_record,
+    unreadable_record,
+)
 from jobrunner.storage import redact
 from jobrunner.storage.base import (
     Lease,
@@ -141,8 +149,18 @@ def record_fields(record: Record) -> list[str]:
     return [record.encode(), record.state.value, repr(record.updated), run_at]
 
 
-def read_record(values: Stored) -> Record | None:
-    """A record from its stored fields; a job before its first attempt ends has only a message."""
+def read_record(values: Stored, job_id: str, queue: str) -> Record | None:
+    """A record from its stored fields; a job before its first attempt ends has only a message.
+
+    Fields that do not read (a stray writer's bytes) give a dead record showing them.
+    """
+    try:
+        return _fields_record(values)
+    except (Unreadable, ValueError) as exc:
+        return unreadable_record(job_id, queue, values.rec or values.msg, str(exc))
+
+
+def _fields_record(values: Stored) -> Record | None:
     rec, state, updated, run_at, msg = values
     if rec:
         record = decode_record(rec)
@@ -159,6 +177,14 @@ def read_record(values: Stored) -> Record | None:
         updated=float(updated) if updated else record.updated,
         run_at=record.run_at if run_at is None else float(run_at) if run_at else None,
     )
+
+
+def _count(value: Any) -> int:
+    """A counter field; a stray writer's bytes count as 0."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
 
 
 def connect(url: str) -> redis.Redis:
@@ -281,7 +307,9 @@ class RedisStorage:
             self._register(queue)  # a stray writer's queue is reclaimed too
             flat = self._lua.lease(keys=keys, args=[prefix(queue), owner, count, lease_for])
         return [
-            Lease(f"{text(j.job_id)}:{j.n}", text(j.job_id), queue, bytes(j.raw), int(j.deliveries))
+            Lease(
+                f"{text(j.job_id)}:{j.n}", text(j.job_id), queue, bytes(j.raw), _count(j.deliveries)
+            )
             for j in groups(flat, Leased, len(Leased._fields))
         ]
 
@@ -376,8 +404,8 @@ class RedisStorage:
         """REQUEUE_LOST's arguments for the expired leases of one EXPIRED reply."""
         now, args = float(reply[0]), list[Any]()
         for lease in groups(reply[1:], Expired, len(Expired._fields)):
-            who, deliveries = text(lease.owner), int(lease.dlv) + 1
-            record = read_record(lease.stored())
+            who, deliveries = text(lease.owner), _count(lease.dlv) + 1
+            record = read_record(lease.stored(), text(lease.job_id), queue)
             if deliveries < policy.max_deliveries:
                 back = ["", State.QUEUED.value, "", ""]  # a stray message keeps no record
                 if record is not None:
@@ -423,7 +451,7 @@ class RedisStorage:
     def record(self, job_id: str) -> Record | None:
         with self._guard(f"reading job {job_id}"):
             found = self._find(job_id)
-        return read_record(found[1]) if found else None
+        return read_record(found[1], job_id, found[0]) if found else None
 
     def dead(self, queue: str | None = None, limit: int = 100) -> list[Record]:
         with self._guard("listing dead jobs"):
@@ -438,7 +466,10 @@ class RedisStorage:
             )[:limit]
             for _, q, job_id in entries:
                 pipe.hmget(prefix(q) + "job:" + job_id, RECORD_FIELDS)
-            records = [read_record(Stored(*values)) for values in pipe.execute()]
+            records = [
+                read_record(Stored(*values), job_id, q)
+                for (_, q, job_id), values in zip(entries, pipe.execute(), strict=True)
+            ]
         return [r for r in records if r is not None and r.state is State.DEAD]
 
     def replay(self, job_id: str) -> bool:
@@ -447,8 +478,12 @@ class RedisStorage:
             if found is None or found[1].state != b"dead":
                 return False
             queue, values = found
-            record = read_record(values)
-            assert record is not None
+            try:
+                record = _fields_record(values)
+            except (Unreadable, ValueError):
+                return False  # nothing to run: it stays dead, its bytes and reason in view
+            if record is None:
+                return False
             job = replace(record.job, attempt=1)
             fresh = replace(record, job=job, state=State.QUEUED, reason="", deliveries=0)
             args: list[Arg] = [prefix(queue), job_id, values.rec or b"", fresh.encode()]

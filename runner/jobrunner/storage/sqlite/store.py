@@ -27,7 +27,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from jobrunner.job import Job, Record, State, decode_record
+from jobrunner.job import Job, Record, State, Unreadable, decode_record, unreadable_record
 from jobrunner.storage.base import (
     Lease,
     QueueStats,
@@ -329,11 +329,12 @@ class SqliteStorage:
                 " WHERE owner IS NOT NULL AND lease_until < ?",
                 (now,),
             ).fetchall()
-            for seq, job_id, queue, deliveries, owner in expired:
+            for seq, job_id, queue, stored_deliveries, owner in expired:
                 moved.append(job_id)
+                deliveries = stored_deliveries if isinstance(stored_deliveries, int) else 0
                 policy = policies.get(queue, default)
                 row = db.execute("SELECT data FROM record WHERE id = ?", (job_id,)).fetchone()
-                record = lost(decode_record(row[0]) if row else stray(db, seq), owner, now)
+                record = lost(_stored(db, seq, row[0] if row else None), owner, now)
                 if deliveries + 1 >= policy.max_deliveries:
                     db.execute("DELETE FROM queue WHERE seq = ?", (seq,))
                     dead = buried_lost(record, deliveries + 1, owner)
@@ -364,17 +365,17 @@ class SqliteStorage:
     # -- inspection ----------------------------------------------------------
 
     def record(self, job_id: str) -> Record | None:
-        rows = self._read("SELECT data FROM record WHERE id = ?", (job_id,))
-        return decode_record(rows[0][0]) if rows else None
+        rows = self._read("SELECT data, queue FROM record WHERE id = ?", (job_id,))
+        return _readable(job_id, rows[0][1], rows[0][0]) if rows else None
 
     def dead(self, queue: str | None = None, limit: int = 100) -> list[Record]:
-        sql = "SELECT data FROM record WHERE state = 'dead'"
+        sql = "SELECT data, id, queue FROM record WHERE state = 'dead'"
         args: list[Any] = []
         if queue:
             sql += " AND queue = ?"
             args.append(queue)
         rows = self._read(sql + " ORDER BY updated LIMIT ?", [*args, limit])
-        return [decode_record(data) for (data,) in rows]
+        return [_readable(job_id, queue, data) for data, job_id, queue in rows]
 
     def replay(self, job_id: str) -> bool:
         now = time.time()
@@ -384,7 +385,10 @@ class SqliteStorage:
             ).fetchone()
             if row is None:
                 return False
-            record = decode_record(row[0])
+            try:
+                record = decode_record(row[0])
+            except Unreadable:
+                return False  # nothing to run: it stays dead, its bytes and reason in view
             job = replace(record.job, attempt=1)
             db.execute("DELETE FROM queue WHERE id = ?", (job_id,))
             self._insert(db, job, now)
@@ -489,6 +493,23 @@ class SqliteStorage:
             self._watcher.join(timeout=1)
         with self._lock:
             self._db.close()
+
+
+def _readable(job_id: str, queue: str, data: str) -> Record:
+    try:
+        return decode_record(data)
+    except Unreadable as exc:
+        return unreadable_record(job_id, queue, data, str(exc))
+
+
+def _stored(db: sqlite3.Connection, seq: int, data: str | None) -> Record:
+    """The record of a leased job, or, if it has none that reads, one made from its message."""
+    if data is not None:
+        try:
+            return decode_record(data)
+        except Unreadable:
+            pass
+    return stray(db, seq)
 
 
 def stray(db: sqlite3.Connection, seq: int) -> Record:

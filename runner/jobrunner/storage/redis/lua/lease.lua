@@ -7,7 +7,7 @@
 local now = clock()
 local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 1000)
 for _, id in ipairs(due) do
-  redis.call('ZADD', KEYS[1], redis.call('HGET', jobkey(id), 'score') or 2e13, id)
+  redis.call('ZADD', KEYS[1], score(id), id)
 end
 if #due > 0 then redis.call('ZREM', KEYS[2], unpack(due)) end
 local popped = redis.call('ZPOPMIN', KEYS[1], ARGV[3])

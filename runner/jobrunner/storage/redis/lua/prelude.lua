@@ -7,6 +7,8 @@ local function clock()
   return tonumber(t[1]) + tonumber(t[2]) / 1000000
 end
 local function jobkey(id) return P .. 'job:' .. id end
+-- A job's place in the ready set; a stray writer's bytes put it after every real job.
+local function score(id) return tonumber(redis.call('HGET', jobkey(id), 'score')) or 2e13 end
 local function held(id, n)
   return redis.call('ZSCORE', KEYS[3], id) and (redis.call('HGET', jobkey(id), 'n') or '') == n
 end

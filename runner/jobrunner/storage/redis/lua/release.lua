@@ -5,7 +5,7 @@ for _, id in ipairs(redis.call('SMEMBERS', KEYS[7])) do
   local job = jobkey(id)
   if redis.call('ZSCORE', KEYS[3], id) and redis.call('HGET', job, 'owner') == ARGV[2] then
     redis.call('ZREM', KEYS[3], id)
-    ready(id, redis.call('HGET', job, 'score') or 2e13)
+    ready(id, score(id))
     redis.call('HSET', job, 'owner', '', 'state', 'queued')
     count = count + 1
   end

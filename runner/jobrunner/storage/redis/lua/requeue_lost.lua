@@ -13,8 +13,8 @@ for i = 2, #ARGV, 8 do
     if ARGV[i + 2] == 'dead' then
       entomb(id, rec, ARGV[i + 5], ARGV[i + 6], ARGV[i + 7], now)
     else
-      ready(id, redis.call('HGET', job, 'score') or 2e13)
-      redis.call('HINCRBY', job, 'dlv', 1)
+      ready(id, score(id))
+      redis.call('HSET', job, 'dlv', (tonumber(redis.call('HGET', job, 'dlv')) or 0) + 1)
       redis.call('HSET', job, 'owner', '', 'state', ARGV[i + 4], 'updated', ARGV[i + 5],
         'run_at', ARGV[i + 6])
       if rec ~= '' then redis.call('HSET', job, 'rec', rec) end
