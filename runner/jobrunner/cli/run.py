@@ -60,6 +60,23 @@ from jobrunner.cli.options import seconds, storage_url
     help="Reload when files under the jobs directory change (SIGHUP always reloads).",
 )
 @click.option(
+    "--signing-key-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    envvar="JOBRUNNER_SIGNING_KEY_FILE",
+    help="Sign and check every message and stored copy of configuration with the keys "
+    "in this file (one a line, the first signs); also JOBRUNNER_SIGNING_KEY. "
+    "Set one for any shared Redis.",
+)
+@click.option(
+    "--strict/--no-strict",
+    default=True,
+    show_default=True,
+    envvar="JOBRUNNER_STRICT",
+    help="Running as root, refuse a jobs directory or job file that is writable by group "
+    "or others or owned by another user (a refused file keeps its last good version).",
+)
+@click.option(
     "--log-format",
     type=click.Choice(["auto", "human", "json"]),
     default="auto",
@@ -82,6 +99,8 @@ def run(
     grace: float,
     lease_for: float,
     watch: bool,
+    signing_key_file: Path | None,
+    strict: bool,
     log_format: str,
     log_level: str,
 ) -> None:
@@ -107,9 +126,14 @@ def run(
     """
     from jobrunner import logs
     from jobrunner.daemon import process
+    from jobrunner.storage.signing import BadKey, Keys
 
     if not jobs_dir.is_dir():
         raise click.UsageError(f"jobs directory '{jobs_dir}' does not exist")
+    try:
+        keys = Keys.from_file(signing_key_file) if signing_key_file else Keys.from_environment()
+    except BadKey as exc:
+        raise click.UsageError(str(exc)) from None
     logs.setup(log_format, log_level)
     settings = process.Settings(
         jobs_dir=jobs_dir,
@@ -119,5 +143,7 @@ def run(
         grace=grace,
         lease_for=lease_for,
         watch=watch,
+        keys=keys,
+        strict=strict,
     )
     raise SystemExit(process.run(settings))

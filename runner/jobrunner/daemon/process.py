@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from jobrunner.daemon import watch
 from jobrunner.daemon.notify import Notifier
@@ -30,11 +31,13 @@ from jobrunner.daemon.signals import Signals
 from jobrunner.daemon.upkeep import Upkeep
 from jobrunner.logs import event
 from jobrunner.registry import Registry, discover
+from jobrunner.reload import strict as strict_mode
 from jobrunner.reload.apply import Runtime
 from jobrunner.reload.cycle import Reloader
 from jobrunner.reload.in_force import InForce
 from jobrunner.scheduler.loop import Scheduler
 from jobrunner.storage import DEFAULT_URL, Storage, StorageError, open_storage, redact
+from jobrunner.storage.signing import Keys
 from jobrunner.worker.attempt import Plugins
 from jobrunner.worker.pool import Pool
 
@@ -50,6 +53,8 @@ class Settings:
     grace: float = 30.0
     lease_for: float = 30.0
     watch: bool = True
+    keys: Keys | None = None  # signing keys (storage/signing.py)
+    strict: bool = True  # as root, refuse job files others could write (reload/strict.py)
 
 
 def run(settings: Settings, registry: Registry | None = None) -> int:
@@ -65,19 +70,40 @@ def run(settings: Settings, registry: Registry | None = None) -> int:
         storage=redact(settings.storage),
         jobs=str(settings.jobs_dir),
     )
-    storage = connect(settings.storage, signals, notifier)
+    if settings.keys is None and not local(settings.storage):
+        event(
+            logging.WARNING,
+            "no signing key for a storage other hosts can reach: whoever can write to it "
+            "can make this daemon run commands; set JOBRUNNER_SIGNING_KEY (docs/security.md)",
+            storage=redact(settings.storage),
+        )
+    refused = (
+        strict_mode.directory(settings.jobs_dir) if strict_mode.applies(settings.strict) else None
+    )
+    if refused:
+        event(logging.ERROR, f"not starting: {refused}")
+        return 1
+    storage = connect(settings.storage, settings.keys, signals, notifier)
     if storage is None:
         return 0  # stopped while waiting for the storage
     daemon = build(settings, storage, registry or discover(), signals, notifier, daemon_id)
     return daemon.serve()
 
 
-def connect(url: str, signals: Signals, notifier: Notifier) -> Storage | None:
+def local(url: str) -> bool:
+    """Whether only this host can reach the storage: SQLite, or Redis on loopback."""
+    if not url.lower().startswith(("redis:", "rediss:")):
+        return True
+    host = (urlsplit(url).hostname or "").lower()
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def connect(url: str, keys: Keys | None, signals: Signals, notifier: Notifier) -> Storage | None:
     """The storage, once it answers (retried with backoff); None if stopped first."""
     delay = 0.5
     while not signals.stops:
         try:
-            storage = open_storage(url)
+            storage = open_storage(url, keys, from_environment=False)
             storage.stats()
             return storage
         except StorageError as exc:
@@ -104,7 +130,8 @@ def build(
         pool = Pool(storage, daemon_id, in_force.lane, plugins, settings.lease_for, in_force.origin)
     scheduler = Scheduler(storage, daemon_id) if settings.role in ("all", "scheduler") else None
     runtime = Runtime(pool, scheduler, settings.queues)
-    reloader = Reloader(storage, registry, settings.jobs_dir, in_force, runtime)
+    strict = strict_mode.applies(settings.strict)
+    reloader = Reloader(storage, registry, settings.jobs_dir, in_force, runtime, strict=strict)
     return Daemon(settings, daemon_id, storage, in_force, runtime, reloader, signals, notifier)
 
 

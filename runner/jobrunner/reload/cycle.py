@@ -23,6 +23,7 @@ from jobrunner.logs import event
 from jobrunner.problem import Severity
 from jobrunner.registry import Registry
 from jobrunner.reload import publish, quarantine
+from jobrunner.reload import strict as strict_mode
 from jobrunner.reload.apply import Runtime, apply
 from jobrunner.reload.in_force import InForce
 from jobrunner.reload.plan import Plan, plan
@@ -53,9 +54,12 @@ class Reloader:
         in_force: InForce,
         runtime: Runtime,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        *,
+        strict: bool = False,
     ) -> None:
         self.storage, self.registry, self.jobs_dir = storage, registry, jobs_dir
         self.in_force, self.runtime, self.clock = in_force, runtime, clock
+        self.strict = strict  # refuse files others could write (reload/strict.py)
         self._seen: Snapshot | None = None  # the files as last judged
         self.pending = False  # the last reload failed on the storage: try again later
 
@@ -72,8 +76,14 @@ class Reloader:
         return prepared.plan
 
     def prepare(self, *, only_if_changed: bool = False, startup: bool = False) -> Prepared | None:
+        refused = strict_mode.directory(self.jobs_dir) if self.strict else None
+        if refused:
+            event(logging.ERROR, f"reload refused: {refused}")
+            return None
         try:
             on_disk = config_mod.read([self.jobs_dir])
+            if self.strict:
+                on_disk = strict_mode.screen(on_disk)
             snapshot: Snapshot = {
                 name: text if isinstance(text, bytes) else str(text)
                 for name, text in on_disk.items()

@@ -10,21 +10,31 @@ The same contract tests run against both.
 from __future__ import annotations
 
 from jobrunner.storage.base import Lease, QueueStats, Redelivery, Storage, StorageError
+from jobrunner.storage.signing import BadKey, Keys
 
 DEFAULT_URL = "sqlite:///.jobrunner/state.db"  # embedded, next to where the daemon runs
 
 
-def open_storage(url: str) -> Storage:
-    """Open the storage a URL names; `StorageError` with a readable message otherwise."""
+def open_storage(url: str, keys: Keys | None = None, *, from_environment: bool = True) -> Storage:
+    """Open the storage a URL names; `StorageError` with a readable message otherwise.
+
+    Messages and values are signed with `keys`, or with the keys the environment names
+    (JOBRUNNER_SIGNING_KEY, JOBRUNNER_SIGNING_KEY_FILE: storage/signing.py).
+    """
+    if keys is None and from_environment:
+        try:
+            keys = Keys.from_environment()
+        except BadKey as exc:
+            raise StorageError(str(exc)) from None
     scheme = url.split(":", 1)[0].lower()
     if scheme == "sqlite":
         from jobrunner.storage.sqlite.store import SqliteStorage
 
-        return SqliteStorage.from_url(url)
+        return SqliteStorage.from_url(url, keys)
     if scheme in ("redis", "rediss"):
         from jobrunner.storage.redis.store import RedisStorage
 
-        return RedisStorage.from_url(url)
+        return RedisStorage.from_url(url, keys)
     raise StorageError(
         f"unsupported storage URL '{redact(url)}': use sqlite:///path/to/state.db "
         "or redis://host:6379/0 (rediss:// for TLS)"

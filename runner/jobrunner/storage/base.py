@@ -27,6 +27,7 @@ class Lease:
     queue: str
     raw: bytes  # the stored message, decoded by the worker (it may be garbage)
     deliveries: int  # earlier deliveries whose lease expired
+    refused: str = ""  # why the message may not run (not signed with a key in use), if so
 
 
 @dataclass(frozen=True, slots=True)

@@ -90,6 +90,9 @@ class LaneWorker:
         with self._lock:
             leases, self._buffer = list(self._buffer), deque()
         for lease in leases:
+            if lease.refused:  # never re-stored, so never signed by us in passing
+                self._bury_unreadable(lease, lease.refused)
+                continue
             try:
                 job = decode(lease.raw)
             except Unreadable as exc:
@@ -103,6 +106,9 @@ class LaneWorker:
 
     def dispatch(self, lease: Lease) -> None:
         """Run one delivered job to its settlement."""
+        if lease.refused:
+            self._bury_unreadable(lease, lease.refused)
+            return
         try:
             job = decode(lease.raw)
         except Unreadable as exc:

@@ -74,6 +74,15 @@ from jobrunner.storage.base import (
 )
 from jobrunner.storage.redis.scripts import Scripts
 from jobrunner.storage.redis.wake import WakeRelay
+from jobrunner.storage.signing import (
+    Keys,
+    dump_value,
+    load_value,
+    peek,
+    refused_message,
+    seal,
+    unseal,
+)
 
 QUEUES, CONFIG, DAEMONS = "jr:queues", "jr:config", "jr:daemons"
 BATCH = 500  # leases reclaimed, dead jobs purged or expired per script call
@@ -166,7 +175,7 @@ def _fields_record(values: Stored) -> Record | None:
         record = decode_record(rec)
     elif msg:
         try:
-            record = Record(decode(msg), State.QUEUED)
+            record = Record(decode(peek(msg)), State.QUEUED)
         except Unreadable:
             return None  # a stray writer's bytes: no record, as in SQLite
     else:
@@ -216,8 +225,8 @@ def scrub(message: str, url: str) -> str:
 
 
 class RedisStorage:
-    def __init__(self, client: redis.Redis, url: str) -> None:
-        self.url = redact(url)
+    def __init__(self, client: redis.Redis, url: str, keys: Keys | None = None) -> None:
+        self.url, self.keys = redact(url), keys
         self._raw_url = url
         self._client = client
         self._lua = Scripts.register(client)
@@ -225,8 +234,8 @@ class RedisStorage:
         self._registered: dict[str, float] = {}  # queue -> when we last added it to jr:queues
 
     @classmethod
-    def from_url(cls, url: str) -> RedisStorage:
-        return cls(connect(url), url)
+    def from_url(cls, url: str, keys: Keys | None = None) -> RedisStorage:
+        return cls(connect(url), url, keys)
 
     @contextmanager
     def _guard(self, doing: str) -> Iterator[None]:
@@ -294,7 +303,8 @@ class RedisStorage:
             keys.append(prefix(job.queue) + "idem:" + job.idempotency_key)
         ttl = ms(idempotency_ttl) if idempotency_ttl else 0
         when = "" if at is None else at
-        args: list[Arg] = [prefix(job.queue), job.id, job.encode(), job.priority, delay, when, ttl]
+        message = seal(self.keys, job.encode())
+        args: list[Arg] = [prefix(job.queue), job.id, message, job.priority, delay, when, ttl]
         with self._guard(f"enqueueing job {job.id}"):
             self._register(job.queue)
             return text(self._lua.enqueue(keys=keys, args=args))
@@ -306,12 +316,12 @@ class RedisStorage:
         with self._guard(f"leasing from queue {queue}"):
             self._register(queue)  # a stray writer's queue is reclaimed too
             flat = self._lua.lease(keys=keys, args=[prefix(queue), owner, count, lease_for])
-        return [
-            Lease(
-                f"{text(j.job_id)}:{j.n}", text(j.job_id), queue, bytes(j.raw), _count(j.deliveries)
-            )
-            for j in groups(flat, Leased, len(Leased._fields))
-        ]
+        leases = []
+        for j in groups(flat, Leased, len(Leased._fields)):
+            raw, refused = unseal(self.keys, bytes(j.raw))
+            token, job_id = f"{text(j.job_id)}:{j.n}", text(j.job_id)
+            leases.append(Lease(token, job_id, queue, raw, _count(j.deliveries), refused))
+        return leases
 
     def wait(self, queues: Sequence[str], timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -360,7 +370,8 @@ class RedisStorage:
 
     def retry(self, lease: Lease, job: Job, delay: float, record: Record) -> bool:
         rec, state, updated, _ = record_fields(record)
-        args: list[Arg] = [*self._delivery(lease), job.encode(), job.priority, delay, rec]
+        message = seal(self.keys, job.encode())
+        args: list[Arg] = [*self._delivery(lease), message, job.priority, delay, rec]
         args += [state, updated]
         with self._guard(f"retrying job {lease.job_id}"):
             return bool(self._lua.retry(keys=queue_keys(lease.queue), args=args))
@@ -482,12 +493,12 @@ class RedisStorage:
                 record = _fields_record(values)
             except (Unreadable, ValueError):
                 return False  # nothing to run: it stays dead, its bytes and reason in view
-            if record is None:
+            if record is None or refused_message(record):
                 return False
             job = replace(record.job, attempt=1)
             fresh = replace(record, job=job, state=State.QUEUED, reason="", deliveries=0)
             args: list[Arg] = [prefix(queue), job_id, values.rec or b"", fresh.encode()]
-            args += [job.encode(), job.priority]
+            args += [seal(self.keys, job.encode()), job.priority]
             return bool(self._lua.replay(keys=queue_keys(queue), args=args))
 
     def purge(self, queue: str | None = None, job_id: str | None = None) -> int:
@@ -517,12 +528,12 @@ class RedisStorage:
 
     def publish(self, document: Mapping[str, Any]) -> None:
         with self._guard("publishing the configuration"):
-            self._client.set(CONFIG, json.dumps(document))
+            self._client.set(CONFIG, dump_value(self.keys, document))
 
     def published(self) -> dict[str, Any] | None:
         with self._guard("reading the published configuration"):
             raw = self._client.get(CONFIG)
-        return None if raw is None else dict(json.loads(raw))
+        return None if raw is None else load_value(self.keys, raw, "published configuration")
 
     def claim(self, key: str, ttl: float) -> bool:
         with self._guard(f"claiming {key}"):
@@ -531,11 +542,11 @@ class RedisStorage:
     def get_value(self, key: str) -> Any:
         with self._guard(f"reading {key}"):
             raw = self._client.get(f"jr:value:{key}")
-        return None if raw is None else json.loads(raw)
+        return None if raw is None else load_value(self.keys, raw, f"value {key}")
 
     def set_value(self, key: str, value: Any) -> None:
         with self._guard(f"writing {key}"):
-            self._client.set(f"jr:value:{key}", json.dumps(value))
+            self._client.set(f"jr:value:{key}", dump_value(self.keys, value))
 
     def beat(self, daemon: str, info: Mapping[str, Any], ttl: float) -> None:
         with self._guard(f"recording the heartbeat of {daemon}"):

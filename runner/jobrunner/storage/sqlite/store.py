@@ -36,6 +36,15 @@ from jobrunner.storage.base import (
     buried_lost,
     lost,
 )
+from jobrunner.storage.signing import (
+    Keys,
+    dump_value,
+    load_value,
+    peek,
+    refused_message,
+    seal,
+    unseal,
+)
 from jobrunner.storage.sqlite.wake import Changes
 
 SCHEMA = """
@@ -77,8 +86,10 @@ BUSY_SECONDS = 30.0  # how long a write waits for another process's lock before 
 
 
 class SqliteStorage:
-    def __init__(self, path: str | Path, *, busy_timeout: float = BUSY_SECONDS) -> None:
-        self.path = Path(path)
+    def __init__(
+        self, path: str | Path, *, busy_timeout: float = BUSY_SECONDS, keys: Keys | None = None
+    ) -> None:
+        self.path, self.keys = Path(path), keys
         self.busy_timeout = busy_timeout
         self.url = f"sqlite:///{self.path}"
         self._lock = threading.RLock()
@@ -100,13 +111,13 @@ class SqliteStorage:
             self._db.execute("ALTER TABLE queue ADD COLUMN delivery INTEGER NOT NULL DEFAULT 0")
 
     @classmethod
-    def from_url(cls, url: str) -> SqliteStorage:
+    def from_url(cls, url: str, keys: Keys | None = None) -> SqliteStorage:
         path = url.split(":", 1)[1]
         if not path.startswith("//"):
             raise StorageError(
                 f"'{url}': write sqlite:///relative/path or sqlite:////absolute/path"
             )
-        return cls(path[3:] if path.startswith("///") else path[2:])
+        return cls(path[3:] if path.startswith("///") else path[2:], keys=keys)
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(
@@ -184,7 +195,7 @@ class SqliteStorage:
     def _insert(self, db: sqlite3.Connection, job: Job, run_at: float) -> None:
         db.execute(
             "INSERT INTO queue (id, queue, priority, run_at, body) VALUES (?, ?, ?, ?, ?)",
-            (job.id, job.queue, job.priority, run_at, job.encode()),
+            (job.id, job.queue, job.priority, run_at, seal(self.keys, job.encode())),
         )
 
     def _put_record(self, db: sqlite3.Connection, record: Record, expires: float | None) -> None:
@@ -221,10 +232,11 @@ class SqliteStorage:
                     " data = json_set(data, '$.state', 'running', '$.updated', ?) WHERE id = ?",
                     (now, now, job_id),
                 )
-        return [
-            Lease(f"{seq}:{delivery}", job_id, queue, bytes(body), deliveries)
-            for _, seq, job_id, body, deliveries, delivery in rows
-        ]
+        leases = []
+        for _, seq, job_id, body, deliveries, delivery in rows:
+            raw, refused = unseal(self.keys, bytes(body))
+            leases.append(Lease(f"{seq}:{delivery}", job_id, queue, raw, deliveries, refused))
+        return leases
 
     def wait(self, queues: Sequence[str], timeout: float) -> None:
         self._watch()
@@ -389,6 +401,8 @@ class SqliteStorage:
                 record = decode_record(row[0])
             except Unreadable:
                 return False  # nothing to run: it stays dead, its bytes and reason in view
+            if refused_message(record):
+                return False
             job = replace(record.job, attempt=1)
             db.execute("DELETE FROM queue WHERE id = ?", (job_id,))
             self._insert(db, job, now)
@@ -435,11 +449,12 @@ class SqliteStorage:
 
     def publish(self, document: Mapping[str, Any]) -> None:
         with self._write() as db:
-            db.execute("INSERT OR REPLACE INTO meta VALUES ('config', ?)", (json.dumps(document),))
+            text = dump_value(self.keys, document)
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('config', ?)", (text,))
 
     def published(self) -> dict[str, Any] | None:
         rows = self._read("SELECT value FROM meta WHERE key = 'config'")
-        return json.loads(rows[0][0]) if rows else None
+        return load_value(self.keys, rows[0][0], "published configuration") if rows else None
 
     def claim(self, key: str, ttl: float) -> bool:
         with self._write() as db:
@@ -450,12 +465,13 @@ class SqliteStorage:
 
     def get_value(self, key: str) -> Any:
         rows = self._read("SELECT value FROM meta WHERE key = ?", (f"value:{key}",))
-        return json.loads(rows[0][0]) if rows else None
+        return load_value(self.keys, rows[0][0], f"value {key}") if rows else None
 
     def set_value(self, key: str, value: Any) -> None:
         with self._write() as db:
             db.execute(
-                "INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"value:{key}", json.dumps(value))
+                "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                (f"value:{key}", dump_value(self.keys, value)),
             )
 
     def beat(self, daemon: str, info: Mapping[str, Any], ttl: float) -> None:
@@ -517,5 +533,5 @@ def stray(db: sqlite3.Connection, seq: int) -> Record:
     job_id, queue, body = db.execute(
         "SELECT id, queue, body FROM queue WHERE seq = ?", (seq,)
     ).fetchone()
-    text = bytes(body).decode("utf-8", errors="replace")[:2000]
+    text = peek(bytes(body)).decode("utf-8", errors="replace")[:2000]
     return Record(Job(id=job_id, queue=queue, payload=text), State.QUEUED, updated=time.time())
