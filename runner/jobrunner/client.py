@@ -44,6 +44,8 @@ _PRIORITY_NAME = {rank: name for name, rank in PRIORITY_RANK.items()}
 
 __all__ = ["Client", "EnqueueError", "JobInfo", "StorageError"]
 
+MAX_PAYLOAD = 1024 * 1024  # bytes of JSON in one job's payload
+
 
 class EnqueueError(ValueError):
     """A job the configuration refuses: unknown queue, bad payload, bad option."""
@@ -227,12 +229,22 @@ class Client:
 def _json(queue: str, payload: Any) -> Any:
     """The payload as the worker will see it (tuples become lists, …), or refused."""
     try:
-        return json.loads(json.dumps(payload, allow_nan=False))
+        text = json.dumps(payload, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise EnqueueError(
             f"payload for queue '{queue}' is not JSON-serialisable: {exc} "
             "(use dicts, lists, strings, numbers, booleans and None)"
         ) from None
+    except RecursionError:
+        raise EnqueueError(f"payload for queue '{queue}' is nested too deeply") from None
+    size = len(text.encode())
+    if size > MAX_PAYLOAD:
+        raise EnqueueError(
+            f"payload for queue '{queue}' is {size:,} bytes, over the limit of "
+            f"{MAX_PAYLOAD:,} bytes (1 MiB): store large data elsewhere and enqueue a reference "
+            "to it (a URL, a path, an object key)"
+        )
+    return json.loads(text)
 
 
 def _path(parts: Any) -> str:

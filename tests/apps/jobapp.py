@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from typing import Any
 
@@ -45,3 +46,13 @@ def permanent(payload: dict[str, Any], ctx: JobContext) -> Any:
 def hang(payload: dict[str, Any], ctx: JobContext) -> Any:
     _note(payload, ctx)
     time.sleep(3600)
+
+
+def shout(payload: dict[str, Any], ctx: JobContext) -> Any:
+    """Print `mb` megabytes, as a handler gone wrong would, then succeed."""
+    _note(payload, ctx)
+    line = ("x" * 1023 + "\n").encode()
+    for _ in range(int(payload["mb"]) * 1024):
+        sys.stdout.buffer.write(line)
+    sys.stdout.flush()
+    return {"printed_mb": payload["mb"]}

@@ -27,8 +27,14 @@ def _data(ctx: click.Context, param: click.Parameter, value: str) -> Any:
             text = value
     except OSError as exc:
         raise click.BadParameter(f"cannot read {value[1:]}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        where = "standard input" if value == "-" else value[1:]
+        message = f"{where} is not UTF-8 text: {exc.reason} at byte {exc.start}"
+        raise click.BadParameter(message) from None
     try:
         return json.loads(text)
+    except RecursionError:
+        raise click.BadParameter("the JSON is nested too deeply") from None
     except ValueError as exc:
         where = f" in {source}" if source else ""
         raise click.BadParameter(

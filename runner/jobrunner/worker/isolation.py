@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import selectors
 import signal
 import subprocess
 import sys
@@ -22,7 +23,8 @@ from typing import Any
 from jobrunner.orphans import bound_to_parent
 from jobrunner.plugin import JobContext, PermanentError, RetryLater
 
-MAX_STDERR = 4000
+MAX_STDERR = 4000  # the tail of the handler's own output kept for an error message
+MAX_ANSWER = 16 * 1024 * 1024  # bytes of answer (the result as JSON) read from the child
 
 
 class ChildFailed(Exception):
@@ -61,7 +63,7 @@ def run(plugin: str, params: Any, ctx: JobContext, payload: Any) -> Any:
         preexec_fn=bound_to_parent(),  # SIGKILLed if the daemon dies first
     )
     try:
-        out, err = child.communicate(json.dumps(request).encode(), timeout=request["timeout"])
+        out, err = _exchange(child, json.dumps(request).encode(), request["timeout"])
     except subprocess.TimeoutExpired:
         _kill_group(child)
         raise TimeoutError(
@@ -70,7 +72,45 @@ def run(plugin: str, params: Any, ctx: JobContext, payload: Any) -> Any:
     finally:
         if child.poll() is None:
             _kill_group(child)
+    if len(out) > MAX_ANSWER:
+        raise PermanentError(f"the isolated handler's result is over {MAX_ANSWER:,} bytes")
     return _answer(out, err, child.returncode)
+
+
+def _exchange(
+    child: subprocess.Popen[bytes], request: bytes, timeout: float
+) -> tuple[bytes, bytes]:
+    """Send the request; read the answer (up to just over MAX_ANSWER) and the tail of the
+    handler's output, whatever it prints: memory stays bounded. TimeoutExpired at `timeout`."""
+    deadline = time.monotonic() + timeout
+    out, err = bytearray(), bytearray()
+    assert child.stdin is not None and child.stdout is not None and child.stderr is not None
+    with contextlib.suppress(BrokenPipeError):
+        child.stdin.write(request)
+    child.stdin.close()
+    with selectors.DefaultSelector() as selector:
+        selector.register(child.stdout, selectors.EVENT_READ, out)
+        selector.register(child.stderr, selectors.EVENT_READ, err)
+        while selector.get_map():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise subprocess.TimeoutExpired(child.args, timeout)
+            for key, _ in selector.select(left):
+                chunk = os.read(key.fd, 65536)
+                if not chunk:
+                    selector.unregister(key.fileobj)
+                    continue
+                buffer: bytearray = key.data
+                buffer += chunk
+                if buffer is err and len(err) > 2 * MAX_STDERR:
+                    del err[:-MAX_STDERR]  # keep the tail
+                elif buffer is out and len(out) > MAX_ANSWER:
+                    del out[MAX_ANSWER + 1 :]  # enough to know it is too large
+    try:
+        child.wait(max(0.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        raise subprocess.TimeoutExpired(child.args, timeout) from None
+    return bytes(out), bytes(err)
 
 
 def _kill_group(child: subprocess.Popen[bytes]) -> None:
