@@ -339,3 +339,34 @@ def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     client.close()
     yield f"redis://127.0.0.1:{port}/0"
     stop(process)
+
+
+def test_a_frozen_server_fails_a_producer_within_seconds(tmp_path: Path) -> None:
+    """SIGSTOP stands for a server that accepts connections but never answers (a failover in
+    progress, a partition): `jobrunner enqueue` and `Client` say so in seconds, never hang."""
+    import signal
+
+    from conftest import run_cli
+    from servers import RedisServer
+
+    from jobrunner import Client, EnqueueError
+
+    server = RedisServer(tmp_path)
+    try:
+        storage = open_storage(server.url)
+        storage.publish({"generation": 1, "hash": "x", "queues": {"q": {}}, "crons": {}})
+        storage.close()
+        with Client(server.url) as client:
+            client.published()  # connected before the freeze
+            server.process.send_signal(signal.SIGSTOP)
+            started = time.monotonic()
+            with pytest.raises((StorageError, EnqueueError)):
+                client.enqueue("q", {}, priority="normal")
+            assert time.monotonic() - started < 15
+        started = time.monotonic()
+        result = run_cli("enqueue", "q", "--storage", server.url)
+        assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+        assert time.monotonic() - started < 20
+    finally:
+        server.process.send_signal(signal.SIGCONT)
+        server.stop()

@@ -85,6 +85,7 @@ from jobrunner.storage.signing import (
 )
 
 QUEUES, CONFIG, DAEMONS = "jr:queues", "jr:config", "jr:daemons"
+SOCKET_TIMEOUT, CONNECT_TIMEOUT = 4.0, 3.0  # seconds without an answer, to connect
 BATCH = 500  # leases reclaimed, dead jobs purged or expired per script call
 REGISTER_EVERY = 60.0  # seconds between re-adding a queue this process uses to jr:queues
 Arg = bytes | str | int | float  # what a script accepts as an argument
@@ -197,14 +198,19 @@ def _count(value: Any) -> int:
 
 
 def connect(url: str) -> redis.Redis:
-    """A thread-safe pooled client; connection problems surface fast, as StorageError."""
+    """A thread-safe pooled client; connection problems surface fast, as StorageError.
+
+    A command that gets no answer fails after SOCKET_TIMEOUT (a frozen or partitioned
+    server), retried once: a producer hears of it within seconds, never hangs. The URL's
+    own `?socket_timeout=…&socket_connect_timeout=…` (seconds) win over these.
+    """
     try:
         return redis.Redis.from_url(
             url,
-            socket_timeout=10,
-            socket_connect_timeout=5,
+            socket_timeout=SOCKET_TIMEOUT,
+            socket_connect_timeout=CONNECT_TIMEOUT,
             health_check_interval=30,
-            retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), 2),
+            retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), 1),
             encoding_errors="surrogateescape",
             client_name="jobrunner",
         )
