@@ -3,11 +3,13 @@ once Redis is back."""
 
 from __future__ import annotations
 
+import socket
 import time
 from pathlib import Path
 
 from daemon_proc import Daemon
 from servers import RedisServer
+from test_daemon_notify import received
 
 JOBS = "version: 1\nqueues:\n  work: {handler: python, params: {callable: 'jobapp:record'}}\n"
 
@@ -17,9 +19,17 @@ def test_an_edit_during_a_redis_outage_is_applied_after_it(tmp_path: Path) -> No
     jobs.mkdir()
     (jobs / "work.yaml").write_text(JOBS)
     server = RedisServer(tmp_path)
-    daemon = Daemon(jobs, server.url, "--lease", "3s", log=tmp_path / "daemon.log").start()
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify.sock"))
+    env = {"NOTIFY_SOCKET": str(tmp_path / "notify.sock")}
+    daemon = Daemon(jobs, server.url, "--lease", "3s", log=tmp_path / "daemon.log", env=env)
+    daemon.start()
     try:
+        received(notify, "READY=1")
         server.stop()
+        [status] = [m for m in received(notify, "degraded") if "degraded" in m]
+        assert "STATUS=generation 1, 1 queues served, 0 cron entries, degraded: storage " in status
+        assert "unreachable since 20" in status
         (jobs / "work.yaml").write_text(JOBS.replace("}}", "}, concurrency: 3}"))
         daemon.wait_for(
             lambda e: e.get("msg", "").startswith("reload waits for the storage"),
@@ -35,6 +45,8 @@ def test_an_edit_during_a_redis_outage_is_applied_after_it(tmp_path: Path) -> No
         )
         assert change["generation"] == 1  # the new server starts empty: the first it publishes
         assert daemon.process.poll() is None
+        assert any("healthy" in m for m in received(notify, ", healthy"))
     finally:
         assert daemon.stop() == 0
         server.stop()
+        notify.close()

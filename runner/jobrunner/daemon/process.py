@@ -21,6 +21,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -202,8 +203,12 @@ class Daemon:
         self.notifier.send("READY=1", f"STATUS={self.status_line()}")
         watchdog = self.notifier.watchdog_interval()
         next_ping = next_retry = 0.0
+        healthy = self.upkeep.healthy
         while not signals.stops:
             self.upkeep.tick()
+            if self.upkeep.healthy != healthy:  # systemctl status says so at once
+                healthy = self.upkeep.healthy
+                self.notifier.send(f"STATUS={self.status_line()}")
             if watchdog is not None and time.monotonic() >= next_ping:
                 self.notifier.watchdog()
                 next_ping = time.monotonic() + watchdog
@@ -234,12 +239,19 @@ class Daemon:
             "queues": self.queues(),
             "generation": self.in_force.generation,
             "healthy": self.upkeep.healthy,
+            "degraded_since": self.upkeep.unhealthy_since,
             "seen": time.time(),
         }
 
     def status_line(self) -> str:
         """One line for `systemctl status`."""
-        health = "healthy" if self.upkeep.healthy else "storage unreachable"
+        since = self.upkeep.unhealthy_since
+        health = (
+            "healthy"
+            if since is None
+            else "degraded: storage unreachable since "
+            + datetime.fromtimestamp(since, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        )
         crons = len(self.in_force.config.crons) if self.runtime.scheduler else 0
         return (
             f"generation {self.in_force.generation}, {len(self.queues())} queues served, "

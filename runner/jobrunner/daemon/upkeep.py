@@ -33,6 +33,7 @@ class Upkeep:
         self.storage, self.owner, self.lease_for = storage, owner, lease_for
         self.in_force, self.info, self.buries_orphans = in_force, info, buries_orphans
         self.healthy = True
+        self.unhealthy_since: float | None = None  # epoch seconds the storage went away
         self._failing: dict[str, str] = {}  # chore -> its last unexpected failure
         beat = max(0.2, lease_for / 3)
         self.chores: list[tuple[float, Callable[[], Any]]] = [
@@ -55,6 +56,7 @@ class Upkeep:
         except StorageError as exc:
             if self.healthy:
                 event(logging.ERROR, "storage unreachable: retrying", error=str(exc))
+                self.unhealthy_since = time.time()
             self.healthy = False
             return
         except Exception as exc:  # data no reader expected: never a reason to stop the daemon
@@ -67,7 +69,7 @@ class Upkeep:
         self._failing.pop(getattr(chore, "__name__", "chore"), None)
         if not self.healthy:
             event(logging.INFO, "storage reachable again")
-        self.healthy = True
+        self.healthy, self.unhealthy_since = True, None
 
     def beat(self) -> None:
         self.storage.extend(self.owner, self.lease_for)
