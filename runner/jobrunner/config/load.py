@@ -7,7 +7,9 @@ is the pure core that tests drive with texts.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -70,7 +72,7 @@ def _is_job_file(path: Path, root: Path) -> bool:
         and not any(part.startswith(".") for part in parts)
         and not name.endswith(("~", ".swp", ".swx", ".tmp", ".bak"))
         and not name.startswith("#")
-        and path.is_file()
+        and not path.is_dir()  # a FIFO, a device or a broken link is reported, not skipped
     )
 
 
@@ -98,6 +100,8 @@ def read(paths: Iterable[str | Path]) -> dict[str, bytes | OSError]:
     texts: dict[str, bytes | OSError] = {}
     for path in job_files(paths):
         try:
+            if not stat.S_ISREG(path.stat().st_mode):  # never block on a FIFO or read a device
+                raise OSError(errno.EINVAL, "not a regular file (a FIFO, a device or a socket)")
             texts[str(path)] = path.read_bytes()
         except OSError as exc:
             texts[str(path)] = exc
