@@ -43,10 +43,10 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import Any, NamedTuple, TypeVar
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import redis
@@ -59,9 +59,6 @@ from jobrunner.job import (
     Record,
     State,
     Unreadable,
-    decode,
-    decode_record,
-    unreadable_record,
 )
 from jobrunner.storage import redact
 from jobrunner.storage.base import (
@@ -72,13 +69,24 @@ from jobrunner.storage.base import (
     buried_lost,
     lost,
 )
+from jobrunner.storage.redis.replies import (
+    RECORD_FIELDS,
+    Expired,
+    Leased,
+    Stored,
+    as_count,
+    fields_record,
+    groups,
+    read_record,
+    record_fields,
+    text,
+)
 from jobrunner.storage.redis.scripts import Scripts
 from jobrunner.storage.redis.wake import WakeRelay
 from jobrunner.storage.signing import (
     Keys,
     dump_value,
     load_value,
-    peek,
     refused_message,
     seal,
     unseal,
@@ -89,51 +97,6 @@ SOCKET_TIMEOUT, CONNECT_TIMEOUT = 4.0, 3.0  # seconds without an answer, to conn
 BATCH = 500  # leases reclaimed, dead jobs purged or expired per script call
 REGISTER_EVERY = 60.0  # seconds between re-adding a queue this process uses to jr:queues
 Arg = bytes | str | int | float  # what a script accepts as an argument
-T = TypeVar("T", bound=tuple[Any, ...])
-
-
-class Stored(NamedTuple):
-    """A job hash's record fields, in the order HMGET is asked for them (RECORD_FIELDS)."""
-
-    rec: bytes | None  # the Record as JSON, once an attempt ended
-    state: bytes | None
-    updated: bytes | None
-    run_at: bytes | None
-    msg: bytes | None  # the message (a job still waiting for its first end has only this)
-
-
-RECORD_FIELDS = Stored._fields
-
-
-class Leased(NamedTuple):
-    """One job of a LEASE reply."""
-
-    job_id: bytes
-    n: int  # the delivery number: the lease token's second half
-    raw: bytes
-    deliveries: int | bytes  # earlier deliveries whose lease expired
-
-
-class Expired(NamedTuple):
-    """One expired lease of an EXPIRED reply (which starts with Redis's time)."""
-
-    job_id: bytes
-    n: bytes
-    owner: bytes
-    dlv: bytes
-    rec: bytes | None
-    state: bytes | None
-    updated: bytes | None
-    run_at: bytes | None
-    msg: bytes  # the message, or the member itself for a stray writer's bytes
-
-    def stored(self) -> Stored:
-        return Stored(self.rec, self.state, self.updated, self.run_at, self.msg)
-
-
-def groups(flat: Sequence[Any], shape: Callable[..., T], size: int) -> list[T]:
-    """A flat script reply read as consecutive groups of `size` values."""
-    return [shape(*chunk) for chunk in zip(*[iter(flat)] * size, strict=True)]
 
 
 def prefix(queue: str) -> str:
@@ -145,56 +108,8 @@ def queue_keys(queue: str) -> list[str]:
     return [p + name for name in ("ready", "scheduled", "leased", "seq", "dead", "dead-until")]
 
 
-def text(value: bytes | str) -> str:
-    """Redis bytes as str; bytes that are not UTF-8 survive the round trip."""
-    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
-
-
 def ms(seconds: float) -> int:
     return max(1, math.ceil(seconds * 1000))
-
-
-def record_fields(record: Record) -> list[str]:
-    run_at = "" if record.run_at is None else repr(record.run_at)
-    return [record.encode(), record.state.value, repr(record.updated), run_at]
-
-
-def read_record(values: Stored, job_id: str, queue: str) -> Record | None:
-    """A record from its stored fields; a job before its first attempt ends has only a message.
-
-    Fields that do not read (a stray writer's bytes) give a dead record showing them.
-    """
-    try:
-        return _fields_record(values)
-    except (Unreadable, ValueError) as exc:
-        return unreadable_record(job_id, queue, values.rec or values.msg, str(exc))
-
-
-def _fields_record(values: Stored) -> Record | None:
-    rec, state, updated, run_at, msg = values
-    if rec:
-        record = decode_record(rec)
-    elif msg:
-        try:
-            record = Record(decode(peek(msg)), State.QUEUED)
-        except Unreadable:
-            return None  # a stray writer's bytes: no record, as in SQLite
-    else:
-        return None
-    return replace(
-        record,
-        state=State(text(state)) if state else record.state,
-        updated=float(updated) if updated else record.updated,
-        run_at=record.run_at if run_at is None else float(run_at) if run_at else None,
-    )
-
-
-def _count(value: Any) -> int:
-    """A counter field; a stray writer's bytes count as 0."""
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return 0
 
 
 def connect(url: str) -> redis.Redis:
@@ -326,7 +241,7 @@ class RedisStorage:
         for j in groups(flat, Leased, len(Leased._fields)):
             raw, refused = unseal(self.keys, bytes(j.raw))
             token, job_id = f"{text(j.job_id)}:{j.n}", text(j.job_id)
-            leases.append(Lease(token, job_id, queue, raw, _count(j.deliveries), refused))
+            leases.append(Lease(token, job_id, queue, raw, as_count(j.deliveries), refused))
         return leases
 
     def wait(self, queues: Sequence[str], timeout: float) -> None:
@@ -421,7 +336,7 @@ class RedisStorage:
         """REQUEUE_LOST's arguments for the expired leases of one EXPIRED reply."""
         now, args = float(reply[0]), list[Any]()
         for lease in groups(reply[1:], Expired, len(Expired._fields)):
-            who, deliveries = text(lease.owner), _count(lease.dlv) + 1
+            who, deliveries = text(lease.owner), as_count(lease.dlv) + 1
             record = read_record(lease.stored(), text(lease.job_id), queue)
             if deliveries < policy.max_deliveries:
                 back = ["", State.QUEUED.value, "", ""]  # a stray message keeps no record
@@ -496,7 +411,7 @@ class RedisStorage:
                 return False
             queue, values = found
             try:
-                record = _fields_record(values)
+                record = fields_record(values)
             except (Unreadable, ValueError):
                 return False  # nothing to run: it stays dead, its bytes and reason in view
             if record is None or refused_message(record):

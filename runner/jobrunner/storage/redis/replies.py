@@ -1,0 +1,111 @@
+"""What the Redis scripts return and what job hashes hold, by name, and how to read it.
+
+Scripts reply with flat lists (LEASE: four values a job; EXPIRED: Redis's time,
+then nine values a lease); HMGET returns the record fields in RECORD_FIELDS
+order. The named tuples here give each position its name, and `read_record`
+turns stored fields into a `Record`, showing a stray writer's bytes as a dead
+record with the reason instead of raising.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any, NamedTuple, TypeVar
+
+from jobrunner.job import Record, State, Unreadable, decode, decode_record, unreadable_record
+from jobrunner.storage.signing import peek
+
+T = TypeVar("T", bound=tuple[Any, ...])
+
+
+class Stored(NamedTuple):
+    """A job hash's record fields, in the order HMGET is asked for them (RECORD_FIELDS)."""
+
+    rec: bytes | None  # the Record as JSON, once an attempt ended
+    state: bytes | None
+    updated: bytes | None
+    run_at: bytes | None
+    msg: bytes | None  # the message (a job still waiting for its first end has only this)
+
+
+RECORD_FIELDS = Stored._fields
+
+
+class Leased(NamedTuple):
+    """One job of a LEASE reply."""
+
+    job_id: bytes
+    n: int  # the delivery number: the lease token's second half
+    raw: bytes
+    deliveries: int | bytes  # earlier deliveries whose lease expired
+
+
+class Expired(NamedTuple):
+    """One expired lease of an EXPIRED reply (which starts with Redis's time)."""
+
+    job_id: bytes
+    n: bytes
+    owner: bytes
+    dlv: bytes
+    rec: bytes | None
+    state: bytes | None
+    updated: bytes | None
+    run_at: bytes | None
+    msg: bytes  # the message, or the member itself for a stray writer's bytes
+
+    def stored(self) -> Stored:
+        return Stored(self.rec, self.state, self.updated, self.run_at, self.msg)
+
+
+def groups(flat: Sequence[Any], shape: Callable[..., T], size: int) -> list[T]:
+    """A flat script reply read as consecutive groups of `size` values."""
+    return [shape(*chunk) for chunk in zip(*[iter(flat)] * size, strict=True)]
+
+
+def text(value: bytes | str) -> str:
+    """Redis bytes as str; bytes that are not UTF-8 survive the round trip."""
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
+
+
+def record_fields(record: Record) -> list[str]:
+    run_at = "" if record.run_at is None else repr(record.run_at)
+    return [record.encode(), record.state.value, repr(record.updated), run_at]
+
+
+def read_record(values: Stored, job_id: str, queue: str) -> Record | None:
+    """A record from its stored fields; a job before its first attempt ends has only a message.
+
+    Fields that do not read (a stray writer's bytes) give a dead record showing them.
+    """
+    try:
+        return fields_record(values)
+    except (Unreadable, ValueError) as exc:
+        return unreadable_record(job_id, queue, values.rec or values.msg, str(exc))
+
+
+def fields_record(values: Stored) -> Record | None:
+    rec, state, updated, run_at, msg = values
+    if rec:
+        record = decode_record(rec)
+    elif msg:
+        try:
+            record = Record(decode(peek(msg)), State.QUEUED)
+        except Unreadable:
+            return None  # a stray writer's bytes: no record, as in SQLite
+    else:
+        return None
+    return replace(
+        record,
+        state=State(text(state)) if state else record.state,
+        updated=float(updated) if updated else record.updated,
+        run_at=record.run_at if run_at is None else float(run_at) if run_at else None,
+    )
+
+
+def as_count(value: Any) -> int:
+    """A counter field; a stray writer's bytes count as 0."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
