@@ -90,13 +90,8 @@ class LaneWorker:
         with self._lock:
             leases, self._buffer = list(self._buffer), deque()
         for lease in leases:
-            if lease.refused:  # never re-stored, so never signed by us in passing
-                self._bury_unreadable(lease, lease.refused)
-                continue
-            try:
-                job = decode(lease.raw)
-            except Unreadable as exc:
-                self._bury_unreadable(lease, str(exc))
+            job = self._job_of(lease)  # a refused one is never stored again, so never signed
+            if job is None:
                 continue
             record = Record(job, State.QUEUED, updated=time.time(), deliveries=lease.deliveries)
             self._persist(functools.partial(self.storage.retry, lease, job, 0.0, record))
@@ -106,13 +101,8 @@ class LaneWorker:
 
     def dispatch(self, lease: Lease) -> None:
         """Run one delivered job to its settlement."""
-        if lease.refused:
-            self._bury_unreadable(lease, lease.refused)
-            return
-        try:
-            job = decode(lease.raw)
-        except Unreadable as exc:
-            self._bury_unreadable(lease, str(exc))
+        job = self._job_of(lease)
+        if job is None:
             return
         lane = self.lookup(self.name)
         if lane is None:
@@ -204,6 +194,18 @@ class LaneWorker:
             return ()
         earlier = self.storage.record(job.id)
         return earlier.attempts if earlier else ()
+
+    def _job_of(self, lease: Lease) -> Job | None:
+        """The job `lease` delivers; None, and buried with the reason, when it may not run:
+        refused (not signed with a key in use) or unreadable."""
+        if lease.refused:
+            self._bury_unreadable(lease, lease.refused)
+            return None
+        try:
+            return decode(lease.raw)
+        except Unreadable as exc:
+            self._bury_unreadable(lease, str(exc))
+            return None
 
     def _bury_unreadable(self, lease: Lease, why: str) -> None:
         text = lease.raw.decode("utf-8", errors="replace")[:2000]
