@@ -100,6 +100,10 @@ def test_retries_follow_the_backoff_policy_then_dead_letter_then_replay(
         what="the replayed job ran its four attempts again",
         timeout=15,
     )
+    wait_until(lambda: state(store, failing) is State.DEAD, what="dead again", timeout=15)
+    again = store.record(failing)
+    assert again is not None  # the replay kept the first four attempts in the history
+    assert [a.error for a in again.attempts] == [f"failure number {n}" for n in range(1, 5)] * 2
 
 
 def test_permanent_error_goes_straight_to_the_dead_letter_queue(

@@ -204,6 +204,26 @@ def test_a_token_the_storage_never_gave_out_settles_nothing(store: Storage) -> N
     assert store.ack(lease, record_of(j), keep_for=60)
 
 
+def test_a_lease_says_whether_the_job_has_history(store: Storage) -> None:
+    """Workers read a job's earlier attempts only when there are any: not for a fresh job,
+    always after a retry, a lost lease or a replay (which keeps the history)."""
+    j = job()
+    store.enqueue(j)
+    [fresh] = store.lease("q", "d1", count=1, lease_for=0.2)
+    assert not fresh.history
+    time.sleep(0.3)
+    store.reclaim({}, Redelivery())
+    [again] = store.lease("q", "d1", count=1, lease_for=30)
+    assert again.history
+    failed = Attempt(1, time.time(), time.time(), "error", daemon="d1")
+    assert store.bury(again, record_of(j, State.DEAD, attempts=(failed,)), keep_for=60)
+    assert store.replay(j.id)
+    [replayed] = store.lease("q", "d1", count=1, lease_for=30)
+    assert replayed.history
+    record = store.record(j.id)
+    assert record is not None and [a.outcome for a in record.attempts] == ["error"]
+
+
 def test_retry_with_delay_is_scheduled(store: Storage) -> None:
     j = job()
     store.enqueue(j)
@@ -325,6 +345,17 @@ def test_garbage_in_a_leased_jobs_record_neither_stops_reclaim_nor_hides_the_job
     [again] = store.lease("q", "d2", count=1, lease_for=30)
     assert decode(again.raw).id == j.id  # the message itself was fine: it runs again
     assert store.record(j.id) is not None
+
+
+def test_garbage_in_a_waiting_jobs_record_does_not_block_its_queue(
+    store: Storage, url: str
+) -> None:
+    j = job()
+    store.enqueue(j)
+    corrupt_record(url, "q", j.id, b"\x00 not json", b"0")
+    [lease] = store.lease("q", "d1", count=1, lease_for=30)
+    assert decode(lease.raw).id == j.id and lease.history  # the worker reads what is there
+    assert store.ack(lease, record_of(j), keep_for=60)
 
 
 def test_an_unreadable_record_is_shown_dead_with_its_bytes_and_the_reason(

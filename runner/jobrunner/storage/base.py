@@ -28,6 +28,7 @@ class Lease:
     raw: bytes  # the stored message, decoded by the worker (it may be garbage)
     deliveries: int  # earlier deliveries whose lease expired
     refused: str = ""  # why the message may not run (not signed with a key in use), if so
+    history: bool = True  # its record may hold earlier attempts (False: a fresh job)
 
 
 @dataclass(frozen=True, slots=True)

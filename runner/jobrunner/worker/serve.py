@@ -190,7 +190,7 @@ class LaneWorker:
                 delay = min(delay * 2, 5.0)
 
     def _history(self, lease: Lease, job: Job) -> tuple[Attempt, ...]:
-        if job.attempt == 1 and lease.deliveries == 0:
+        if not lease.history:  # a fresh job: nothing to read
             return ()
         earlier = self.storage.record(job.id)
         return earlier.attempts if earlier else ()

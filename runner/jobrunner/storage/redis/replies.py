@@ -1,6 +1,6 @@
 """What the Redis scripts return and what job hashes hold, by name, and how to read it.
 
-Scripts reply with flat lists (LEASE: four values a job; EXPIRED: Redis's time,
+Scripts reply with flat lists (LEASE: five values a job; EXPIRED: Redis's time,
 then nine values a lease); HMGET returns the record fields in RECORD_FIELDS
 order. The named tuples here give each position its name, and `read_record`
 turns stored fields into a `Record`, showing a stray writer's bytes as a dead
@@ -33,12 +33,13 @@ RECORD_FIELDS = Stored._fields
 
 
 class Leased(NamedTuple):
-    """One job of a LEASE reply."""
+    """One job of a LEASE reply (five values)."""
 
     job_id: bytes
     n: int  # the delivery number: the lease token's second half
     raw: bytes
     deliveries: int | bytes  # earlier deliveries whose lease expired
+    history: int  # 1 when the job has a record (an attempt ended, or it was replayed)
 
 
 class Expired(NamedTuple):

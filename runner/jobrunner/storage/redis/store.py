@@ -241,7 +241,8 @@ class RedisStorage:
         for j in groups(flat, Leased, len(Leased._fields)):
             raw, refused = unseal(self.keys, bytes(j.raw))
             token, job_id = f"{text(j.job_id)}:{j.n}", text(j.job_id)
-            leases.append(Lease(token, job_id, queue, raw, as_count(j.deliveries), refused))
+            deliveries, history = as_count(j.deliveries), bool(j.history)
+            leases.append(Lease(token, job_id, queue, raw, deliveries, refused, history))
         return leases
 
     def wait(self, queues: Sequence[str], timeout: float) -> None:

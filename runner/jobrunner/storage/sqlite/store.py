@@ -226,17 +226,27 @@ class SqliteStorage:
                 (owner, now + lease_for, queue, now, count),
             ).fetchall()
             rows.sort()
-            for _, _, job_id, _, _, _ in rows:
-                db.execute(
-                    "UPDATE record SET state = 'running', updated = ?,"
-                    " data = json_set(data, '$.state', 'running', '$.updated', ?) WHERE id = ?",
-                    (now, now, job_id),
-                )
+            histories = [self._running(db, job_id, now) for _, _, job_id, _, _, _ in rows]
         leases = []
-        for _, seq, job_id, body, deliveries, delivery in rows:
+        for (_, seq, job_id, body, deliveries, delivery), history in zip(
+            rows, histories, strict=True
+        ):
             raw, refused = unseal(self.keys, bytes(body))
-            leases.append(Lease(f"{seq}:{delivery}", job_id, queue, raw, deliveries, refused))
+            token = f"{seq}:{delivery}"
+            leases.append(Lease(token, job_id, queue, raw, deliveries, refused, history))
         return leases
+
+    def _running(self, db: sqlite3.Connection, job_id: str, now: float) -> bool:
+        """Mark the job's record running; whether it holds earlier attempts (or is unreadable:
+        then the worker reads it to find out). A stray writer's bytes there block nothing."""
+        row = db.execute(
+            "UPDATE record SET state = 'running', updated = ?, data = CASE WHEN json_valid(data)"
+            " THEN json_set(data, '$.state', 'running', '$.updated', ?) ELSE data END"
+            " WHERE id = ? RETURNING CASE WHEN json_valid(data)"
+            " THEN coalesce(json_array_length(data, '$.attempts'), 0) ELSE 1 END",
+            (now, now, job_id),
+        ).fetchone()
+        return row is None or bool(row[0])
 
     def wait(self, queues: Sequence[str], timeout: float) -> None:
         self._watch()

@@ -3,7 +3,7 @@
 -- enqueue, so a delayed job keeps its priority and place; then ZPOPMIN. Each
 -- delivery gets a number from the queue's counter (the token's second half).
 -- A member without a job hash (a stray writer's bytes) is delivered as is:
--- its message is the member itself. Returns id, n, message, deliveries, ...
+-- its message is the member itself. Returns id, n, message, deliveries, has-record, ...
 local now = clock()
 local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 1000)
 for _, id in ipairs(due) do
@@ -18,7 +18,7 @@ local out = {}
 for i = 1, #popped, 2 do
   local id, n = popped[i], first + (i + 1) / 2
   local job = jobkey(id)
-  local msg, dlv = unpack(redis.call('HMGET', job, 'msg', 'dlv'))
+  local msg, dlv, rec = unpack(redis.call('HMGET', job, 'msg', 'dlv', 'rec'))
   if not msg then
     msg = id
     redis.call('HSET', job, 'msg', msg)
@@ -27,6 +27,8 @@ for i = 1, #popped, 2 do
     'state', 'running', 'updated', now)
   redis.call('ZADD', KEYS[3], expiry, id)
   redis.call('SADD', KEYS[7], id)
-  for _, v in ipairs({id, n, msg, dlv or 0}) do out[#out + 1] = v end
+  local history = 0
+  if rec then history = 1 end
+  for _, v in ipairs({id, n, msg, dlv or 0, history}) do out[#out + 1] = v end
 end
 return out
