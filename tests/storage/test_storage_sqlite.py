@@ -11,7 +11,8 @@ from conftest import run_cli
 
 from jobrunner.job import Job, Record, State, new_id
 from jobrunner.storage import StorageError
-from jobrunner.storage.sqlite.store import SCHEMA, SqliteStorage
+from jobrunner.storage.sqlite.schema import SCHEMA
+from jobrunner.storage.sqlite.store import SqliteStorage
 
 
 def test_a_database_from_before_delivery_tokens_is_migrated(tmp_path: Path) -> None:

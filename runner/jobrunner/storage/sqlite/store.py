@@ -45,43 +45,9 @@ from jobrunner.storage.signing import (
     seal,
     unseal,
 )
+from jobrunner.storage.sqlite.schema import create
 from jobrunner.storage.sqlite.wake import Changes
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS queue (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    queue TEXT NOT NULL,
-    priority INTEGER NOT NULL,
-    run_at REAL NOT NULL,
-    owner TEXT,
-    lease_until REAL,
-    deliveries INTEGER NOT NULL DEFAULT 0,
-    body BLOB NOT NULL,
-    delivery INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS queue_due ON queue (queue, owner, priority, seq);
-CREATE INDEX IF NOT EXISTS queue_lease ON queue (owner, lease_until);
-CREATE TABLE IF NOT EXISTS record (
-    id TEXT PRIMARY KEY,
-    queue TEXT NOT NULL,
-    state TEXT NOT NULL,
-    data TEXT NOT NULL,
-    updated REAL NOT NULL,
-    expires REAL
-);
-CREATE INDEX IF NOT EXISTS record_state ON record (state, queue);
-CREATE INDEX IF NOT EXISTS record_expires ON record (expires);
-CREATE TABLE IF NOT EXISTS idempotency (
-    queue TEXT NOT NULL, key TEXT NOT NULL, job_id TEXT NOT NULL, expires REAL NOT NULL,
-    PRIMARY KEY (queue, key)
-);
-CREATE TABLE IF NOT EXISTS rate (queue TEXT NOT NULL, at REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS rate_queue ON rate (queue, at);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS claim (key TEXT PRIMARY KEY, expires REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS daemon (id TEXT PRIMARY KEY, info TEXT NOT NULL, expires REAL NOT NULL);
-"""
 BUSY_SECONDS = 30.0  # how long a write waits for another process's lock before it fails
 
 
@@ -99,16 +65,9 @@ class SqliteStorage:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = self._connect()
-            self._db.executescript(SCHEMA)
-            self._migrate()
+            create(self._db)
         except (OSError, sqlite3.Error) as exc:
             raise StorageError(f"cannot open {self.url}: {exc}") from None
-
-    def _migrate(self) -> None:
-        """Bring a database written by an earlier version up to this schema."""
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(queue)")}
-        if "delivery" not in columns:
-            self._db.execute("ALTER TABLE queue ADD COLUMN delivery INTEGER NOT NULL DEFAULT 0")
 
     @classmethod
     def from_url(cls, url: str, keys: Keys | None = None) -> SqliteStorage:
