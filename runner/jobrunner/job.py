@@ -86,7 +86,7 @@ class Attempt:
     number: int
     started: float
     ended: float
-    outcome: str  # "succeeded" | "failed" | "timeout" | "lost"
+    outcome: str  # "succeeded" | "failed" | "timeout" | "permanent" | "lost" | "interrupted"
     daemon: str = ""
     error_type: str = ""
     error: str = ""

@@ -189,9 +189,15 @@ def test_jobs_still_running_after_the_grace_period_are_handed_back(
     job_id = enqueue(store, "work", {"out": str(out), "sleep": 60})
     wait_until(lambda: len(lines(out)) == 1, what="the job started")
     assert daemon.stop(timeout=10) == 0
-    assert state(store, job_id) is State.QUEUED
+    record = store.record(job_id)
+    assert record is not None and record.state is State.QUEUED
     assert running(store, "work") == 0
     assert store.stats()["work"].ready == 1
+    [handed] = record.attempts  # the hand-back is in the history, not a silent gap
+    assert (handed.outcome, handed.number, handed.error_type) == ("interrupted", 1, "Shutdown")
+    assert "--grace 0.5s ran out" in handed.error and handed.ended - handed.started >= 0.4
+    assert record.job.attempt == 1  # it does not use up an attempt
+    assert any(e.get("msg") == "stopped" and e.get("handed_back") == 1 for e in daemon.events())
 
 
 def test_a_second_signal_exits_at_once(
@@ -199,7 +205,7 @@ def test_a_second_signal_exits_at_once(
 ) -> None:
     out = tmp_path / "out.jsonl"
     daemon = daemons(jobs, url, "--grace", "60s")
-    enqueue(store, "work", {"out": str(out), "sleep": 60})
+    job_id = enqueue(store, "work", {"out": str(out), "sleep": 60})
     wait_until(lambda: len(lines(out)) == 1, what="the job started")
     daemon.signal(signal.SIGTERM)
     daemon.wait_for(lambda e: e.get("msg", "").startswith("stopping"), what="stopping")
@@ -209,6 +215,9 @@ def test_a_second_signal_exits_at_once(
     daemon.process.wait(5)
     assert time.monotonic() - started < 3
     assert running(store, "work") == 0
+    record = store.record(job_id)
+    assert record is not None and [a.outcome for a in record.attempts] == ["interrupted"]
+    assert "a second stop signal" in record.attempts[0].error
 
 
 def test_garbage_message_is_buried_as_unreadable(

@@ -275,14 +275,19 @@ class Daemon:
         while any(t.is_alive() for t in threads) and time.monotonic() < deadline:
             if self.signals.stops > 1:
                 event(logging.WARNING, "second signal: exiting now")
-                self._hand_back(sum(t.is_alive() for t in threads))
+                self._hand_back(sum(t.is_alive() for t in threads), "a second stop signal")
                 raise SystemExit(1)  # exit handlers still run (the shell plugin's kills)
             self.signals.event.wait(0.05)
-        self._hand_back(sum(t.is_alive() for t in threads))
+        self._hand_back(sum(t.is_alive() for t in threads), f"--grace {grace:g}s ran out")
 
-    def _hand_back(self, unfinished: int) -> None:
+    def _hand_back(self, unfinished: int, cause: str) -> None:
+        """Give back what this daemon holds: running jobs with an `interrupted` attempt."""
+        handed = 0
+        if unfinished and self.runtime.pool is not None:
+            why = f"daemon {self.id} stopped before the attempt finished ({cause})"
+            handed = self.runtime.pool.hand_back_running(why)
         try:
-            released = self.storage.release(self.id)
+            released = handed + self.storage.release(self.id)
             self.storage.leave(self.id)
         except StorageError as exc:
             event(

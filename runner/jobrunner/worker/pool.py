@@ -32,7 +32,8 @@ class Pool:
         self.storage, self.owner, self.lookup, self.origin = storage, owner, lookup, origin
         self.plugins, self.lease_for = plugins, lease_for
         self.serving: dict[str, tuple[LaneWorker, engine.LaneConsumer, int]] = {}
-        self.retired: list[engine.LaneConsumer] = []  # stopping; their jobs may still run
+        # stopping; their jobs may still run
+        self.retired: list[tuple[LaneWorker, engine.LaneConsumer]] = []
 
     def apply(self, stop: Iterable[str], start: Iterable[Lane]) -> None:
         """Stop the lanes named in `stop` that it serves, then start each lane of `start`."""
@@ -63,14 +64,19 @@ class Pool:
         consumer.stop_flag.set()
         self.storage.wake()
         worker.give_back()
-        self.retired.append(consumer)
+        self.retired = [(w, c) for w, c in self.retired if any(t.is_alive() for t in c.threads())]
+        self.retired.append((worker, consumer))
 
     def stop_all(self) -> None:
         for name in list(self.serving):
             self._stop(name)
 
     def threads(self) -> list[threading.Thread]:
-        return [t for consumer in self.retired for t in consumer.threads()]
+        return [t for _, consumer in self.retired for t in consumer.threads()]
+
+    def hand_back_running(self, why: str) -> int:
+        """Give back every job still running in a stopped lane, each with an attempt saying why."""
+        return sum(worker.hand_back_running(why) for worker, _ in self.retired)
 
     def names(self) -> list[str]:
         return sorted(self.serving)

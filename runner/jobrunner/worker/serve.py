@@ -53,6 +53,7 @@ class LaneWorker:
         self.stopping = threading.Event()
         self._buffer: deque[Lease] = deque()
         self._lock = threading.Lock()
+        self._running: dict[str, tuple[Lease, Job, float]] = {}  # by token: started when
         self._random = random.Random()
 
     # -- taking work -------------------------------------------------------
@@ -114,8 +115,45 @@ class LaneWorker:
             return
         if not self._wait_for_rate(lane):
             return  # stopping while rate-limited: the job stays leased and is released at exit
-        outcome = attempt.run(lane, job, self.plugins)
-        self._settle(lease, lane, job, outcome)
+        self._running[lease.token] = (lease, job, time.time())
+        try:
+            outcome = attempt.run(lane, job, self.plugins)
+            self._settle(lease, lane, job, outcome)
+        finally:
+            self._running.pop(lease.token, None)
+
+    def hand_back_running(self, why: str) -> int:
+        """Give back the jobs still running here (the daemon exits before they end).
+
+        Each gets an `interrupted` attempt in its history, then goes back to its
+        queue at once, without using up an attempt. Fenced like any settle: if
+        the job finished first, its own ack wins and this changes nothing.
+        """
+        handed = 0
+        for lease, job, started in list(self._running.values()):
+            tried = Attempt(
+                number=job.attempt,
+                started=started,
+                ended=time.time(),
+                outcome="interrupted",
+                daemon=self.owner,
+                error_type="Shutdown",
+                error=why,
+            )
+            try:
+                history = (*self._history(lease, job), tried)
+                record = Record(
+                    job,
+                    State.QUEUED,
+                    history,
+                    reason=why,
+                    updated=tried.ended,
+                    deliveries=lease.deliveries,
+                )
+                handed += self.storage.retry(lease, job, 0.0, record)
+            except StorageError as exc:  # the lease is released, or expires, all the same
+                event(logging.ERROR, "could not record the hand-back", job=job.id, error=str(exc))
+        return handed
 
     def _wait_for_rate(self, lane: Lane) -> bool:
         limit = lane.rate_limit
