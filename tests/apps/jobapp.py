@@ -56,3 +56,8 @@ def shout(payload: dict[str, Any], ctx: JobContext) -> Any:
         sys.stdout.buffer.write(line)
     sys.stdout.flush()
     return {"printed_mb": payload["mb"]}
+
+
+def echo(payload: Any) -> Any:
+    """Succeed at once with the payload."""
+    return payload

@@ -127,7 +127,7 @@ def render(data: dict[str, Any]) -> str:
     if data["crons"]:
         headers = ["CRON", "SCHEDULE", "TARGET", "LAST TICK", "LAST RUN", "NEXT TICK", "SKIPPED"]
         lines.append(_indent(table(headers, _cron_rows(data["crons"], data["now"]))))
-    lines.extend(_problems(data["problems"], data["now"]))
+    lines.extend(_problems(data["problems"], data["now"], _setup_problems(data)))
     return "\n".join(lines)
 
 
@@ -154,17 +154,22 @@ def _cron_rows(crons: dict[str, dict[str, Any]], now: float) -> list[list[Any]]:
     return rows
 
 
-def _problems(stored: dict[str, Any] | None, now: float) -> list[str]:
-    """The problems the daemons found in the job files at their last (re)load."""
+def _problems(stored: dict[str, Any] | None, now: float, setup: list[str]) -> list[str]:
+    """The problems the daemons found in the job files at their last (re)load, and the
+    handlers they could not set up when they ran a job."""
     from jobrunner.cli import report
 
     if stored is None:
-        return ["problems: none recorded yet (a daemon records them each time it loads jobs.d)"]
+        return [
+            "problems: none recorded yet (a daemon records them each time it loads jobs.d)",
+            *setup,
+        ]
     verdict = records.ProblemsRecord.from_dict(stored)
-    errors = sum(p.severity is Severity.ERROR for p in verdict.problems)
+    errors = sum(p.severity is Severity.ERROR for p in verdict.problems) + len(setup)
     since = f" (checked {ago(now - verdict.checked)} ago)" if verdict.checked is not None else ""
-    counts = f"{_plural(errors, 'error')}, {_plural(len(verdict.problems) - errors, 'warning')}"
-    lines = [f"problems: {counts if verdict.problems else 'none'}{since}"]
+    warnings = len(verdict.problems) + len(setup) - errors
+    counts = f"{_plural(errors, 'error')}, {_plural(warnings, 'warning')}"
+    lines = [f"problems: {counts if verdict.problems or setup else 'none'}{since}", *setup]
     for p in verdict.problems:
         lines.extend(f"  {line}" for line in report.text([p]).splitlines())
     for files, key, what in (
@@ -177,6 +182,27 @@ def _problems(stored: dict[str, Any] | None, now: float) -> list[str]:
             "  refused: the files do not validate together, so the last change was not "
             "applied: the configuration in force stays"
         )
+    return lines
+
+
+def _setup_problems(data: dict[str, Any]) -> list[str]:
+    """A line for each lane a daemon could not set up the handler of (its heartbeat says)."""
+    lines = []
+    for d in data["daemons"]:
+        found = d.get("setup_problems")
+        for p in found if isinstance(found, list) else []:
+            if not isinstance(p, dict) or not isinstance(p.get("lane"), str):
+                continue  # a heartbeat from another version, or garbage: nothing to show
+            since = p.get("since")
+            age = (
+                f", since {ago(data['now'] - since)} ago" if isinstance(since, int | float) else ""
+            )
+            kind = data["queues"].get(p["lane"], {}).get("kind", "queue")
+            kind = "cron entry" if kind == "cron" else "queue"
+            lines.append(
+                f"  {p.get('file', '?')}:{p.get('line', '?')}: {kind} '{p['lane']}': its handler "
+                f"cannot be set up: {p.get('error', '?')} (daemon {d.get('id', '?')}{age})"
+            )
     return lines
 
 

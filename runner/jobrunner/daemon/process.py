@@ -240,8 +240,19 @@ class Daemon:
             "generation": self.in_force.generation,
             "healthy": self.upkeep.healthy,
             "degraded_since": self.upkeep.unhealthy_since,
+            "setup_problems": self.setup_problems(),
             "seen": time.time(),
         }
+
+    def setup_problems(self) -> list[dict[str, Any]]:
+        """Lanes whose handler could not be set up at their last attempt, with file and line."""
+        pool = self.runtime.pool
+        found = []
+        for name, problem in sorted((pool.setup_problems() if pool else {}).items()):
+            lane = self.in_force.lane(name)
+            where = {"file": lane.source.file, "line": lane.source.line} if lane else {}
+            found.append({"lane": name, **where, "error": problem.error, "since": problem.since})
+        return found
 
     def status_line(self) -> str:
         """One line for `systemctl status`."""

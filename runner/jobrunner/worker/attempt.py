@@ -45,6 +45,9 @@ class SetupError(Exception):
     """The handler cannot be prepared (missing secret, plugin refused its params)."""
 
 
+SETUP_ERROR = isolation.SETUP_ERROR  # an attempt's error_type when its handler was not set up
+
+
 class Plugins:
     """Plugin instances for the handlers of the configuration in force."""
 

@@ -25,6 +25,7 @@ from jobrunner.plugin import JobContext, PermanentError, RetryLater
 
 MAX_STDERR = 4000  # the tail of the handler's own output kept for an error message
 MAX_ANSWER = 16 * 1024 * 1024  # bytes of answer (the result as JSON) read from the child
+SETUP_ERROR = "SetupError"  # attempt.SetupError's name: the child could not set the handler up
 
 
 class ChildFailed(Exception):
@@ -154,7 +155,7 @@ def _child() -> None:
         answer = {
             "ok": False,
             "kind": kind,
-            "type": type(exc).__name__,
+            "type": getattr(exc, "type_name", type(exc).__name__),
             "message": str(exc),
             "retry_after": getattr(exc, "delay", 0.0),
             "traceback": "".join(traceback.format_exception(exc, limit=-4)),
@@ -166,9 +167,16 @@ def _child() -> None:
 def _run_request(request: dict[str, Any]) -> Any:
     from jobrunner.registry import discover
 
-    cls = discover().plugins[request["plugin"]]
+    name = request["plugin"]
+    cls = discover().plugins.get(name)
+    if cls is None:
+        raise ChildFailed(f"plugin '{name}' is not available in the child", SETUP_ERROR)
+    try:
+        plugin = cls(request["params"])
+    except (ValueError, TypeError, OSError, ImportError) as exc:  # as attempt.Plugins.instance
+        raise ChildFailed(f"plugin '{name}' refused its params: {exc}", SETUP_ERROR) from None
     ctx = JobContext(deadline=time.monotonic() + request["timeout"], **request["ctx"])
-    return cls(request["params"]).run(ctx, request["payload"])
+    return plugin.run(ctx, request["payload"])
 
 
 if __name__ == "__main__":

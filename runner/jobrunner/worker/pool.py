@@ -16,7 +16,7 @@ from jobrunner.storage import Storage
 from jobrunner.worker import engine
 from jobrunner.worker.attempt import Plugins
 from jobrunner.worker.lane import Lane
-from jobrunner.worker.serve import LaneWorker
+from jobrunner.worker.serve import LaneWorker, SetupProblem
 
 
 class Pool:
@@ -77,6 +77,14 @@ class Pool:
     def hand_back_running(self, why: str) -> int:
         """Give back every job still running in a stopped lane, each with an attempt saying why."""
         return sum(worker.hand_back_running(why) for worker, _ in self.retired)
+
+    def setup_problems(self) -> dict[str, SetupProblem]:
+        """The lanes served whose handler could not be set up at their last attempt."""
+        return {
+            name: worker.setup_problem
+            for name, (worker, _, _) in self.serving.items()
+            if worker.setup_problem is not None
+        }
 
     def names(self) -> list[str]:
         return sorted(self.serving)

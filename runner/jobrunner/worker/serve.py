@@ -16,7 +16,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from jobrunner.job import DEAD_LETTER_RETAIN, Attempt, Job, Record, State, Unreadable, decode
@@ -29,6 +29,14 @@ from jobrunner.worker.retry import Verdict
 DEAD_RETAIN = DEAD_LETTER_RETAIN.total_seconds()  # for jobs no lane is left to judge
 WAIT_SECONDS = 5.0  # longest a worker sleeps; what may make a job due (or a stop) wakes it sooner
 RATE_MARGIN, RATE_MARGIN_MIN = 0.02, 0.05  # of a rate-limit window, and at least (seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class SetupProblem:
+    """The lane's handler could not be set up at its last attempt (an import, a secret)."""
+
+    error: str
+    since: float
 
 
 class LaneWorker:
@@ -54,6 +62,7 @@ class LaneWorker:
         self._buffer: deque[Lease] = deque()
         self._lock = threading.Lock()
         self._running: dict[str, tuple[Lease, Job, float]] = {}  # by token: started when
+        self.setup_problem: SetupProblem | None = None  # its handler cannot be set up, since when
         self._random = random.Random()
 
     # -- taking work -------------------------------------------------------
@@ -171,6 +180,7 @@ class LaneWorker:
                 return False
 
     def _settle(self, lease: Lease, lane: Lane, job: Job, outcome: attempt.Outcome) -> None:
+        self._note_setup(lane, outcome)
         policy = lane.policy
         decision = retry.decide(
             outcome.status, job.attempt, policy.retry, self._random.random(), outcome.retry_after
@@ -210,6 +220,22 @@ class LaneWorker:
             held = self._persist(lambda: self.storage.bury(lease, record, keep))
         if held is not None:
             self._log(job, lane, outcome, decision, held)
+
+    def _note_setup(self, lane: Lane, outcome: attempt.Outcome) -> None:
+        """Keep (and log once) that the handler cannot be set up; clear it once it can."""
+        if outcome.error_type != attempt.SETUP_ERROR:
+            self.setup_problem = None
+            return
+        if self.setup_problem is None or self.setup_problem.error != outcome.error:
+            event(
+                logging.ERROR,
+                "handler cannot be set up; its jobs fail until it can",
+                queue=self.name,
+                file=lane.source.file,
+                line=lane.source.line,
+                error=outcome.error,
+            )
+            self.setup_problem = SetupProblem(outcome.error, outcome.ended)
 
     def _persist(self, write: Callable[[], bool]) -> bool | None:
         """Settle, retrying while the storage is unreachable; None if we stopped first.
