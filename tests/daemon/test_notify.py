@@ -46,6 +46,19 @@ def test_every_message_is_the_exact_datagram(listener: tuple[socket.socket, str]
     assert received(sock) == "READY=1\nSTATUS=back"
 
 
+def test_a_listener_that_stopped_reading_never_blocks_the_sender(
+    listener: tuple[socket.socket, str],
+) -> None:
+    sock, path = listener
+    notifier = Notifier({"NOTIFY_SOCKET": path})
+    queue = int(Path("/proc/sys/net/unix/max_dgram_qlen").read_text())
+    started = time.monotonic()
+    sent = [notifier.status(f"message {n}") for n in range(queue + 20)]
+    assert time.monotonic() - started < 2.0  # a blocking send would hang here for good
+    assert sent.count(False) >= 10  # the overflow is dropped, not waited for
+    assert received(sock) == "STATUS=message 0"
+
+
 def test_reloading_carries_the_monotonic_time(listener: tuple[socket.socket, str]) -> None:
     sock, path = listener
     before = time.monotonic_ns() // 1000

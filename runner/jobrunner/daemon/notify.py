@@ -9,7 +9,8 @@ The protocol is one `sendto` per message, so it lives here instead of in a
 dependency (the `sdnotify` package has not been maintained since 2017).
 
 Outside systemd (no `$NOTIFY_SOCKET`) every method does nothing. A failed send
-never raises: the daemon's work matters more than telling systemd about it.
+never raises, and a send never waits (a full socket drops the message): the
+daemon's work matters more than telling systemd about it.
 """
 
 from __future__ import annotations
@@ -77,7 +78,9 @@ class Notifier:
             return False
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
-                sock.sendto("\n".join(fields).encode(), self._address)
+                # Never wait: a listener that stopped reading (its queue holds only
+                # net.unix.max_dgram_qlen datagrams, 10 by default) must not hang the main loop.
+                sock.sendto("\n".join(fields).encode(), socket.MSG_DONTWAIT, self._address)
         except OSError as exc:
             if not self._failed:  # once: a ping every few seconds must not flood the log
                 self._failed = True
