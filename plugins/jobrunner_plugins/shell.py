@@ -23,6 +23,10 @@ line saying how many earlier bytes were dropped.
   both name the code and end with the tail of stderr.
 - A command that cannot be started (no such file, not executable, no such
   working directory) raises `PermanentError`.
+- With a `memory_limit` on the queue (`ctx.memory_limit`), the command and
+  what it starts may map at most that many bytes (RLIMIT_AS): an allocation
+  past it fails in the command, and the error of a failed command says it ran
+  under that limit, since its exit status alone cannot tell.
 - At the attempt's deadline the whole process group gets SIGTERM, and SIGKILL
   after `KILL_GRACE` seconds if any of it is left; the attempt raises
   `TimeoutError`. Process groups still running when the daemon's interpreter
@@ -54,7 +58,8 @@ from jobrunner.plugin import (
     ParamIssue,
     PermanentError,
     Plugin,
-    bound_to_parent,
+    child_setup,
+    size,
 )
 
 DEFAULT_MAX_OUTPUT = 65536
@@ -69,6 +74,7 @@ _running_lock = threading.Lock()
 
 class Shell(Plugin):
     name = "shell"
+    applies_memory_limit = True
     params_schema: ClassVar[Mapping[str, Any]] = {
         "type": "object",
         "description": "Run a command; the payload arrives as JSON on standard input.",
@@ -151,7 +157,7 @@ class Shell(Plugin):
         if ctx.deadline <= started:  # never start what may not run at all
             raise TimeoutError(f"{self.label} was not started: no time was left before its timeout")
         out, err = _Tail(self.max_output), _Tail(self.max_output)
-        process, finished = self._start(), False
+        process, finished = self._start(ctx.memory_limit), False
         try:
             data = json.dumps(payload).encode()
             finished = _exchange(process, data, ctx.deadline, out, err) and _wait(
@@ -170,9 +176,9 @@ class Shell(Plugin):
                 f"{self.label} was still running at its timeout of "
                 f"{ctx.deadline - started:.1f}s; its process group was killed"
             )
-        return self._outcome(process.returncode, out.text(), err.text())
+        return self._outcome(process.returncode, out.text(), err.text(), ctx.memory_limit)
 
-    def _start(self) -> subprocess.Popen[bytes]:
+    def _start(self, memory_limit: int | None) -> subprocess.Popen[bytes]:
         try:
             process = subprocess.Popen(
                 self.argv,
@@ -182,7 +188,8 @@ class Shell(Plugin):
                 cwd=self.cwd,
                 env={**os.environ, **self.env},
                 start_new_session=True,
-                preexec_fn=bound_to_parent(),  # SIGKILLed if the daemon dies first
+                # SIGKILLed if the daemon dies first; mapping at most `memory_limit` bytes
+                preexec_fn=child_setup(memory_limit),
                 bufsize=0,
             )
         except OSError as exc:
@@ -201,7 +208,9 @@ class Shell(Plugin):
             )
         return exc  # e.g. out of memory or processes: worth another try
 
-    def _outcome(self, code: int, stdout: str, stderr: str) -> dict[str, Any]:
+    def _outcome(
+        self, code: int, stdout: str, stderr: str, memory_limit: int | None
+    ) -> dict[str, Any]:
         if code == 0:
             result: dict[str, Any] = {"exit_code": 0, "stdout": stdout, "stderr": stderr}
             with contextlib.suppress(ValueError):
@@ -209,13 +218,25 @@ class Shell(Plugin):
                     result["result"] = json.loads(stdout, parse_constant=_no_constant)
             return result
         tail = stderr[-ERROR_TAIL:].strip() or "(nothing on stderr)"
+        # The exit status cannot say whether an allocation failed: say that one could have.
+        limit = (
+            ""
+            if memory_limit is None
+            else (
+                f" under its memory_limit of {size.format(memory_limit)}, past which "
+                "allocations fail (maybe the cause)"
+            )
+        )
         if code < 0:
-            raise RuntimeError(f"{self.label} was killed by {_signal_name(-code)}; stderr: {tail}")
+            raise RuntimeError(
+                f"{self.label} was killed by {_signal_name(-code)}{limit}; stderr: {tail}"
+            )
         if code in self.permanent:
             raise PermanentError(
-                f"{self.label} exited with {code}, listed in permanent_exit_codes; stderr: {tail}"
+                f"{self.label} exited with {code}{limit}, listed in permanent_exit_codes; "
+                f"stderr: {tail}"
             )
-        raise RuntimeError(f"{self.label} exited with {code}; stderr: {tail}")
+        raise RuntimeError(f"{self.label} exited with {code}{limit}; stderr: {tail}")
 
 
 class _Tail:

@@ -10,8 +10,9 @@
 
 A producer needs no copy of the YAML. It checks each job against the
 configuration the daemons publish to the storage: the queue must exist, the
-payload must be JSON and match the queue's `payload_schema`, and the
-idempotency key is rendered from the queue's template. That configuration is
+payload must be JSON, fit the queue's `max_payload` (1 MiB unless the queue
+says) and match its `payload_schema`, and the idempotency key is rendered
+from the queue's template. That configuration is
 cached and read again at most once a second (`refresh`), and at once when a
 queue is not found, so a reload is seen quickly without a round trip per job.
 
@@ -32,19 +33,17 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
 
-from jobrunner.job import PRIORITY_RANK, Attempt, Job, Record, State, new_id
+from jobrunner.job import MAX_PAYLOAD, PRIORITY_RANK, Attempt, Job, Record, State, new_id
 from jobrunner.storage import Storage, StorageError, open_storage, records
 from jobrunner.storage.records import Published
-from jobrunner.values import suggest, template
+from jobrunner.values import size, suggest, template
 
 # An explicit key on a queue without an `idempotency` policy is remembered this long.
 DEFAULT_IDEMPOTENCY_TTL = 24 * 3600.0
 MAX_SCHEMA_ERRORS = 5
 _PRIORITY_NAME = {rank: name for name, rank in PRIORITY_RANK.items()}
 
-__all__ = ["Client", "EnqueueError", "JobInfo", "StorageError"]
-
-MAX_PAYLOAD = 1024 * 1024  # bytes of JSON in one job's payload
+__all__ = ["MAX_PAYLOAD", "Client", "EnqueueError", "JobInfo", "StorageError"]
 
 
 class EnqueueError(ValueError):
@@ -156,7 +155,7 @@ class Client:
         job's id is returned instead. `EnqueueError` if the job is refused.
         """
         policy = self._queue(queue)
-        body = _json(queue, payload if payload is not None else {})
+        body = _json(queue, payload if payload is not None else {}, policy)
         self._check_schema(queue, policy, body)
         wait, run_at = _when(delay, at)
         key, ttl = _idempotency(queue, policy, body, idempotency_key)
@@ -226,7 +225,7 @@ class Client:
             )
 
 
-def _json(queue: str, payload: Any) -> Any:
+def _json(queue: str, payload: Any, policy: Mapping[str, Any]) -> Any:
     """The payload as the worker will see it (tuples become lists, …), or refused."""
     try:
         text = json.dumps(payload, allow_nan=False)
@@ -237,14 +236,29 @@ def _json(queue: str, payload: Any) -> Any:
         ) from None
     except RecursionError:
         raise EnqueueError(f"payload for queue '{queue}' is nested too deeply") from None
-    size = len(text.encode())
-    if size > MAX_PAYLOAD:
+    length, limit = len(text.encode()), _max_payload(policy)
+    if length > limit:
+        where = policy.get("source", "jobs.d")
+        advice = "store large data elsewhere and enqueue a reference to it (a URL, a path, a key)"
+        if limit == MAX_PAYLOAD:
+            raise EnqueueError(
+                f"payload for queue '{queue}' is {length:,} bytes, over the limit of "
+                f"{size.describe(limit)}: {advice}, or raise the queue's max_payload ({where})"
+            )
         raise EnqueueError(
-            f"payload for queue '{queue}' is {size:,} bytes, over the limit of "
-            f"{MAX_PAYLOAD:,} bytes (1 MiB): store large data elsewhere and enqueue a reference "
-            "to it (a URL, a path, an object key)"
+            f"payload for queue '{queue}' is {length:,} bytes, over the queue's max_payload "
+            f"of {size.describe(limit)}, set in {where}: {advice}"
         )
     return json.loads(text)
+
+
+def _max_payload(policy: Mapping[str, Any]) -> int:
+    """The queue's `max_payload`; the default when a daemon of an older version published
+    none (or a stray writer garbage)."""
+    limit = policy.get("max_payload")
+    if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0:
+        return limit
+    return MAX_PAYLOAD
 
 
 def _path(parts: Any) -> str:

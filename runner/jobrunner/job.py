@@ -20,6 +20,8 @@ from typing import Any
 PRIORITY_RANK = {"critical": 0, "high": 1, "normal": 2, "low": 3}
 DEAD_LETTER_RETAIN = timedelta(days=14)  # how long dead jobs are kept, unless a queue says
 MAX_DELIVERIES = 5  # lease expiries before a job is dead-lettered, unless a queue says
+MAX_PAYLOAD = 1024 * 1024  # bytes of JSON in one job's payload, unless a queue's max_payload says
+PAYLOAD_CEILING = 16 * 1024 * 1024  # the largest max_payload a queue may set
 
 
 class State(StrEnum):

@@ -16,10 +16,13 @@ from datetime import timedelta
 from typing import Any, ClassVar
 
 # Part of the contract: the job files' `{field}` templates over a payload, a walk
-# over every string of a params value (for plugins that template them), and a
-# `preexec_fn` for child processes that must not outlive the daemon.
+# over every string of a params value (for plugins that template them), sizes as
+# job files write them, and `preexec_fn`s for child processes that must not
+# outlive the daemon (`bound_to_parent`) or must also stay under the attempt's
+# memory limit (`child_setup(ctx.memory_limit)`).
 from jobrunner.orphans import bound_to_parent
-from jobrunner.values import template
+from jobrunner.rlimit import child_setup
+from jobrunner.values import size, template
 from jobrunner.values.refs import walk_strings
 
 
@@ -63,6 +66,9 @@ class JobContext:
     deadline: float  # time.monotonic() value after which the attempt has failed
     idempotency_key: str | None = None
     trace_id: str = ""
+    # The queue's `memory_limit` in bytes, or None: a plugin that starts processes applies
+    # it to them with `preexec_fn=child_setup(ctx.memory_limit)`.
+    memory_limit: int | None = None
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("jobrunner.job"))
 
 
@@ -75,6 +81,9 @@ class Plugin:
 
     name: ClassVar[str] = ""
     params_schema: ClassVar[Mapping[str, Any]] = {"type": "object"}
+    # True when `run` applies `ctx.memory_limit` to the processes it starts, so that
+    # `memory_limit` works without `isolation: process` (validate refuses it otherwise).
+    applies_memory_limit: ClassVar[bool] = False
 
     def __init__(self, params: Mapping[str, Any]) -> None:
         """Prepare from validated params; raise `ValueError` to refuse them."""
@@ -98,6 +107,8 @@ __all__ = [
     "Plugin",
     "RetryLater",
     "bound_to_parent",
+    "child_setup",
+    "size",
     "template",
     "walk_strings",
 ]

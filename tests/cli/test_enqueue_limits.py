@@ -14,7 +14,19 @@ from jobrunner.config import load
 from jobrunner.reload import publish
 from jobrunner.storage import open_storage
 
-JOBS = "version: 1\nqueues:\n  work: {handler: python, params: {callable: 'jobapp:record'}}\n"
+JOBS = """\
+version: 1
+queues:
+  work: {handler: python, params: {callable: 'jobapp:record'}}
+  pings:
+    handler: python
+    params: {callable: 'jobapp:record'}
+    max_payload: 1KiB
+  uploads:
+    handler: python
+    params: {callable: 'jobapp:record'}
+    max_payload: 4MiB
+"""
 
 
 @pytest.fixture
@@ -63,3 +75,38 @@ def test_deep_or_non_utf8_input_is_a_usage_error(url: str, tmp_path: Path) -> No
         result = run_cli("enqueue", "work", "--data", f"@{path}", "--storage", url)
         assert result.returncode == 2, result.stderr
         assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_queue_s_max_payload_is_enforced_by_the_cli_with_its_source(
+    url: str, tmp_path: Path
+) -> None:
+    blob = tmp_path / "blob.json"
+    blob.write_text('{"blob": "' + "x" * 1100 + '"}')  # 10 + 1,100 + 2 bytes of JSON
+    result = run_cli("enqueue", "pings", "--data", f"@{blob}", "--storage", url)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr == (
+        "Error: payload for queue 'pings' is 1,112 bytes, over the queue's max_payload of "
+        f"1,024 bytes (1 KiB), set in {tmp_path / 'jobs.d' / 'work.yaml'}:4: store large data "
+        "elsewhere and enqueue a reference to it (a URL, a path, a key)\n"
+    )
+    assert run_cli("enqueue", "work", "--data", f"@{blob}", "--storage", url).returncode == 0
+    storage = open_storage(url)
+    assert "pings" not in storage.stats() and "work" in storage.stats()  # only the one that fit
+    storage.close()
+
+
+def test_the_client_takes_each_queue_s_own_limit(url: str) -> None:
+    with Client(url) as client:
+        with pytest.raises(EnqueueError, match=r"over the queue's max_payload of 1,024 bytes"):
+            client.enqueue("pings", {"note": "x" * 1024})
+        assert client.enqueue("pings", {"note": "x" * 900})
+        two_mib = {"blob": "x" * (2 * 1024 * 1024)}
+        with pytest.raises(
+            EnqueueError, match=r"or raise the queue's max_payload \(/.*/work.yaml:3\)"
+        ):
+            client.enqueue("work", two_mib)  # the default 1 MiB
+        assert client.enqueue("uploads", two_mib)  # raised to 4 MiB
+        with pytest.raises(
+            EnqueueError, match=r"4,194,304 bytes \(4 MiB\), set in /.*/work.yaml:8:"
+        ):
+            client.enqueue("uploads", {"blob": "x" * (4 * 1024 * 1024)})

@@ -55,6 +55,8 @@ KEYS = [
     "ttl",
     "at",
     "suspend",
+    "max_payload",
+    "memory_limit",
 ]
 SCALARS = st.one_of(
     st.none(),
@@ -62,7 +64,10 @@ SCALARS = st.one_of(
     st.integers(-2, 100),
     st.floats(allow_nan=False),
     st.sampled_from(
-        ["5m", "1h30m", "5 mins", "10/s", "high", "shell", "1", "0 * * * *", "36501d", "a" * 70]
+        [
+            *("5m", "1h30m", "5 mins", "10/s", "high", "shell", "1", "0 * * * *", "36501d"),
+            *("a" * 70, "256KiB", "4M", "1.5 GiB", "2000TiB"),
+        ]
     ),
 )
 DOCS = st.recursive(

@@ -240,7 +240,7 @@ ENTRY_KEYS = [
     "description", "labels", "handler", "params", "timeout", "isolation", "retry", "priority",
     "dead_letter", "retain_completed", "max_deliveries", "concurrency", "rate_limit",
     "idempotency", "payload_schema", "schedule", "every", "at", "timezone", "overlap",
-    "starting_deadline", "jitter", "suspend", "queue", "payload",
+    "starting_deadline", "jitter", "suspend", "queue", "payload", "max_payload", "memory_limit",
 ]  # fmt: skip
 INNER_KEYS = [
     "attempts", "backoff", "delay", "max_delay", "jitter", "retain", "key", "ttl", "command",
@@ -254,7 +254,7 @@ PLAUSIBLE = [
     "{", "2026-12-01T09:00:00Z", "2026-12-01T09:00:00", "2020-01-01T00:00:00+00:00",
     "forbid", "allow", "thread", "process", "critical", "fixed", "exponential", "object",
     "string", ["echo", "hi"], {"type": "object"}, {"type": "nonsense"}, {"kind": "nightly"},
-    10**20, 2**63, -(2**63), 1e300,
+    10**20, 2**63, -(2**63), 1e300, "256KiB", "4M", "1.5GiB", "2000TiB", "1 MiB", 2**70,
 ]  # fmt: skip
 names = st.one_of(
     st.sampled_from(["a", "reports", "send-email", "nightly", "Bad Name", "x" * 70, "1", ""]),

@@ -129,6 +129,22 @@ def test_the_plan_reads_as_a_diff() -> None:
     assert change.stop_lanes == change.start_lanes == {"alpha"}  # restarted at 3
 
 
+def test_size_limits_change_in_place_and_read_as_sizes() -> None:
+    def one(limits: str) -> Config:
+        entry = f"{{handler: shell, params: {{command: [/bin/true]}}{limits}}}"
+        text = f"version: 1\nqueues:\n  alpha: {entry}\n"
+        loaded = assemble({"jobs.yaml": text.encode()}, Options(), now=T0, registry=REGISTRY)
+        assert loaded.ok, [str(p) for p in loaded.problems]
+        return loaded.config
+
+    before = publish.view(one(""), 1)
+    after = publish.view(one(", max_payload: 256KiB, memory_limit: 1.5GiB"), 2)
+    change = plan(before, after)
+    assert str(change) == "~ queue alpha: max_payload 1 MiB → 256 KiB, memory_limit none → 1536 MiB"
+    assert not change.stop_lanes and not change.start_lanes  # the next job reads them
+    assert after.queues["alpha"]["max_payload"] == 262_144  # what producers check
+
+
 def test_a_changed_schedule_replans_and_a_changed_target_does_not() -> None:
     def one(every: str, target: str) -> Config:
         return build(
@@ -167,6 +183,7 @@ def storage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Storage]:
 counter = itertools.count()
 
 
+@pytest.mark.timeout(400)  # about 3 s an example: each one starts and stops real lanes
 @settings(
     max_examples=30,
     deadline=None,

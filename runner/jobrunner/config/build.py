@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from jobrunner.config import payload, policy, shape
+from jobrunner.config import limits, payload, policy, shape
 from jobrunner.config.model import (
     Cron,
     Enqueue,
@@ -31,9 +31,10 @@ from jobrunner.config.model import (
     freeze,
 )
 from jobrunner.config.schema import POLICY_KEYS
+from jobrunner.job import MAX_PAYLOAD
 from jobrunner.parse.document import Document, Path
 from jobrunner.problem import Problem, Severity
-from jobrunner.values import duration, rate, schedule, template, zones
+from jobrunner.values import duration, rate, schedule, size, template, zones
 from jobrunner.values.suggest import did_you_mean
 
 SCHEDULE_KEYS = ("schedule", "every", "at")
@@ -110,6 +111,11 @@ def _defaults(doc: Document, misshapen: bool, problems: list[Problem]) -> dict[s
     if "timeout" in defaults and duration.parse(defaults["timeout"]) <= timedelta(0):
         problems.append(doc.problem(("defaults", "timeout"), "duration", *_ZERO_TIMEOUT))
         del defaults["timeout"]
+    if "memory_limit" in defaults and (
+        issue := limits.memory_limit(size.parse(defaults["memory_limit"]))
+    ):
+        problems.append(doc.problem(("defaults", "memory_limit"), "size", *issue))
+        del defaults["memory_limit"]
     retry = defaults.get("retry", {})
     if warning := policy.retry_conflict(retry, {}):
         where = ("defaults", "retry", "max_delay" if "max_delay" in retry else "delay")
@@ -197,7 +203,18 @@ class _Entry:
             rate_limit=rate.parse(raw["rate_limit"]) if "rate_limit" in raw else None,
             idempotency=idempotency,
             payload_schema=freeze(payload_schema) if payload_schema is not None else None,
+            max_payload=self.max_payload(),
         )
+
+    def max_payload(self) -> int:
+        """The queue's `max_payload`, the default standing in for one reported unusable."""
+        if "max_payload" not in self.raw:
+            return MAX_PAYLOAD
+        limit = size.parse(self.raw["max_payload"])
+        if issue := limits.max_payload(limit):
+            self.error("max_payload", "size", *issue)
+            return MAX_PAYLOAD
+        return limit
 
     def check_schema(self, payload_schema: Mapping[str, Any]) -> None:
         for issue in payload.check(payload_schema):
@@ -393,4 +410,6 @@ class _Entry:
         merged = policy.merge(self.raw, self.defaults)
         if "timeout" in self.raw and merged.timeout <= timedelta(0):
             self.error("timeout", "duration", *_ZERO_TIMEOUT)
+        if "memory_limit" in self.raw and (issue := limits.memory_limit(merged.memory_limit or 0)):
+            self.error("memory_limit", "size", *issue)
         return merged

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
-from jobrunner.config import compiled, payload, shape
+from jobrunner.config import compiled, limits, payload, shape
 from jobrunner.config.model import Cron, Enqueue, Handler, Queue, thaw
 from jobrunner.config.shape import describe
 from jobrunner.parse.document import Document, Path
@@ -126,6 +126,10 @@ def references(scope: Scope) -> Iterator[Problem]:
                 f"defined queues: {', '.join(sorted(queues)) or 'none'}",
             )
             continue
+        payload_path = (*where.path, "payload")
+        written = scope.written(cron, "payload")
+        if too_large := limits.payload(written, queue.max_payload, queue.name):
+            yield scope.problem(where.file, payload_path, "payload", *too_large)
         if queue.payload_schema is None:
             continue
         if queue.name not in validators:
@@ -133,8 +137,7 @@ def references(scope: Scope) -> Iterator[Problem]:
         validator = validators[queue.name]
         if validator is None:
             continue  # reported on the queue
-        payload_path = (*where.path, "payload")
-        for error in validator.iter_errors(scope.written(cron, "payload")):
+        for error in validator.iter_errors(written):
             for problem in describe(scope.docs[where.file], error, payload_path):
                 yield _reworded(problem, f"payload does not satisfy queue '{queue.name}': ")
 
@@ -168,6 +171,33 @@ def handlers(scope: Scope) -> Iterator[Problem]:
                 issue.hint,
                 warning=issue.warning,
             )
+
+
+def memory_limits(scope: Scope) -> Iterator[Problem]:
+    """`memory_limit` is set only where it applies: `isolation: process`, or a plugin that
+    applies it to the processes it starts (the shell plugin). Set on the entry, it is an
+    error; from the file's `defaults:`, a warning (it applies to the file's other entries)."""
+    for entry, handler in _handlers(scope):
+        where = entry.source
+        plugin = scope.registry.plugins.get(handler.plugin)
+        if entry.policy.memory_limit is None or entry.policy.isolation == "process":
+            continue
+        if plugin is None or plugin.applies_memory_limit or scope.misshapen(where.file, where.path):
+            continue
+        moot = f"the `{handler.plugin}` handler in a worker thread (isolation: thread)"
+        hint = "set `isolation: process` to run it in a child process under the limit"
+        own = scope.written(entry, "memory_limit") != {}  # `{}`: not written on the entry
+        kind = "queue" if isinstance(entry, Queue) else "cron entry"
+        yield scope.problem(
+            where.file,
+            (*where.path, "memory_limit") if own else ("defaults", "memory_limit"),
+            "memory-limit",
+            f"memory_limit has no effect on {moot}"
+            if own
+            else f"the file's memory_limit has no effect on {kind} '{entry.name}', {moot}",
+            f"{hint}, or remove memory_limit" if own else hint,
+            warning=not own,
+        )
 
 
 def secret_refs(scope: Scope) -> Iterator[Problem]:
@@ -264,6 +294,7 @@ CHECKS: tuple[Callable[[Scope], Iterator[Problem]], ...] = (
     unique_names,
     references,
     handlers,
+    memory_limits,
     secret_refs,
     timing,
 )

@@ -14,7 +14,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
-from jobrunner.job import DEAD_LETTER_RETAIN, MAX_DELIVERIES
+from jobrunner.job import DEAD_LETTER_RETAIN, MAX_DELIVERIES, MAX_PAYLOAD
 from jobrunner.values.rate import RateLimit
 from jobrunner.values.schedule import Schedule
 
@@ -48,6 +48,7 @@ class Policy:
     dead_letter_retain: timedelta = DEAD_LETTER_RETAIN
     retain_completed: timedelta = timedelta(hours=1)
     max_deliveries: int = MAX_DELIVERIES
+    memory_limit: int | None = None  # bytes of address space of a child process (RLIMIT_AS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +84,7 @@ class Queue:
     rate_limit: RateLimit | None = None
     idempotency: Idempotency | None = None
     payload_schema: Mapping[str, Any] | None = None
+    max_payload: int = MAX_PAYLOAD  # bytes of JSON in one payload, checked at enqueue
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from jobrunner.config.model import Policy, Priority, RetryPolicy
-from jobrunner.values import duration
+from jobrunner.values import duration, size
 
 _BUILT_IN = Policy()
 _BUILT_IN_RETRY = RetryPolicy()
@@ -31,6 +31,7 @@ def merge(own: Mapping[str, Any], defaults: Mapping[str, Any]) -> Policy:
         ),
         retain_completed=_duration(merged.get("retain_completed"), base.retain_completed),
         max_deliveries=merged.get("max_deliveries", base.max_deliveries),
+        memory_limit=_size(merged.get("memory_limit")),
     )
 
 
@@ -60,3 +61,7 @@ def _retry(raw: Mapping[str, Any]) -> RetryPolicy:
 
 def _duration(value: str | int | None, default: timedelta) -> timedelta:
     return default if value is None else duration.parse(value)
+
+
+def _size(value: str | int | None) -> int | None:
+    return None if value is None else size.parse(value)

@@ -12,13 +12,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from jobrunner.job import DEAD_LETTER_RETAIN
-from jobrunner.values import duration, names, rate
+from jobrunner.job import DEAD_LETTER_RETAIN, MAX_PAYLOAD
+from jobrunner.values import duration, names, rate, size
 
 SCHEMA_ID = "urn:jobrunner:schema:jobfile:v1"
 PRIORITIES = ["critical", "high", "normal", "low"]
 
 _DURATION = {"$ref": "#/$defs/duration"}
+_SIZE = {"$ref": "#/$defs/size"}
 _STRING = {"type": "string"}
 _JSON_OBJECT = {"type": "object"}
 
@@ -42,6 +43,11 @@ POLICY_KEYS = {
         "type": "integer",
         "minimum": 1,
         "description": "deliveries without an ack before the dead-letter queue (5)",
+    },
+    "memory_limit": {
+        **_SIZE,
+        "description": "address space of the handler's child process (isolation: process) "
+        "or command (shell); default none",
     },
 }
 CRON_DEFAULT_KEYS = {
@@ -67,6 +73,11 @@ QUEUE_KEYS = {
     "payload_schema": {
         **_JSON_OBJECT,
         "description": "JSON Schema (2020-12) every payload must satisfy at enqueue",
+    },
+    "max_payload": {
+        **_SIZE,
+        "description": f"largest payload (as JSON) accepted at enqueue "
+        f"(default {size.format(MAX_PAYLOAD)})",
     },
     "concurrency": {"type": "integer", "minimum": 1, "description": "jobs at once per daemon"},
     "rate_limit": {
@@ -137,6 +148,14 @@ def structure() -> dict[str, Any]:
                 "format": duration.FORMAT,
                 "minimum": 0,
                 "maximum": int(duration.MAX.total_seconds()),
+            },
+            "size": {
+                "type": ["string", "integer"],
+                "pattern": size.PATTERN,
+                "patternErrorMessage": f"expected {size.EXPECTED}",
+                "format": size.FORMAT,
+                "minimum": 0,
+                "maximum": size.MAX,
             },
             "retry": {
                 "type": "object",

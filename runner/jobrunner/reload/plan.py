@@ -24,11 +24,12 @@ from datetime import timedelta
 from typing import Any, Literal
 
 from jobrunner.storage.records import Entry, Published
-from jobrunner.values import duration
+from jobrunner.values import duration, size
 
 Kind = Literal["queue", "cron"]
 Sign = Literal["+", "-", "~"]
 SECONDS = {"timeout", "delay", "max_delay", "dead_retain", "retain_completed", "ttl"}
+BYTES = {"max_payload", "memory_limit"}
 IGNORED = {"source", "explain"}  # where an entry is written is not what it does
 OPAQUE = {"params_hash": "params", "payload_schema": "payload_schema", "payload": "payload"}
 WHEN = ("schedule", "timezone", "every", "at")  # a change to any of these re-plans the entry
@@ -120,6 +121,8 @@ def _show(key: str, value: Any) -> str:
         return "none"
     if key in SECONDS and isinstance(value, int | float):
         return duration.format(timedelta(seconds=value))
+    if key in BYTES and isinstance(value, int):
+        return size.format(value)
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)

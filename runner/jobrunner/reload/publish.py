@@ -55,6 +55,7 @@ def _policy(policy: Policy) -> dict[str, Any]:
         "dead_retain": policy.dead_letter_retain.total_seconds(),
         "retain_completed": policy.retain_completed.total_seconds(),
         "max_deliveries": policy.max_deliveries,
+        "memory_limit": policy.memory_limit,
     }
 
 
@@ -71,6 +72,7 @@ def _queue(queue: Queue) -> dict[str, Any]:
             else None
         ),
         "payload_schema": thaw(queue.payload_schema),
+        "max_payload": queue.max_payload,
         **_policy(queue.policy),
     }
 

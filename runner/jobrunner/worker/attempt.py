@@ -21,7 +21,7 @@ from jobrunner.config.model import Handler, thaw
 from jobrunner.job import Job
 from jobrunner.plugin import JobContext, PermanentError, Plugin, RetryLater
 from jobrunner.registry import Registry
-from jobrunner.values import refs
+from jobrunner.values import refs, size
 from jobrunner.worker import isolation
 from jobrunner.worker.lane import Lane
 from jobrunner.worker.retry import Status
@@ -103,7 +103,13 @@ def run(lane: Lane, job: Job, plugins: Plugins) -> Outcome:
     deadline = time.monotonic() + timeout
     try:
         ctx = JobContext(
-            job.id, lane.name, job.attempt, deadline, job.idempotency_key, job.trace_id
+            job.id,
+            lane.name,
+            job.attempt,
+            deadline,
+            job.idempotency_key,
+            job.trace_id,
+            memory_limit=lane.policy.memory_limit,
         )
         if lane.policy.isolation == "process":
             _, params = plugins.resolved(lane.handler)
@@ -127,7 +133,16 @@ def run(lane: Lane, job: Job, plugins: Plugins) -> Outcome:
             error_type="TimeoutError",
             error=f"ran {ended - started:.1f}s, over its timeout of {timeout:g}s",
         )
-    return Outcome(Status.SUCCEEDED, started, ended, result=_jsonable(result))
+    return _succeeded(started, ended, result)
+
+
+def _succeeded(started: float, ended: float, result: Any) -> Outcome:
+    """What the handler returned, kept as the job's result unless it is too large to keep."""
+    try:
+        stored = _stored(result)
+    except PermanentError as exc:
+        return _failed(Status.PERMANENT, started, exc)
+    return Outcome(Status.SUCCEEDED, started, ended, result=stored)
 
 
 def _failed(
@@ -147,9 +162,20 @@ def _failed(
     )
 
 
-def _jsonable(result: Any) -> Any:
+def _stored(result: Any) -> Any:
+    """The result as the job keeps it (its repr if it is not JSON), bounded like an
+    isolated handler's: over `isolation.MAX_ANSWER` bytes of JSON fails the job for good."""
     try:
-        json.dumps(result)
+        text = json.dumps(result)
     except (TypeError, ValueError):
-        return repr(result)
+        result = repr(result)
+        text = json.dumps(result)
+    except RecursionError:
+        raise PermanentError("the handler's result is nested too deeply to store") from None
+    if len(text) > isolation.MAX_ANSWER:  # ASCII: json.dumps escapes the rest
+        raise PermanentError(
+            f"the handler's result is {len(text):,} bytes of JSON, over the limit of "
+            f"{size.describe(isolation.MAX_ANSWER)}: store large results elsewhere "
+            "and return a reference to them"
+        )
     return result

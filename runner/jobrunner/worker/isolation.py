@@ -4,7 +4,10 @@ The child is `python -m jobrunner.worker.isolation`, in a session of its own so 
 whole process group goes at the deadline. It reads one request (plugin name,
 resolved params, job context, payload) as JSON on stdin and writes one answer
 as JSON on the original stdout; the handler's own prints go to stderr. A
-child that crashes or leaks only takes itself down, never the daemon.
+child that crashes or leaks only takes itself down, never the daemon. With a
+`memory_limit`, the child maps at most that much (`rlimit.child_setup`): a
+handler that allocates past it fails its attempt with a MemoryError that
+names the limit.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ import time
 import traceback
 from typing import Any
 
-from jobrunner.orphans import bound_to_parent
 from jobrunner.plugin import JobContext, PermanentError, RetryLater
+from jobrunner.rlimit import child_setup
+from jobrunner.values import size
 
 MAX_STDERR = 4000  # the tail of the handler's own output kept for an error message
 MAX_ANSWER = 16 * 1024 * 1024  # bytes of answer (the result as JSON) read from the child
@@ -51,6 +55,7 @@ def run(plugin: str, params: Any, ctx: JobContext, payload: Any) -> Any:
             "attempt": ctx.attempt,
             "idempotency_key": ctx.idempotency_key,
             "trace_id": ctx.trace_id,
+            "memory_limit": ctx.memory_limit,
         },
         "timeout": max(0.0, ctx.deadline - time.monotonic()),
         "payload": payload,
@@ -61,7 +66,7 @@ def run(plugin: str, params: Any, ctx: JobContext, payload: Any) -> Any:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,
-        preexec_fn=bound_to_parent(),  # SIGKILLed if the daemon dies first
+        preexec_fn=child_setup(ctx.memory_limit),  # dies with the daemon, under the limit
     )
     try:
         out, err = _exchange(child, json.dumps(request).encode(), request["timeout"])
@@ -73,9 +78,12 @@ def run(plugin: str, params: Any, ctx: JobContext, payload: Any) -> Any:
     finally:
         if child.poll() is None:
             _kill_group(child)
+        for pipe in (child.stdin, child.stdout, child.stderr):  # closed, not left to the GC
+            if pipe is not None:
+                pipe.close()
     if len(out) > MAX_ANSWER:
-        raise PermanentError(f"the isolated handler's result is over {MAX_ANSWER:,} bytes")
-    return _answer(out, err, child.returncode)
+        raise PermanentError(f"the isolated handler's result is over {size.describe(MAX_ANSWER)}")
+    return _answer(out, err, child.returncode, ctx.memory_limit)
 
 
 def _exchange(
@@ -120,12 +128,14 @@ def _kill_group(child: subprocess.Popen[bytes]) -> None:
     child.wait()
 
 
-def _answer(out: bytes, err: bytes, code: int) -> Any:
+def _answer(out: bytes, err: bytes, code: int, memory_limit: int | None) -> Any:
+    limit = "" if memory_limit is None else f"memory_limit of {size.format(memory_limit)}"
     try:
         answer = json.loads(out)
     except ValueError:
         tail = err.decode(errors="replace")[-MAX_STDERR:]
-        message = f"isolated handler exited with status {code} and no answer: {tail}"
+        under = f" under its {limit} (maybe the cause)" if limit else ""
+        message = f"isolated handler exited with status {code}{under} and no answer: {tail}"
         raise ChildFailed(message) from None
     if answer["ok"]:
         return answer["result"]
@@ -134,7 +144,10 @@ def _answer(out: bytes, err: bytes, code: int) -> Any:
         raise PermanentError(error)
     if answer["kind"] == "retry_later":
         raise RetryLater(answer["retry_after"], error)
-    raise ChildFailed(answer["message"], answer["type"], answer["traceback"])
+    message = answer["message"]
+    if answer["type"] == "MemoryError" and limit:
+        message = f"the handler ran out of memory: it hit its {limit}"
+    raise ChildFailed(message, answer["type"], answer["traceback"])
 
 
 def _child() -> None:

@@ -73,7 +73,7 @@ class WakeRelay:
             self._thread.join(timeout=LISTEN_POLL * 4)
 
     def _listen(self) -> None:
-        pubsub = self._client.pubsub()  # type: ignore[no-untyped-call]
+        pubsub = self._client.pubsub()  # type: ignore[no-untyped-call,unused-ignore]  # typed from redis-py 7
         backoff = 0.1
         while not self._closed.is_set():
             try:
