@@ -57,3 +57,43 @@ def overwrite_value(url: str, key: str, raw: bytes) -> None:
             client.set("jr:config" if key == "config" else f"jr:value:{key}", raw)
         finally:
             client.close()
+
+
+def replace_key(url: str, key: bytes | str, kind: str, raw: bytes, score: float = 0.0) -> None:
+    """Replace a Redis key by one of type `kind` (string, list, set, zset, hash, stream)
+    holding `raw`, in one step, as a stray writer would."""
+    client = redis.Redis.from_url(url)
+    try:
+        pipe = client.pipeline(transaction=True)
+        pipe.delete(key)
+        if kind == "string":
+            pipe.set(key, raw)
+        elif kind == "list":
+            pipe.rpush(key, raw)
+        elif kind == "set":
+            pipe.sadd(key, raw)
+        elif kind == "zset":
+            pipe.zadd(key, {raw: score})
+        elif kind == "hash":
+            pipe.hset(key, raw or b"field", raw)
+        elif kind == "stream":
+            pipe.xadd(key, {b"field": raw})
+        else:
+            raise ValueError(kind)
+        pipe.execute()
+    finally:
+        client.close()
+
+
+def set_cell(url: str, sql: str, args: tuple[object, ...]) -> bool:
+    """Run one UPDATE or INSERT on the SQLite file at `url`; False when SQLite refuses it
+    (a NOT NULL or UNIQUE column): what a stray writer could not have written either."""
+    db = sqlite3.connect(url.split("///", 1)[1], timeout=30)
+    try:
+        db.execute(sql, args)
+        db.commit()
+        return True
+    except sqlite3.IntegrityError:
+        return False
+    finally:
+        db.close()

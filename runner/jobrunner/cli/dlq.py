@@ -18,6 +18,7 @@ import click
 
 from jobrunner.cli.jobs import ago, connect, emit, storage_errors, table
 from jobrunner.cli.options import storage_url
+from jobrunner.cli.status import safe
 from jobrunner.job import State
 
 if TYPE_CHECKING:  # the client is imported by the commands that talk to the storage
@@ -76,19 +77,33 @@ def list_(queue: str | None, limit: int, storage: str, as_json: bool) -> None:
         from jobrunner.client import JobInfo
 
         found = [JobInfo.from_record(r) for r in client.storage.dead(queue, limit)]
+        stats = client.storage.stats()
         total = _dead_count(client.storage, queue)
         empty = "" if found else _unknown_queue(client, queue) if queue else "no dead jobs"
+    broken = [
+        f"warning: queue {safe(name)} is broken in storage, its dead jobs cannot be listed: "
+        f"{safe(s.broken)}"
+        for name, s in stats.items()
+        if s.broken and queue in (None, name)
+    ]
     if as_json:
         click.echo(json.dumps([info.as_dict() for info in found], indent=2, default=str))
+        for line in broken:
+            click.echo(line, err=True)
         return
     now = time.time()
-    rows = [[i.id, i.queue, len(i.attempts), f"{ago(now - i.updated)} ago", _why(i)] for i in found]
+    rows = [
+        [safe(i.id), safe(i.queue), len(i.attempts), f"{ago(now - i.updated)} ago", _why(i)]
+        for i in found
+    ]
     if not rows:
-        click.echo(empty, err=True)
-        return
-    click.echo(table(["ID", "QUEUE", "ATTEMPTS", "DIED", "REASON"], rows))
-    if total > len(found):
-        click.echo(f"showing {len(found)} of {total} dead jobs: raise --limit", err=True)
+        click.echo(empty if not broken else "no dead jobs listed", err=True)
+    else:
+        click.echo(table(["ID", "QUEUE", "ATTEMPTS", "DIED", "REASON"], rows))
+        if total > len(found):
+            click.echo(f"showing {len(found)} of {total} dead jobs: raise --limit", err=True)
+    for line in broken:
+        click.echo(line, err=True)
 
 
 @dlq.command()
@@ -267,5 +282,5 @@ def _unknown_queue(client: Client, queue: str) -> str:
 
 
 def _why(info: JobInfo) -> str:
-    text = " ".join((info.reason or info.error or "-").split())
+    text = " ".join(safe(info.reason or info.error or "-").split())
     return text if len(text) <= REASON_WIDTH else text[: REASON_WIDTH - 1] + "…"

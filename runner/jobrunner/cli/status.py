@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,7 @@ from jobrunner.cli.jobs import ago, storage_errors, table
 from jobrunner.cli.options import open_or_exit, storage_url
 from jobrunner.problem import Severity
 from jobrunner.storage import records
+from jobrunner.storage.base import is_time
 
 if TYPE_CHECKING:
     from jobrunner.storage import QueueStats, Storage
@@ -23,29 +25,74 @@ COUNTS = ("ready", "scheduled", "running", "dead")
 
 
 def gather(storage: Storage, now: float) -> dict[str, Any]:
-    """Everything `status` shows, as JSON-ready data (what `--json` prints)."""
-    doc = records.read_published(storage)
-    daemons = [
-        {**d, "beat_age": now - d["seen"] if isinstance(d.get("seen"), int | float) else None}
-        for d in storage.daemons()
-    ]
+    """Everything `status` shows, as JSON-ready data (what `--json` prints).
+
+    What the storage holds that does not read (a stray writer's bytes, a key of the
+    wrong type) never stops the rest: it is listed under `storage_problems` with the
+    reason, and the rest is shown as usual.
+    """
+    damage: list[dict[str, str]] = []
+    data = _value(storage.published, "the published configuration", damage)
+    doc = records.Published.from_dict(data) if data is not None else None
+    daemons = []
+    for d in storage.daemons():
+        seen = d.get("seen")
+        daemons.append({**d, "beat_age": now - seen if is_time(seen) else None})
+        if "unreadable" in d:
+            damage.append({"what": f"daemon {d['id']}", "reason": str(d["unreadable"])})
     config = None
     if doc is not None:
         config = {"generation": doc.generation, "hash": doc.hash, "files": list(doc.files)}
-    problems = records.read_problems(storage)
+    stored = _value(lambda: storage.get_value(records.PROBLEMS_KEY), "the problems record", damage)
+    problems = records.ProblemsRecord.from_dict(stored) if stored is not None else None
+    stats = storage.stats()
+    for name, counts in stats.items():
+        if counts.broken:
+            damage.append({"what": f"queue {name}", "reason": counts.broken})
+        if counts.set_aside:
+            damage.append({"what": f"queue {name}", "reason": _aside(storage, name, counts)})
     return {
         "now": now,
         "storage": storage.url,
         "config": config,
         "daemons": daemons,
-        "queues": _queues(doc, storage.stats()),
-        "crons": _crons(storage, doc, now),
+        "queues": _queues(doc, stats),
+        "crons": _crons(storage, doc, now, damage),
         "problems": problems.as_dict() if problems is not None else None,
+        "storage_problems": damage,
     }
 
 
+def _value(read: Callable[[], Any], what: str, damage: list[dict[str, str]]) -> Any:
+    """A JSON object the daemons keep, or None; one that does not read is noted in `damage`."""
+    try:
+        data = read()
+    except (ValueError, TypeError) as exc:
+        reason = f"{exc}; the daemons write it anew"
+        damage.append({"what": what, "reason": reason})
+        return None
+    if data is not None and not isinstance(data, Mapping):
+        reason = f"it is JSON {type(data).__name__}, not an object; the daemons write it anew"
+        damage.append({"what": what, "reason": reason})
+        return None
+    return data
+
+
+def _aside(storage: Storage, queue: str, counts: QueueStats) -> str:
+    n = counts.set_aside
+    where = ""
+    if storage.url.startswith(("redis", "rediss")):
+        where = (
+            f": kept as jr:{{{queue}}}:corrupt:*, each with its reason in jr:{{{queue}}}:corrupt"
+        )
+    return f"{n} stray key{'' if n == 1 else 's'} of the wrong type set aside{where}"
+
+
 def _queues(doc: Published | None, stats: Mapping[str, QueueStats]) -> dict[str, dict[str, Any]]:
-    """Every configured queue, even idle; then anything else that holds jobs."""
+    """Every configured queue, even idle; then anything else that holds jobs.
+
+    A queue whose keys do not read has no counts (null) and says why under `broken`.
+    """
     queues = doc.queues if doc is not None else {}
     crons = {name for name, c in doc.crons.items() if "handler" in c} if doc is not None else set()
     names = [*sorted(queues), *sorted(set(stats) - set(queues))]
@@ -53,15 +100,30 @@ def _queues(doc: Published | None, stats: Mapping[str, QueueStats]) -> dict[str,
     for name in names:
         kind = "queue" if name in queues else "cron" if name in crons else "other"
         counts = stats.get(name)
-        found[name] = {"kind": kind, **{c: getattr(counts, c, 0) for c in COUNTS}}
+        broken = counts.broken if counts is not None else ""
+        found[name] = {
+            "kind": kind,
+            **{c: None if broken else getattr(counts, c, 0) for c in COUNTS},
+        }
+        if broken:
+            found[name]["broken"] = broken
+        if counts is not None and counts.set_aside:
+            found[name]["set_aside"] = counts.set_aside
     return found
 
 
-def _crons(storage: Storage, doc: Published | None, now: float) -> dict[str, dict[str, Any]]:
+def _crons(
+    storage: Storage, doc: Published | None, now: float, damage: list[dict[str, str]]
+) -> dict[str, dict[str, Any]]:
     """Every published cron entry, with what its recorded state says it last did."""
     found = {}
     for name, entry in sorted(doc.crons.items() if doc is not None else ()):
-        state = records.read_cron(storage, name)
+        data = _value(
+            functools.partial(storage.get_value, records.cron_key(name)),
+            f"the state of cron entry {name}",
+            damage,
+        )
+        state = records.CronState.from_dict(data) if data is not None else records.CronState()
         job = state.job
         record = storage.record(job) if job else None
         suspended = bool(entry.get("suspend"))
@@ -119,7 +181,10 @@ def render(data: dict[str, Any]) -> str:
     lines.append(f"queues:   {len(data['queues']) or 'none'}")
     if data["queues"]:
         rows = [
-            [name + ("" if q["kind"] == "queue" else f" ({q['kind']})"), *(q[c] for c in COUNTS)]
+            [
+                safe(name) + ("" if q["kind"] == "queue" else f" ({q['kind']})"),
+                *("?" if q[c] is None else q[c] for c in COUNTS),
+            ]
             for name, q in data["queues"].items()
         ]
         lines.append(_indent(table(["QUEUE", *(c.upper() for c in COUNTS)], rows)))
@@ -128,7 +193,32 @@ def render(data: dict[str, Any]) -> str:
         headers = ["CRON", "SCHEDULE", "TARGET", "LAST TICK", "LAST RUN", "NEXT TICK", "SKIPPED"]
         lines.append(_indent(table(headers, _cron_rows(data["crons"], data["now"]))))
     lines.extend(_problems(data["problems"], data["now"], _setup_problems(data)))
+    damage = data["storage_problems"]
+    if damage:
+        lines.append(
+            f"storage problems: {len(damage)} (data jobrunner did not write; docs/security.md)"
+        )
+        lines.extend(f"  {safe(d['what'])}: {safe(d['reason'])}" for d in damage)
     return "\n".join(lines)
+
+
+def safe(text: Any) -> str:
+    """`text` fit for a terminal: control characters and bytes that were not UTF-8 escaped
+    (a stray writer's queue name must not move the cursor or clear the screen)."""
+    out = []
+    for char in str(text):
+        if char.isprintable() or char == " ":
+            out.append(char)
+        elif "\udc80" <= char <= "\udcff":  # a byte that was not UTF-8 (surrogateescape)
+            out.append(f"\\x{ord(char) - 0xDC00:02x}")
+        else:
+            out.append(char.encode("unicode_escape", "backslashreplace").decode("ascii"))
+    return "".join(out)
+
+
+def _ago(seconds: Any) -> str:
+    """`ago(seconds)`, or `?` for a stored time that is not one (a stray writer's)."""
+    return ago(seconds) if is_time(seconds) else "?"
 
 
 def _cron_rows(crons: dict[str, dict[str, Any]], now: float) -> list[list[Any]]:
@@ -145,7 +235,7 @@ def _cron_rows(crons: dict[str, dict[str, Any]], now: float) -> list[list[Any]]:
                 name,
                 c["explain"] or "-",
                 f"queue {target['queue']}" if "queue" in target else f"run {target.get('handler')}",
-                "-" if c["last"] is None else f"{ago(now - c['last'])} ago",
+                "-" if c["last"] is None else f"{_ago(now - c['last'])} ago",
                 run + (" (manual)" if c["manual"] else ""),
                 upcoming,
                 c["skipped"],
@@ -166,7 +256,7 @@ def _problems(stored: dict[str, Any] | None, now: float, setup: list[str]) -> li
         ]
     verdict = records.ProblemsRecord.from_dict(stored)
     errors = sum(p.severity is Severity.ERROR for p in verdict.problems) + len(setup)
-    since = f" (checked {ago(now - verdict.checked)} ago)" if verdict.checked is not None else ""
+    since = f" (checked {_ago(now - verdict.checked)} ago)" if verdict.checked is not None else ""
     warnings = len(verdict.problems) + len(setup) - errors
     counts = f"{_plural(errors, 'error')}, {_plural(warnings, 'warning')}"
     lines = [f"problems: {counts if verdict.problems or setup else 'none'}{since}", *setup]
@@ -194,9 +284,7 @@ def _setup_problems(data: dict[str, Any]) -> list[str]:
             if not isinstance(p, dict) or not isinstance(p.get("lane"), str):
                 continue  # a heartbeat from another version, or garbage: nothing to show
             since = p.get("since")
-            age = (
-                f", since {ago(data['now'] - since)} ago" if isinstance(since, int | float) else ""
-            )
+            age = f", since {_ago(data['now'] - since)} ago" if is_time(since) else ""
             kind = data["queues"].get(p["lane"], {}).get("kind", "queue")
             kind = "cron entry" if kind == "cron" else "queue"
             lines.append(
@@ -216,14 +304,20 @@ def _rows(data: dict[str, Any]) -> list[list[Any]]:
         queues, age, healthy = d.get("queues"), d["beat_age"], d.get("healthy")
         rows.append(
             [
-                d["id"],
-                d.get("host", "-"),
-                d.get("pid", "-"),
-                d.get("role", "-"),
-                d.get("generation", "-"),
-                "-" if healthy is None else "ok" if healthy else "unhealthy",
-                "-" if age is None else f"{ago(age)} ago",
-                ",".join(queues) if isinstance(queues, list) and queues else "-",
+                safe(d["id"]),
+                safe(d.get("host", "-")),
+                safe(d.get("pid", "-")),
+                safe(d.get("role", "-")),
+                safe(d.get("generation", "-")),
+                "unreadable"
+                if "unreadable" in d
+                else "-"
+                if healthy is None
+                else "ok"
+                if healthy
+                else "unhealthy",
+                "-" if age is None else f"{_ago(age)} ago",
+                safe(",".join(map(str, queues))) if isinstance(queues, list) and queues else "-",
             ]
         )
     return rows

@@ -17,12 +17,14 @@ rollout and garbage in one field never stops a daemon.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from jobrunner.logs import event
 from jobrunner.problem import Problem, Severity
-from jobrunner.storage.base import Storage
+from jobrunner.storage.base import Storage, is_time
 
 LAST_GOOD_KEY = "last-good-files"
 PROBLEMS_KEY = "problems"
@@ -187,11 +189,18 @@ def write_last_good(storage: Storage, last_good: LastGood) -> None:
 
 
 def _read(get: Callable[[], Any]) -> Any:
-    """The decoded JSON value `get` reads; None when the stored bytes are not JSON."""
+    """The decoded JSON value `get` reads; None (logged once) when the stored bytes are not
+    JSON."""
     try:
         return get()
-    except (ValueError, TypeError):  # StorageError (unreachable) goes on to the caller
+    except (ValueError, TypeError) as exc:  # StorageError (unreachable) goes on to the caller
+        if str(exc) not in _ignored:
+            _ignored.add(str(exc))
+            event(logging.WARNING, "ignored a stored value that does not read", reason=str(exc))
         return None
+
+
+_ignored: set[str] = set()  # reasons logged
 
 
 def _list(value: Any) -> list[Any]:
@@ -203,7 +212,7 @@ def _names(value: Any) -> tuple[str, ...]:
 
 
 def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    return float(value) if is_time(value) else None  # not NaN, nor a time past year 5000
 
 
 def _count(value: Any) -> int:

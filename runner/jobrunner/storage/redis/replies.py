@@ -13,7 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any, NamedTuple, TypeVar
 
-from jobrunner.job import Record, State, Unreadable, decode, decode_record, unreadable_record
+from jobrunner.job import Record, State, Unreadable, decode, unreadable_record
+from jobrunner.storage.base import decode_stored, is_time, job_problems
 from jobrunner.storage.signing import peek
 
 T = TypeVar("T", bound=tuple[Any, ...])
@@ -86,22 +87,34 @@ def read_record(values: Stored, job_id: str, queue: str) -> Record | None:
 
 
 def fields_record(values: Stored) -> Record | None:
+    """The record stored fields give; `Unreadable` or ValueError when they do not read."""
     rec, state, updated, run_at, msg = values
     if rec:
-        record = decode_record(rec)
+        record = decode_stored(rec)
     elif msg:
         try:
-            record = Record(decode(peek(msg)), State.QUEUED)
+            job = decode(peek(msg))
         except Unreadable:
             return None  # a stray writer's bytes: no record, as in SQLite
+        if job_problems(job):
+            return None  # the worker dead-letters it, with the reason, when it leases it
+        record = Record(job, State.QUEUED)
     else:
         return None
     return replace(
         record,
         state=State(text(state)) if state else record.state,
-        updated=float(updated) if updated else record.updated,
-        run_at=record.run_at if run_at is None else float(run_at) if run_at else None,
+        updated=when(updated) if updated else record.updated,
+        run_at=record.run_at if run_at is None else when(run_at) if run_at else None,
     )
+
+
+def when(value: bytes) -> float:
+    """A time field; ValueError when it is not one (NaN, out of range, not a number)."""
+    seconds = float(value)
+    if not is_time(seconds):
+        raise ValueError(f"not a time: {text(value)[:40]!r}")
+    return seconds
 
 
 def as_count(value: Any) -> int:

@@ -10,8 +10,9 @@ Every queue script receives the same six keys, all under the queue's hash tag
     KEYS[5] jr:{Q}:dead        zset  job id -> the dead record's `updated` (listing order)
     KEYS[6] jr:{Q}:dead-until  zset  job id -> end of retention (for `expire`)
 
-and a seventh where it needs one (the owner's set jr:{Q}:owner:OWNER, or the
-idempotency key jr:{Q}:idem:KEY). ARGV[1] is the prefix `jr:{Q}:`, from
+and a seventh where it needs one (the owner's set jr:{Q}:owner:OWNER, the
+idempotency key jr:{Q}:idem:KEY, the rate log jr:{Q}:rate, or the key to set
+aside). ARGV[1] is the prefix `jr:{Q}:`, from
 which a script derives the keys named by job ids: the job hash
 jr:{Q}:job:ID (fields: msg, score, n, owner, dlv, rec, state, updated,
 run_at), the owner sets, and the wake channel jr:{Q}:wake. All times come
@@ -19,9 +20,17 @@ from Redis `TIME`, never from a host clock; Lua numbers reach Redis as
 "%.17g" text, so they keep full precision, but a float *returned* by a script
 would be truncated to an integer: times are returned as strings.
 
-`prelude.lua` holds the helpers every queue script shares (the clock, the job
-hash, adding to ready or scheduled, ending a delivery, writing a dead record);
-it is prepended to each script but `take.lua`, which needs none of it.
+`prelude.lua` holds the helpers every script shares (the clock, the job hash,
+checking key types, adding to ready or scheduled, ending a delivery, writing a
+dead record); it is prepended to each script.
+
+Whatever is in Redis may have been written by someone else: before its first
+write, a script checks the type of every key it will use (and that the
+counter holds an integer), and stops with `BROKEN want got key-in-hex` on
+the first that is wrong, so a stray writer's key never leaves a step half
+done. store.py sets aside a key the queue can do without (`aside.lua`: a job
+hash, an owner set, an idempotency key, the rate log) and calls again; any
+other key marks the queue broken (`stats` says why) until someone fixes it.
 """
 
 from __future__ import annotations
@@ -32,15 +41,11 @@ from importlib.resources import files
 import redis
 from redis.commands.core import Script
 
-STANDALONE = {"take"}  # scripts that do without the prelude
-
 
 def source(name: str) -> str:
-    """The text of script `name` as Redis runs it (the prelude first, where it needs one)."""
+    """The text of script `name` as Redis runs it (the prelude first)."""
     folder = files("jobrunner.storage.redis") / "lua"
     text = (folder / f"{name}.lua").read_text(encoding="utf-8")
-    if name in STANDALONE:
-        return text
     return (folder / "prelude.lua").read_text(encoding="utf-8") + text
 
 
@@ -62,6 +67,7 @@ class Scripts:
     expire_dead: Script
     stats: Script
     take: Script
+    aside: Script
 
     @classmethod
     def register(cls, client: redis.Redis) -> Scripts:

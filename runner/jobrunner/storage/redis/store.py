@@ -12,6 +12,7 @@ script touches one cluster slot; see scripts.py and lua/ for the scripts):
     jr:queues           set of every queue name seen (for reclaim, stats, lookups)
     jr:config           the published configuration (JSON)
     jr:daemons          set of daemon names; jr:daemon:NAME their info (JSON, with a TTL)
+    jr:{Q}:corrupt:NAME, jr:corrupt:{KEY}   stray keys set aside (below)
 
 A job id alone (`record`, `replay`, `purge(job_id=…)`) is looked up in every
 known queue with one pipelined round trip: ids are chosen by producers, so they
@@ -31,6 +32,18 @@ and `run_at` are kept beside it because the scripts change them (a lease sets
 idempotency keys expire through key TTLs, so `expire()` counts only the dead
 jobs it drops from the dead-letter index. Queue names stay in jr:queues.
 
+Anyone who can write to the Redis may have put anything anywhere, so what
+is read back is never trusted: a key of the wrong type (a list where a job
+hash belongs, a string where a sorted set belongs) is found by the scripts
+before they write (scripts.py). A key the queue can do without, or rebuild
+(a job hash, an owner set, an idempotency key, the rate log; jr:queues and
+jr:daemons), is set aside under a `corrupt` name with the reason (a job is
+dead-lettered saying so) and the call goes on; any other key of queue Q
+marks Q broken: Q's calls lease nothing and settle nothing, `stats` gives
+the reason for Q, every other queue is served as before, and the daemon logs
+it once. Values (jr:config, jr:value:*) that do not read are ValueErrors,
+which the records read as never written.
+
 `wait` sleeps on a condition; one thread per storage (wake.py) listens on
 the pattern `jr:*:wake` and wakes the waiters of that queue, so no blocking call holds a
 pooled connection. A script publishes only when a queue's ready set stops
@@ -41,9 +54,11 @@ after it saw nothing ready (having subscribed first), so it misses nothing.
 from __future__ import annotations
 
 import json
+import logging
 import math
+import re
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
@@ -55,11 +70,14 @@ from redis.commands.core import Script
 from redis.retry import Retry
 
 from jobrunner.job import (
+    DEAD_LETTER_RETAIN,
     Job,
     Record,
     State,
     Unreadable,
+    unreadable_record,
 )
+from jobrunner.logs import event
 from jobrunner.storage import redact
 from jobrunner.storage.base import (
     Lease,
@@ -96,7 +114,50 @@ QUEUES, CONFIG, DAEMONS = "jr:queues", "jr:config", "jr:daemons"
 SOCKET_TIMEOUT, CONNECT_TIMEOUT = 4.0, 3.0  # seconds without an answer, to connect
 BATCH = 500  # leases reclaimed, dead jobs purged or expired per script call
 REGISTER_EVERY = 60.0  # seconds between re-adding a queue this process uses to jr:queues
+ASIDE_ROUNDS = 32  # stray keys one call sets aside before it gives up until the next call
+ASIDE_KEEP = DEAD_LETTER_RETAIN.total_seconds()  # how long a key set aside is kept
+SPARE = (b"job:", b"owner:", b"idem:", b"rate")  # queue keys a stray key is set aside from
+COUNTER = re.compile(rb"0|[1-9][0-9]{0,11}")  # what the scripts accept in jr:{Q}:seq
+BROKEN = re.compile(r"BROKEN (\w+) (\w+) ([0-9a-f]*)")
+BAD_DATA = ("WRONGTYPE", "not an integer", "not a valid float", "would overflow")
+KINDS = {
+    "zset": "a sorted set",
+    "hash": "a hash",
+    "set": "a set",
+    "list": "a list",
+    "string": "a string",
+    "stream": "a stream",
+    "counter": "a counter (a whole number)",
+}
 Arg = bytes | str | int | float  # what a script accepts as an argument
+Call = tuple[Script, list[Any], list[Any]]  # a script, its keys and its arguments
+
+
+class QueueBroken(StorageError):
+    """A key of one queue holds what jobrunner cannot use: that queue waits, the others go on."""
+
+    def __init__(self, queue: str, reason: str, key: bytes | None = None, want: str = "") -> None:
+        super().__init__(f"queue {queue} is broken in storage: {reason}")
+        self.queue, self.reason = queue, reason
+        self.key, self.want = key, want  # the key at fault, and what it should hold
+
+
+def wrong_key(exc: redis.ResponseError) -> tuple[bytes, str, str] | None:
+    """The key a script found of the wrong type, the type it wants and the one it has."""
+    found = BROKEN.match(str(exc))
+    if found is None:
+        return None
+    want, got, key = found.groups()
+    return bytes.fromhex(key), want, got
+
+
+def bad_data(exc: redis.ResponseError) -> bool:
+    """Whether Redis refused a command for what a key holds (not for its own state)."""
+    return wrong_key(exc) is not None or any(sign in str(exc) for sign in BAD_DATA)
+
+
+def kind(name: str) -> str:
+    return KINDS.get(name, f"a {name}")
 
 
 def prefix(queue: str) -> str:
@@ -153,6 +214,7 @@ class RedisStorage:
         self._lua = Scripts.register(client)
         self._relay = WakeRelay(client)
         self._registered: dict[str, float] = {}  # queue -> when we last added it to jr:queues
+        self._broken: dict[str, tuple[str, bytes | None, str]] = {}  # queue -> reason, key, want
 
     @classmethod
     def from_url(cls, url: str, keys: Keys | None = None) -> RedisStorage:
@@ -178,36 +240,202 @@ class RedisStorage:
             ) from None
 
     def _queues(self) -> list[str]:
-        return sorted(text(q) for q in self._client.smembers(QUEUES))
+        names: set[Any]
+        try:
+            names = self._client.smembers(QUEUES)
+        except redis.ResponseError as exc:
+            if not bad_data(exc):
+                raise
+            names = self._rebuild_queues()
+        return sorted(text(q) for q in names)
 
     def _register(self, queue: str) -> None:
         """Add `queue` to jr:queues, once a minute at most (it survives a FLUSHALL)."""
         now = time.monotonic()
         if self._registered.get(queue, -REGISTER_EVERY) + REGISTER_EVERY <= now:
-            self._client.sadd(QUEUES, queue)
+            try:
+                self._client.sadd(QUEUES, queue)
+            except redis.ResponseError as exc:
+                if not bad_data(exc):
+                    raise
+                self._rebuild_queues()
+                self._client.sadd(QUEUES, queue)
             self._registered[queue] = now
 
-    def _batch(self, calls: Sequence[tuple[Script, list[str], list[Any]]]) -> list[Any]:
-        """Run scripts in one pipelined round trip, replies in order.
+    def _rebuild_queues(self) -> set[bytes]:
+        """jr:queues of the wrong type: set it aside, and list the queues from their keys."""
+        self._set_shared_aside(QUEUES, "set")
+        names = set()
+        for key in self._client.scan_iter(match="jr:{*", count=1000):
+            tag, sep, _ = key[len(b"jr:{") :].partition(b"}:")
+            if sep:
+                names.add(tag)
+        if names:
+            self._client.sadd(QUEUES, *names)
+        return names
+
+    def _set_shared_aside(self, key: str, want: str) -> None:
+        """A shared index (jr:queues, jr:daemons) of the wrong type goes to jr:corrupt:{KEY}.
+
+        The name shares the key's cluster slot; the index is rebuilt by its writers.
+        """
+        got = text(self._client.type(key))
+        if got in (want, "none"):
+            return
+        aside = f"jr:corrupt:{{{key}}}"
+        try:
+            self._client.rename(key, aside)
+        except redis.ResponseError:
+            return  # another daemon was first
+        self._client.pexpire(aside, ms(ASIDE_KEEP))
+        event(
+            logging.ERROR,
+            "stray key set aside: it will be rebuilt",
+            key=key,
+            reason=f"{key} held {kind(got)}, not {kind(want)}; kept as {aside}",
+        )
+
+    def _batch(self, calls: Sequence[Call]) -> list[Any]:
+        """Run scripts in one pipelined round trip; the replies in order, an error as its reply.
 
         Raw EVALSHA: redis-py's pipelined scripts ask SCRIPT EXISTS first, every time.
         """
+        replies: list[Any] = [None] * len(calls)
+        todo = list(range(len(calls)))
         for loaded in (False, True):
             pipe = self._client.pipeline(transaction=False)
-            for script, keys, args in calls:
+            for i in todo:
+                script, keys, args = calls[i]
                 pipe.evalsha(script.sha, len(keys), *keys, *args)
-            try:
-                return pipe.execute()
-            except redis.exceptions.NoScriptError:
-                if loaded:
-                    raise
-                for script, _, _ in calls:  # a restarted server or SCRIPT FLUSH
-                    self._client.script_load(script.script)
+            for i, reply in zip(todo, pipe.execute(raise_on_error=False), strict=True):
+                replies[i] = reply
+            todo = [i for i in todo if isinstance(replies[i], redis.exceptions.NoScriptError)]
+            if not todo:
+                return replies
+            if loaded:
+                raise replies[todo[0]]
+            for i in todo:  # a restarted server or SCRIPT FLUSH
+                self._client.script_load(calls[i][0].script)
         raise AssertionError("unreachable")
 
-    def _per_queue(self, script: Script, queues: Sequence[str], *args: Any) -> list[Any]:
-        """Run `script` on each queue in one pipelined round trip; the replies in order."""
-        return self._batch([(script, queue_keys(q), [prefix(q), *args]) for q in queues])
+    def _each(self, calls: Mapping[str, Call]) -> dict[str, Any]:
+        """Run one script call per queue in a pipelined round trip: per queue its reply, or
+        the `QueueBroken` saying why it has none.
+
+        A stray key the queue can do without is set aside and the call made again; an
+        error that is not about what a key holds (out of memory, a read-only replica) is
+        raised, as the storage's own trouble.
+        """
+        results: dict[str, Any] = {}
+        pending = dict(calls)
+        for _ in range(ASIDE_ROUNDS):
+            again = {}
+            for (queue, call), reply in zip(
+                pending.items(), self._batch(list(pending.values())), strict=True
+            ):
+                if not isinstance(reply, redis.ResponseError):
+                    results[queue] = reply
+                    continue
+                if not bad_data(reply):
+                    raise reply
+                try:
+                    self._contain(queue, reply)
+                    again[queue] = call
+                except QueueBroken as exc:
+                    results[queue] = exc
+            pending = again
+            if not pending:
+                break
+        for queue in pending:
+            results[queue] = QueueBroken(queue, "more stray keys than one call sets aside")
+        for queue, result in results.items():
+            if isinstance(result, QueueBroken):
+                self._note_broken(result)
+            elif queue in self._broken:
+                self._maybe_mended(queue)
+        return results
+
+    def _one(self, queue: str, script: Script, keys: list[Any], args: list[Any]) -> Any:
+        """One script call on one queue; `QueueBroken` when the queue cannot take it."""
+        result = self._each({queue: (script, keys, args)})[queue]
+        if isinstance(result, QueueBroken):
+            raise result
+        return result
+
+    def _per_queue(self, script: Script, queues: Sequence[str], *args: Any) -> dict[str, Any]:
+        """Run `script` on each queue in one pipelined round trip; per queue its reply."""
+        return self._each({q: (script, queue_keys(q), [prefix(q), *args]) for q in queues})
+
+    def _contain(self, queue: str, exc: redis.ResponseError) -> None:
+        """Set aside the stray key `exc` names, if the queue can do without it; otherwise
+        raise `QueueBroken` saying which key holds what."""
+        wrong = wrong_key(exc)
+        if wrong is None:
+            raise QueueBroken(queue, scrub(str(exc), self._raw_url))
+        key, want, got = wrong
+        head = prefix(queue).encode("utf-8", "surrogateescape")
+        name = key[len(head) :] if key.startswith(head) else b""
+        if name.startswith(SPARE) and want != "counter":
+            self._set_aside(queue, key, name, want, got)
+            return
+        reason = (
+            f"{text(key)} holds {kind(got)}, not {kind(want)} as jobrunner keeps there "
+            "(written by something else?): the queue waits until that key is repaired "
+            "or deleted (docs/security.md)"
+        )
+        raise QueueBroken(queue, reason, key, want)
+
+    def _set_aside(self, queue: str, key: bytes, name: bytes, want: str, got: str) -> None:
+        p = prefix(queue)
+        aside = f"{p}corrupt:{text(name)}"
+        why = f"{text(key)} held {kind(got)}, not {kind(want)}: set aside as {aside}"
+        args: list[Any] = [p, name, want, why, ms(ASIDE_KEEP)]
+        if name.startswith(b"job:"):
+            job_id = text(name[len(b"job:") :])
+            stray = Job(id=job_id, queue=queue, payload=f"(the job's key held {kind(got)})")
+            dead = Record(stray, State.DEAD, reason=why, updated=time.time())
+            args += [name[len(b"job:") :], dead.encode(), repr(dead.updated)]
+        else:
+            args += ["", "", ""]
+        [reply] = self._batch([(self._lua.aside, [*queue_keys(queue), key], args)])
+        if isinstance(reply, redis.ResponseError):
+            if not bad_data(reply):
+                raise reply
+            self._contain(queue, reply)  # a key aside.lua needs is itself broken
+            return
+        if int(reply):
+            event(logging.ERROR, "stray key set aside", queue=queue, key=text(key), reason=why)
+
+    def _sound(self, key: bytes, want: str) -> bool:
+        """Whether `key` holds what it should now (or nothing), as the scripts' check says."""
+        got = text(self._client.type(key))
+        if want != "counter":
+            return got in (want, "none")
+        if got != "string":
+            return got == "none"
+        value = self._client.get(key)
+        return isinstance(value, bytes) and COUNTER.fullmatch(value) is not None
+
+    def _note_broken(self, broken: QueueBroken) -> None:
+        """Log once that a queue is broken (again, when the reason changes)."""
+        queue = broken.queue
+        if queue in self._broken and self._broken[queue][0] == broken.reason:
+            return
+        self._broken[queue] = (broken.reason, broken.key, broken.want)
+        event(
+            logging.ERROR,
+            "queue broken in storage: its jobs wait, the other queues are served",
+            queue=queue,
+            reason=broken.reason,
+        )
+
+    def _maybe_mended(self, queue: str) -> None:
+        """A call on a broken queue went through: log once the queue works again, if so."""
+        _, key, want = self._broken[queue]
+        if key is not None and not self._sound(key, want):
+            return
+        del self._broken[queue]
+        event(logging.INFO, "queue readable again", queue=queue)
 
     # -- producers ---------------------------------------------------------
 
@@ -228,7 +456,7 @@ class RedisStorage:
         args: list[Arg] = [prefix(job.queue), job.id, message, job.priority, delay, when, ttl]
         with self._guard(f"enqueueing job {job.id}"):
             self._register(job.queue)
-            return text(self._lua.enqueue(keys=keys, args=args))
+            return text(self._one(job.queue, self._lua.enqueue, keys, args))
 
     # -- workers -----------------------------------------------------------
 
@@ -236,7 +464,12 @@ class RedisStorage:
         keys = [*queue_keys(queue), prefix(queue) + "owner:" + owner]
         with self._guard(f"leasing from queue {queue}"):
             self._register(queue)  # a stray writer's queue is reclaimed too
-            flat = self._lua.lease(keys=keys, args=[prefix(queue), owner, count, lease_for])
+            try:
+                flat = self._one(
+                    queue, self._lua.lease, keys, [prefix(queue), owner, count, lease_for]
+                )
+            except QueueBroken:
+                return []  # logged once; the queue waits until its key is fixed
         leases = []
         for j in groups(flat, Leased, len(Leased._fields)):
             raw, refused = unseal(self.keys, bytes(j.raw))
@@ -256,13 +489,17 @@ class RedisStorage:
         self._relay.wait(queues, seen, left if due is None else min(left, due))
 
     def _due_in(self, queues: Sequence[str]) -> float | None:
-        """0 when a job of `queues` is ready; else seconds until the first scheduled one."""
+        """0 when a job of `queues` is ready; else seconds until the first scheduled one.
+
+        A queue whose keys hold the wrong type (`lease` says so) has nothing due.
+        """
         pipe = self._client.pipeline(transaction=False)
         pipe.time()
         for queue in queues:
             pipe.zcard(prefix(queue) + "ready")
             pipe.zrange(prefix(queue) + "scheduled", 0, 0, withscores=True)
-        (seconds, micros), *replies = pipe.execute()
+        (seconds, micros), *replies = pipe.execute(raise_on_error=False)
+        replies = [None if isinstance(r, redis.ResponseError) else r for r in replies]
         if any(replies[0::2]):
             return 0.0
         firsts = [first[0][1] for first in replies[1::2] if first]
@@ -276,16 +513,23 @@ class RedisStorage:
             return sum(self._per_owner(self._lua.extend, owner, lease_for))
 
     def _per_owner(self, script: Script, owner: str, *args: Any) -> list[int]:
-        calls = [
-            (script, [*queue_keys(q), prefix(q) + "owner:" + owner], [prefix(q), owner, *args])
+        calls: dict[str, Call] = {
+            q: (script, [*queue_keys(q), prefix(q) + "owner:" + owner], [prefix(q), owner, *args])
             for q in self._queues()
-        ]
-        return [int(n) for n in self._batch(calls)]
+        }
+        return [as_count(n) for n in self._each(calls).values() if not isinstance(n, QueueBroken)]
+
+    def _settle(self, queue: str, script: Script, args: list[Any]) -> bool:
+        """Ack, retry or bury: False (logged once) when the queue is broken."""
+        try:
+            return bool(self._one(queue, script, queue_keys(queue), args))
+        except QueueBroken:
+            return False
 
     def ack(self, lease: Lease, record: Record, keep_for: float) -> bool:
         args: list[Arg] = [*self._delivery(lease), *record_fields(record), ms(keep_for)]
         with self._guard(f"acknowledging job {lease.job_id}"):
-            return bool(self._lua.ack(keys=queue_keys(lease.queue), args=args))
+            return self._settle(lease.queue, self._lua.ack, args)
 
     def _delivery(self, lease: Lease) -> list[str]:
         return [prefix(lease.queue), lease.job_id, lease.token.rpartition(":")[2]]
@@ -296,7 +540,7 @@ class RedisStorage:
         args: list[Arg] = [*self._delivery(lease), message, job.priority, delay, rec]
         args += [state, updated]
         with self._guard(f"retrying job {lease.job_id}"):
-            return bool(self._lua.retry(keys=queue_keys(lease.queue), args=args))
+            return self._settle(lease.queue, self._lua.retry, args)
 
     def bury(self, lease: Lease | None, record: Record, keep_for: float) -> bool:
         rec, _, updated, run_at = record_fields(replace(record, state=State.DEAD))
@@ -306,11 +550,7 @@ class RedisStorage:
             head = self._delivery(lease)
         queue = lease.queue if lease else record.job.queue
         with self._guard(f"burying job {record.job.id}"):
-            return bool(
-                self._lua.bury(
-                    keys=queue_keys(queue), args=[*head, rec, updated, run_at, ms(keep_for)]
-                )
-            )
+            return self._settle(queue, self._lua.bury, [*head, rec, updated, run_at, ms(keep_for)])
 
     def release(self, owner: str) -> int:
         with self._guard(f"releasing the leases of {owner}"):
@@ -324,13 +564,13 @@ class RedisStorage:
                 replies = self._per_queue(self._lua.expired, queues, BATCH)
                 plans = {
                     queue: self._plan_lost(queue, reply, policies.get(queue, default))
-                    for queue, reply in zip(queues, replies, strict=True)
-                    if len(reply) > 1
+                    for queue, reply in replies.items()
+                    if not isinstance(reply, QueueBroken) and len(reply) > 1
                 }
                 done = self._requeue_lost(plans)
                 moved += [job_id for ids in done.values() for job_id in ids]
                 # A full batch that moved something: there may be more.
-                queues = [q for q in plans if len(plans[q]) == 8 * BATCH and done[q]]
+                queues = [q for q in plans if len(plans[q]) == 8 * BATCH and done.get(q)]
         return moved
 
     def _plan_lost(self, queue: str, reply: list[Any], policy: Redelivery) -> list[Any]:
@@ -354,28 +594,38 @@ class RedisStorage:
 
     def _requeue_lost(self, plans: Mapping[str, list[Any]]) -> dict[str, list[str]]:
         script = self._lua.requeue_lost
-        replies = self._batch([(script, queue_keys(q), [prefix(q), *p]) for q, p in plans.items()])
+        replies = self._each(
+            {q: (script, queue_keys(q), [prefix(q), *p]) for q, p in plans.items()}
+        )
         return {
             queue: [text(job_id) for job_id in ids]
-            for queue, ids in zip(plans, replies, strict=True)
+            for queue, ids in replies.items()
+            if not isinstance(ids, QueueBroken)
         }
 
     # -- rate limits -------------------------------------------------------
 
     def take(self, queue: str, count: int, period: float) -> float:
-        keys = [prefix(queue) + "rate", prefix(queue) + "seq"]
+        keys = [*queue_keys(queue), prefix(queue) + "rate"]
         with self._guard(f"taking a start from the rate limit of {queue}"):
-            return float(self._lua.take(keys=keys, args=[prefix(queue), count, period]))
+            try:
+                return float(self._one(queue, self._lua.take, keys, [prefix(queue), count, period]))
+            except QueueBroken:
+                return min(period, 5.0)  # logged once: ask again later
 
     # -- inspection ----------------------------------------------------------
 
-    def _find(self, job_id: str) -> tuple[str, Stored] | None:
-        """The queue holding job `job_id` and its record fields."""
+    def _find(self, job_id: str) -> tuple[str, Stored | str] | None:
+        """The queue holding job `job_id` and its record fields (or why they do not read)."""
         queues = self._queues()
         pipe = self._client.pipeline(transaction=False)
         for queue in queues:
             pipe.hmget(prefix(queue) + "job:" + job_id, RECORD_FIELDS)
-        for queue, values in zip(queues, pipe.execute(), strict=True):
+        for queue, values in zip(queues, pipe.execute(raise_on_error=False), strict=True):
+            if isinstance(values, redis.ResponseError):
+                if not bad_data(values):
+                    raise values
+                return queue, f"{prefix(queue)}job:{job_id} is not a job hash: {values}"
             stored = Stored(*values)
             if stored.rec or stored.msg:
                 return queue, stored
@@ -384,9 +634,16 @@ class RedisStorage:
     def record(self, job_id: str) -> Record | None:
         with self._guard(f"reading job {job_id}"):
             found = self._find(job_id)
-        return read_record(found[1], job_id, found[0]) if found else None
+        if found is None:
+            return None
+        queue, stored = found
+        if isinstance(stored, str):
+            return unreadable_record(job_id, queue, None, stored)
+        return read_record(stored, job_id, queue)
 
     def dead(self, queue: str | None = None, limit: int = 100) -> list[Record]:
+        """The oldest dead jobs; a queue whose dead-letter index does not read is left out
+        (`stats` says why)."""
         with self._guard("listing dead jobs"):
             queues = [queue] if queue else self._queues()
             pipe = self._client.pipeline(transaction=False)
@@ -394,23 +651,30 @@ class RedisStorage:
                 pipe.zrange(prefix(q) + "dead", 0, limit - 1, withscores=True)
             entries = sorted(
                 (score, q, text(job_id))
-                for q, members in zip(queues, pipe.execute(), strict=True)
+                for q, members in zip(queues, pipe.execute(raise_on_error=False), strict=True)
+                if not isinstance(members, redis.ResponseError)
                 for job_id, score in members
             )[:limit]
             for _, q, job_id in entries:
                 pipe.hmget(prefix(q) + "job:" + job_id, RECORD_FIELDS)
             records = [
-                read_record(Stored(*values), job_id, q)
-                for (_, q, job_id), values in zip(entries, pipe.execute(), strict=True)
+                unreadable_record(job_id, q, None, f"{prefix(q)}job:{job_id}: {values}")
+                if isinstance(values, redis.ResponseError)
+                else read_record(Stored(*values), job_id, q)
+                for (_, q, job_id), values in zip(
+                    entries, pipe.execute(raise_on_error=False), strict=True
+                )
             ]
         return [r for r in records if r is not None and r.state is State.DEAD]
 
     def replay(self, job_id: str) -> bool:
         with self._guard(f"replaying job {job_id}"):
             found = self._find(job_id)
-            if found is None or found[1].state != b"dead":
+            if found is None:
                 return False
             queue, values = found
+            if isinstance(values, str) or values.state != b"dead":
+                return False
             try:
                 record = fields_record(values)
             except (Unreadable, ValueError):
@@ -421,30 +685,36 @@ class RedisStorage:
             fresh = replace(record, job=job, state=State.QUEUED, reason="", deliveries=0)
             args: list[Arg] = [prefix(queue), job_id, values.rec or b"", fresh.encode()]
             args += [seal(self.keys, job.encode()), job.priority]
-            return bool(self._lua.replay(keys=queue_keys(queue), args=args))
+            return self._settle(queue, self._lua.replay, args)
 
     def purge(self, queue: str | None = None, job_id: str | None = None) -> int:
         deleted = 0
         with self._guard("purging dead jobs"):
             for q in [queue] if queue else self._queues():
                 while True:
-                    n, examined = self._lua.purge(
-                        keys=queue_keys(q), args=[prefix(q), job_id or "", BATCH]
-                    )
+                    try:
+                        n, examined = self._one(
+                            q, self._lua.purge, queue_keys(q), [prefix(q), job_id or "", BATCH]
+                        )
+                    except QueueBroken:
+                        break  # logged once; `stats` says why
                     deleted += int(n)
                     if job_id or int(examined) < BATCH:
                         break
         return deleted
 
     def stats(self) -> dict[str, QueueStats]:
+        """Counts by queue; a queue whose keys do not read has `broken` saying why."""
         with self._guard("reading queue statistics"):
-            queues = self._queues()
-            replies = self._per_queue(self._lua.stats, queues)
-        return {
-            queue: QueueStats(*map(int, counts))
-            for queue, counts in zip(queues, replies, strict=True)
-            if any(counts)
-        }
+            replies = self._per_queue(self._lua.stats, self._queues())
+        found = {}
+        for queue, counts in replies.items():
+            if isinstance(counts, QueueBroken):
+                found[queue] = QueueStats(broken=counts.reason)
+            elif any(counts):
+                ready, scheduled, running, dead, aside = map(int, counts)
+                found[queue] = QueueStats(ready, scheduled, running, dead, set_aside=aside)
+        return found
 
     # -- configuration and daemons -------------------------------------------
 
@@ -454,8 +724,21 @@ class RedisStorage:
 
     def published(self) -> dict[str, Any] | None:
         with self._guard("reading the published configuration"):
-            raw = self._client.get(CONFIG)
-        return None if raw is None else load_value(self.keys, raw, "published configuration")
+            raw = self._value(CONFIG)
+        return None if raw is None else load(self.keys, raw, "published configuration")
+
+    def _value(self, key: str) -> bytes | None:
+        """A stored JSON value's bytes; ValueError when the key holds something else."""
+        try:
+            raw = self._client.get(key)
+        except redis.ResponseError as exc:
+            if not bad_data(exc):
+                raise
+            got = text(self._client.type(key))
+            raise ValueError(
+                f"{key} holds {kind(got)}, not the JSON text jobrunner writes there"
+            ) from None
+        return raw if isinstance(raw, bytes) else None
 
     def claim(self, key: str, ttl: float) -> bool:
         with self._guard(f"claiming {key}"):
@@ -463,8 +746,8 @@ class RedisStorage:
 
     def get_value(self, key: str) -> Any:
         with self._guard(f"reading {key}"):
-            raw = self._client.get(f"jr:value:{key}")
-        return None if raw is None else load_value(self.keys, raw, f"value {key}")
+            raw = self._value(f"jr:value:{key}")
+        return None if raw is None else load(self.keys, raw, f"value {key}")
 
     def set_value(self, key: str, value: Any) -> None:
         with self._guard(f"writing {key}"):
@@ -472,30 +755,38 @@ class RedisStorage:
 
     def beat(self, daemon: str, info: Mapping[str, Any], ttl: float) -> None:
         with self._guard(f"recording the heartbeat of {daemon}"):
-            pipe = self._client.pipeline(transaction=False)
-            pipe.sadd(DAEMONS, daemon)
-            pipe.set(f"jr:daemon:{daemon}", json.dumps(info), px=ms(ttl))
-            pipe.execute()
+            self._daemons_index(lambda pipe: pipe.sadd(DAEMONS, daemon))
+            self._client.set(f"jr:daemon:{daemon}", json.dumps(info), px=ms(ttl))
 
     def leave(self, daemon: str) -> None:
         with self._guard(f"removing daemon {daemon}"):
-            pipe = self._client.pipeline(transaction=False)
-            pipe.srem(DAEMONS, daemon)
-            pipe.delete(f"jr:daemon:{daemon}")
-            pipe.execute()
+            self._daemons_index(lambda pipe: pipe.srem(DAEMONS, daemon))
+            self._client.delete(f"jr:daemon:{daemon}")
+
+    def _daemons_index(self, change: Callable[[redis.Redis], Any]) -> Any:
+        """Change jr:daemons; of the wrong type, it is set aside first (the beats rebuild it)."""
+        try:
+            return change(self._client)
+        except redis.ResponseError as exc:
+            if not bad_data(exc):
+                raise
+            self._set_shared_aside(DAEMONS, "set")
+            return change(self._client)
 
     def daemons(self) -> list[dict[str, Any]]:
+        """What each live daemon said of itself; a report that does not read says why."""
         with self._guard("listing daemons"):
-            names = sorted(text(d) for d in self._client.smembers(DAEMONS))
+            members = self._daemons_index(lambda client: client.smembers(DAEMONS))
+            names = sorted(text(d) for d in members)
             pipe = self._client.pipeline(transaction=False)
             for name in names:
                 pipe.get(f"jr:daemon:{name}")
-            infos = pipe.execute()
+            infos = pipe.execute(raise_on_error=False)
             gone = [name for name, info in zip(names, infos, strict=True) if info is None]
             if gone:  # their key expired: the daemon stopped beating
                 self._client.srem(DAEMONS, *gone)
         return [
-            {**json.loads(info), "id": name}
+            {**report(info), "id": name}
             for name, info in zip(names, infos, strict=True)
             if info is not None
         ]
@@ -507,11 +798,33 @@ class RedisStorage:
             queues = self._queues()
             while queues:
                 counts = self._per_queue(self._lua.expire_dead, queues, BATCH)
-                forgotten += sum(int(n) for n in counts)
-                queues = [q for q, n in zip(queues, counts, strict=True) if int(n) >= BATCH]
+                ok = {q: int(n) for q, n in counts.items() if not isinstance(n, QueueBroken)}
+                forgotten += sum(ok.values())
+                queues = [q for q, n in ok.items() if n >= BATCH]
         self.daemons()
         return forgotten
 
     def close(self) -> None:
         self._relay.close()
         self._client.close()
+
+
+def load(keys: Keys | None, raw: bytes, what: str) -> Any:
+    """A stored JSON value; ValueError saying why when the bytes are not one."""
+    try:
+        return load_value(keys, raw, what)
+    except (ValueError, RecursionError) as exc:
+        raise ValueError(f"the stored {what} is not JSON: {exc}") from None
+
+
+def report(info: Any) -> dict[str, Any]:
+    """A daemon's heartbeat as a dict; one that does not read says why, under `unreadable`."""
+    if isinstance(info, redis.ResponseError):
+        return {"unreadable": f"its heartbeat key does not hold JSON text: {info}"}
+    try:
+        data = json.loads(info)
+    except (ValueError, RecursionError) as exc:
+        return {"unreadable": f"its heartbeat is not JSON: {exc}"}
+    if not isinstance(data, dict):
+        return {"unreadable": f"its heartbeat is JSON {type(data).__name__}, not an object"}
+    return data

@@ -13,6 +13,14 @@ Threads of a process share one connection behind a lock. Waiting workers
 sleep on a condition, woken by this process's own commits that may make a
 job due, and by other processes' commits, which wake.py notices (inotify on
 the WAL file, `PRAGMA data_version` as the fallback).
+
+Whoever can write the file may have written anything, and SQLite keeps a
+value of any type in any column: every value read back is checked, never
+trusted. A row whose time is not a number is due at once (its lease expired),
+so a worker reads it and dead-letters what does not decode; a counter that
+is not a whole number counts from 0; a record that does not read is shown
+dead with its bytes and the reason; a name that is not text is shown as
+text; text that is not UTF-8 is read with U+FFFD in place of the bad bytes.
 """
 
 from __future__ import annotations
@@ -27,13 +35,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from jobrunner.job import Job, Record, State, Unreadable, decode_record, unreadable_record
+from jobrunner.job import Job, Record, State, Unreadable, unreadable_record
 from jobrunner.storage.base import (
     Lease,
     QueueStats,
     Redelivery,
     StorageError,
     buried_lost,
+    decode_stored,
     lost,
 )
 from jobrunner.storage.signing import (
@@ -49,6 +58,9 @@ from jobrunner.storage.sqlite.schema import create
 from jobrunner.storage.sqlite.wake import Changes
 
 BUSY_SECONDS = 30.0  # how long a write waits for another process's lock before it fails
+JSON = "(typeof(data) = 'text' AND json_valid(data))"  # SQL: a record's data is JSON text
+NUMBER = "typeof({0}) IN ('integer', 'real')"  # SQL: column {0} holds a number
+WHOLE = "(typeof({0}) = 'integer' AND {0} BETWEEN 0 AND 1e15)"  # SQL: a sane counter
 
 
 class SqliteStorage:
@@ -85,6 +97,7 @@ class SqliteStorage:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
+        db.text_factory = _text  # a stray writer's text that is not UTF-8 reads, with U+FFFD
         return db
 
     @contextmanager
@@ -177,31 +190,35 @@ class SqliteStorage:
         now = time.time()
         with self._write() as db:
             rows = db.execute(
-                "UPDATE queue SET owner = ?, lease_until = ?, delivery = delivery + 1"
+                "UPDATE queue SET owner = ?, lease_until = ?, delivery = CASE WHEN "
+                f"{WHOLE.format('delivery')} THEN delivery + 1 ELSE 1 END"
                 " WHERE seq IN ("
-                " SELECT seq FROM queue WHERE queue = ? AND owner IS NULL AND run_at <= ?"
+                " SELECT seq FROM queue WHERE queue = ? AND owner IS NULL"
+                f" AND (run_at <= ? OR NOT {NUMBER.format('run_at')})"
                 " ORDER BY priority, seq LIMIT ?)"
                 " RETURNING priority, seq, id, body, deliveries, delivery",
                 (owner, now + lease_for, queue, now, count),
             ).fetchall()
-            rows.sort()
-            histories = [self._running(db, job_id, now) for _, _, job_id, _, _, _ in rows]
+            rows.sort(key=lambda row: (_rank(row[0]), row[1]))
+            histories = [self._running(db, _name(row[2]), now) for row in rows]
         leases = []
         for (_, seq, job_id, body, deliveries, delivery), history in zip(
             rows, histories, strict=True
         ):
-            raw, refused = unseal(self.keys, bytes(body))
+            raw, refused = unseal(self.keys, _bytes(body))
             token = f"{seq}:{delivery}"
-            leases.append(Lease(token, job_id, queue, raw, deliveries, refused, history))
+            leases.append(
+                Lease(token, _name(job_id), queue, raw, _count(deliveries), refused, history)
+            )
         return leases
 
     def _running(self, db: sqlite3.Connection, job_id: str, now: float) -> bool:
         """Mark the job's record running; whether it holds earlier attempts (or is unreadable:
         then the worker reads it to find out). A stray writer's bytes there block nothing."""
         row = db.execute(
-            "UPDATE record SET state = 'running', updated = ?, data = CASE WHEN json_valid(data)"
+            f"UPDATE record SET state = 'running', updated = ?, data = CASE WHEN {JSON}"
             " THEN json_set(data, '$.state', 'running', '$.updated', ?) ELSE data END"
-            " WHERE id = ? RETURNING CASE WHEN json_valid(data)"
+            f" WHERE id = ? RETURNING CASE WHEN {JSON}"
             " THEN coalesce(json_array_length(data, '$.attempts'), 0) ELSE 1 END",
             (now, now, job_id),
         ).fetchone()
@@ -211,7 +228,9 @@ class SqliteStorage:
         self._watch()
         marks = ",".join("?" * len(queues))
         row = self._read(
-            f"SELECT MIN(run_at) FROM queue WHERE owner IS NULL AND queue IN ({marks})", queues
+            f"SELECT MIN(CASE WHEN {NUMBER.format('run_at')} THEN run_at ELSE 0 END) FROM queue"
+            f" WHERE owner IS NULL AND queue IN ({marks})",
+            queues,
         )
         due = row[0][0] if row else None
         if due is not None:
@@ -297,7 +316,8 @@ class SqliteStorage:
 
     def _set_state(self, db: sqlite3.Connection, job_id: str, state: State) -> None:
         db.execute(
-            "UPDATE record SET state = ?, data = json_set(data, '$.state', ?) WHERE id = ?",
+            f"UPDATE record SET state = ?, data = CASE WHEN {JSON}"
+            " THEN json_set(data, '$.state', ?) ELSE data END WHERE id = ?",
             (state.value, state.value, job_id),
         )
 
@@ -306,15 +326,16 @@ class SqliteStorage:
         moved = []
         with self._write(wake=True) as db:
             expired = db.execute(
-                "SELECT seq, id, queue, deliveries, owner FROM queue"
-                " WHERE owner IS NOT NULL AND lease_until < ?",
+                "SELECT seq, id, queue, deliveries, owner FROM queue WHERE owner IS NOT NULL"
+                f" AND (lease_until < ? OR NOT {NUMBER.format('lease_until')})",
                 (now,),
             ).fetchall()
-            for seq, job_id, queue, stored_deliveries, owner in expired:
+            for seq, stored_id, stored_queue, stored_deliveries, stored_owner in expired:
+                job_id, queue, owner = _name(stored_id), _name(stored_queue), _name(stored_owner)
                 moved.append(job_id)
-                deliveries = stored_deliveries if isinstance(stored_deliveries, int) else 0
+                deliveries = _count(stored_deliveries)
                 policy = policies.get(queue, default)
-                row = db.execute("SELECT data FROM record WHERE id = ?", (job_id,)).fetchone()
+                row = db.execute("SELECT data FROM record WHERE id = ?", (stored_id,)).fetchone()
                 record = lost(_stored(db, seq, row[0] if row else None), owner, now)
                 if deliveries + 1 >= policy.max_deliveries:
                     db.execute("DELETE FROM queue WHERE seq = ?", (seq,))
@@ -323,8 +344,8 @@ class SqliteStorage:
                     continue
                 db.execute(
                     "UPDATE queue SET owner = NULL, lease_until = NULL,"
-                    " deliveries = deliveries + 1 WHERE seq = ?",
-                    (seq,),
+                    " deliveries = ? WHERE seq = ?",
+                    (deliveries + 1, seq),
                 )
                 self._put_record(db, replace(record, state=State.QUEUED), None)
         return moved
@@ -334,7 +355,11 @@ class SqliteStorage:
     def take(self, queue: str, count: int, period: float) -> float:
         with self._write() as db:
             now = time.time()  # read inside the lock: a stale `now` would over-admit
-            db.execute("DELETE FROM rate WHERE queue = ? AND at <= ?", (queue, now - period))
+            db.execute(
+                f"DELETE FROM rate WHERE queue = ? AND (at <= ? OR NOT {NUMBER.format('at')}"
+                " OR at > ?)",
+                (queue, now - period, now + period),
+            )
             rows = db.execute(
                 "SELECT at FROM rate WHERE queue = ? ORDER BY at LIMIT ?", (queue, count)
             ).fetchall()
@@ -347,7 +372,7 @@ class SqliteStorage:
 
     def record(self, job_id: str) -> Record | None:
         rows = self._read("SELECT data, queue FROM record WHERE id = ?", (job_id,))
-        return _readable(job_id, rows[0][1], rows[0][0]) if rows else None
+        return _readable(job_id, _name(rows[0][1]), rows[0][0]) if rows else None
 
     def dead(self, queue: str | None = None, limit: int = 100) -> list[Record]:
         sql = "SELECT data, id, queue FROM record WHERE state = 'dead'"
@@ -356,7 +381,7 @@ class SqliteStorage:
             sql += " AND queue = ?"
             args.append(queue)
         rows = self._read(sql + " ORDER BY updated LIMIT ?", [*args, limit])
-        return [_readable(job_id, queue, data) for data, job_id, queue in rows]
+        return [_readable(_name(job_id), _name(queue), data) for data, job_id, queue in rows]
 
     def replay(self, job_id: str) -> bool:
         now = time.time()
@@ -367,7 +392,7 @@ class SqliteStorage:
             if row is None:
                 return False
             try:
-                record = decode_record(row[0])
+                record = decode_stored(row[0])
             except Unreadable:
                 return False  # nothing to run: it stays dead, its bytes and reason in view
             if refused_message(record):
@@ -400,19 +425,30 @@ class SqliteStorage:
             return db.execute(sql, args).rowcount
 
     def stats(self) -> dict[str, QueueStats]:
+        """Counts by queue; a queue name a stray writer stored as other than text is shown
+        as text (a blob's bytes, decoded)."""
         now = time.time()
+        due = f"(run_at <= ? OR NOT {NUMBER.format('run_at')})"
         counts: dict[str, dict[str, int]] = {}
         for queue, ready, scheduled, running in self._read(
-            "SELECT queue, SUM(owner IS NULL AND run_at <= ?), SUM(owner IS NULL AND run_at > ?),"
+            f"SELECT queue, SUM(owner IS NULL AND {due}), SUM(owner IS NULL AND NOT {due}),"
             " SUM(owner IS NOT NULL) FROM queue GROUP BY queue",
             (now, now),
         ):
-            counts[queue] = {"ready": ready, "scheduled": scheduled, "running": running}
+            found = counts.setdefault(_name(queue), {})
+            for name, n in (("ready", ready), ("scheduled", scheduled), ("running", running)):
+                found[name] = found.get(name, 0) + n
         for queue, dead in self._read(
             "SELECT queue, COUNT(*) FROM record WHERE state = 'dead' GROUP BY queue"
         ):
-            counts.setdefault(queue, {})["dead"] = dead
-        return {queue: QueueStats(**c) for queue, c in sorted(counts.items())}
+            found = counts.setdefault(_name(queue), {})
+            found["dead"] = found.get("dead", 0) + dead
+        return {
+            queue: QueueStats(
+                c.get("ready", 0), c.get("scheduled", 0), c.get("running", 0), c.get("dead", 0)
+            )
+            for queue, c in sorted(counts.items())
+        }
 
     # -- configuration and daemons -------------------------------------------
 
@@ -423,7 +459,7 @@ class SqliteStorage:
 
     def published(self) -> dict[str, Any] | None:
         rows = self._read("SELECT value FROM meta WHERE key = 'config'")
-        return load_value(self.keys, rows[0][0], "published configuration") if rows else None
+        return _load(self.keys, rows[0][0], "published configuration") if rows else None
 
     def claim(self, key: str, ttl: float) -> bool:
         with self._write() as db:
@@ -434,7 +470,7 @@ class SqliteStorage:
 
     def get_value(self, key: str) -> Any:
         rows = self._read("SELECT value FROM meta WHERE key = ?", (f"value:{key}",))
-        return load_value(self.keys, rows[0][0], f"value {key}") if rows else None
+        return _load(self.keys, rows[0][0], f"value {key}") if rows else None
 
     def set_value(self, key: str, value: Any) -> None:
         with self._write() as db:
@@ -456,9 +492,11 @@ class SqliteStorage:
 
     def daemons(self) -> list[dict[str, Any]]:
         rows = self._read(
-            "SELECT id, info FROM daemon WHERE expires > ? ORDER BY id", (time.time(),)
+            "SELECT id, info FROM daemon WHERE expires > ? OR NOT "
+            f"{NUMBER.format('expires')} ORDER BY id",
+            (time.time(),),
         )
-        return [{**json.loads(info), "id": daemon} for daemon, info in rows]
+        return [{**_report(info), "id": _name(daemon)} for daemon, info in rows]
 
     def expire(self) -> int:
         now = time.time()
@@ -467,7 +505,10 @@ class SqliteStorage:
                 "DELETE FROM record WHERE expires IS NOT NULL AND expires < ?", (now,)
             ).rowcount
             gone += db.execute("DELETE FROM idempotency WHERE expires < ?", (now,)).rowcount
-            db.execute("DELETE FROM daemon WHERE expires < ?", (now - 3600,))
+            db.execute(
+                f"DELETE FROM daemon WHERE expires < ? OR NOT {NUMBER.format('expires')}",
+                (now - 3600,),
+            )
             db.execute("DELETE FROM claim WHERE expires < ?", (now,))
         return gone
 
@@ -480,18 +521,18 @@ class SqliteStorage:
             self._db.close()
 
 
-def _readable(job_id: str, queue: str, data: str) -> Record:
+def _readable(job_id: str, queue: str, data: Any) -> Record:
     try:
-        return decode_record(data)
+        return decode_stored(_bytes(data))
     except Unreadable as exc:
-        return unreadable_record(job_id, queue, data, str(exc))
+        return unreadable_record(job_id, queue, _bytes(data), str(exc))
 
 
 def _stored(db: sqlite3.Connection, seq: int, data: str | None) -> Record:
     """The record of a leased job, or, if it has none that reads, one made from its message."""
     if data is not None:
         try:
-            return decode_record(data)
+            return decode_stored(_bytes(data))
         except Unreadable:
             pass
     return stray(db, seq)
@@ -502,5 +543,56 @@ def stray(db: sqlite3.Connection, seq: int) -> Record:
     job_id, queue, body = db.execute(
         "SELECT id, queue, body FROM queue WHERE seq = ?", (seq,)
     ).fetchone()
-    text = peek(bytes(body)).decode("utf-8", errors="replace")[:2000]
-    return Record(Job(id=job_id, queue=queue, payload=text), State.QUEUED, updated=time.time())
+    text = peek(_bytes(body)).decode("utf-8", errors="replace")[:2000]
+    job = Job(id=_name(job_id), queue=_name(queue), payload=text)
+    return Record(job, State.QUEUED, updated=time.time())
+
+
+def _text(data: bytes) -> str:
+    """TEXT as read from the file: UTF-8, with U+FFFD for bytes that are not."""
+    return data.decode("utf-8", errors="replace")
+
+
+def _bytes(value: Any) -> bytes:
+    """A stored BLOB or TEXT as bytes; a number (or NULL) a stray writer stored, as its text."""
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode("utf-8", errors="replace")
+    return b"" if value is None else str(value).encode()
+
+
+def _name(value: Any) -> str:
+    """A stored id, queue or daemon name as text, whatever type a stray writer gave it."""
+    if isinstance(value, str):
+        return value
+    return _bytes(value).decode("utf-8", errors="replace")
+
+
+def _rank(priority: Any) -> float:
+    """A stored priority to sort by; one that is not a number sorts last."""
+    return priority if isinstance(priority, int | float) else float("inf")
+
+
+def _count(value: Any) -> int:
+    """A stored counter; what is not a whole number counts as 0."""
+    return value if isinstance(value, int) and 0 <= value < 2**53 else 0
+
+
+def _load(keys: Keys | None, raw: Any, what: str) -> Any:
+    """A stored JSON value; ValueError saying why when the bytes are not one."""
+    try:
+        return load_value(keys, _bytes(raw), what)
+    except (ValueError, RecursionError) as exc:
+        raise ValueError(f"the stored {what} is not JSON: {exc}") from None
+
+
+def _report(info: Any) -> dict[str, Any]:
+    """A daemon's heartbeat as a dict; one that does not read says why, under `unreadable`."""
+    try:
+        data = json.loads(_bytes(info))
+    except (ValueError, RecursionError) as exc:
+        return {"unreadable": f"its heartbeat is not JSON: {exc}"}
+    if not isinstance(data, dict):
+        return {"unreadable": f"its heartbeat is JSON {type(data).__name__}, not an object"}
+    return data

@@ -3,6 +3,8 @@
 -- changes nothing and returns 0; the same call repeated (a client retrying
 -- after a lost reply) returns 1 again. The message is dropped, the record kept.
 local id = ARGV[2]
+sound(3)
+hashed(id)
 local ended = settle(id, ARGV[3], 'ack')
 if ended < 1 then return -ended end
 local job = jobkey(id)

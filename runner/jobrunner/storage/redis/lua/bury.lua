@@ -3,6 +3,8 @@
 -- (settled like ACK);
 -- without one, the job also leaves ready/scheduled if it waits there.
 local id = ARGV[2]
+sound(1, 2, 3, 5, 6)
+hashed(id)
 if ARGV[3] ~= '' then
   local ended = settle(id, ARGV[3], 'bury')
   if ended < 1 then return -ended end

@@ -4,6 +4,9 @@
 -- already names. A job already waiting or leased is left alone, so a client
 -- retrying after a lost reply does not queue it twice.
 local id = ARGV[2]
+sound(1, 2, 3, 4, 5, 6)
+if KEYS[7] then check(KEYS[7], 'string') end
+hashed(id)
 if KEYS[7] and not redis.call('SET', KEYS[7], id, 'NX', 'PX', ARGV[7]) then
   return redis.call('GET', KEYS[7])
 end

@@ -1,11 +1,13 @@
 -- Reclaim, step 1 (read only): up to ARGV[2] leases whose expiry passed.
 -- Returns the Redis time, then per lease: id, n, owner, dlv, rec, state,
 -- updated, run_at (nil when absent), msg (the message only without a record).
+sound(3)
 local now = clock()
 local out = {string.format('%.6f', now)}
 local ids = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', string.format('(%.6f', now),
   'LIMIT', 0, ARGV[2])
 for _, id in ipairs(ids) do
+  hashed(id)
   local f = redis.call('HMGET', jobkey(id), 'n', 'owner', 'dlv', 'rec', 'state', 'updated',
     'run_at')
   local msg = ''

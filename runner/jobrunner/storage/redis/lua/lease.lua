@@ -3,9 +3,15 @@
 -- enqueue, so a delayed job keeps its priority and place; then ZPOPMIN. Each
 -- delivery gets a number from the queue's counter (the token's second half).
 -- A member without a job hash (a stray writer's bytes) is delivered as is:
--- its message is the member itself. Returns id, n, message, deliveries, has-record, ...
+-- its message is the member itself. Every key is checked before the first
+-- write (see `sound` in the prelude). Returns id, n, message, deliveries,
+-- has-record, ...
+sound(1, 2, 3, 4)
+check(KEYS[7], 'set')
 local now = clock()
 local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 1000)
+for _, id in ipairs(due) do hashed(id) end
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[3]) - 1)) do hashed(id) end
 for _, id in ipairs(due) do
   redis.call('ZADD', KEYS[1], score(id), id)
 end

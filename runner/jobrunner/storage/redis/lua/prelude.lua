@@ -1,19 +1,53 @@
--- Shared by every queue script: the clock, the job hash, adding to ready or
--- scheduled (publishing a wake message when waiters need one), ending a
--- delivery, and writing a dead record.
+-- Shared by every queue script: the clock, the job hash, checking key types,
+-- adding to ready or scheduled (publishing a wake message when waiters need
+-- one), ending a delivery, and writing a dead record.
 local P = ARGV[1]
 local function clock()
   local t = redis.call('TIME')
   return tonumber(t[1]) + tonumber(t[2]) / 1000000
 end
 local function jobkey(id) return P .. 'job:' .. id end
+-- A key of the wrong type (a stray writer's) stops a script before it writes
+-- anything, with an error naming the key (in hex: it may be any bytes): the
+-- caller sets a key it can do without aside (a job hash, an owner set, an
+-- idempotency key, the rate log) and calls again; any other key marks the
+-- queue broken until it is fixed.
+local function broken(key, want, got)
+  local hex = string.gsub(key, '.', function(c) return string.format('%02x', string.byte(c)) end)
+  error({err = 'BROKEN ' .. want .. ' ' .. got .. ' ' .. hex})
+end
+local function check(key, want)
+  local got = redis.call('TYPE', key)['ok']
+  if got ~= want and got ~= 'none' then broken(key, want, got) end
+end
+-- The counter must hold an integer that INCR accepts and a score can carry exactly.
+local function counter(key)
+  check(key, 'string')
+  local v = redis.call('GET', key)
+  if v and not (v == '0' or (string.match(v, '^[1-9]%d*$') and #v <= 12)) then
+    broken(key, 'counter', 'string')
+  end
+end
+-- The queue keys (positions in KEYS) a script uses, before it writes.
+local TYPES = {'zset', 'zset', 'zset', 'counter', 'zset', 'zset'}
+local function sound(...)
+  for _, i in ipairs({...}) do
+    if i == 4 then counter(KEYS[4]) else check(KEYS[i], TYPES[i]) end
+  end
+end
+local function hashed(id) check(jobkey(id), 'hash') end
 -- A job's place in the ready set; a stray writer's bytes put it after every real job.
-local function score(id) return tonumber(redis.call('HGET', jobkey(id), 'score')) or 2e13 end
+local function score(id)
+  local s = tonumber(redis.call('HGET', jobkey(id), 'score'))
+  if not s or s ~= s or s == math.huge or s == -math.huge then return 2e13 end
+  return s
+end
 local function held(id, n)
   return redis.call('ZSCORE', KEYS[3], id) and (redis.call('HGET', jobkey(id), 'n') or '') == n
 end
 local function unlease(id)
   local owner = redis.call('HGET', jobkey(id), 'owner')
+  if owner then check(P .. 'owner:' .. owner, 'set') end
   if redis.call('ZREM', KEYS[3], id) == 1 and owner then
     redis.call('SREM', P .. 'owner:' .. owner, id)
   end
@@ -45,7 +79,15 @@ local function entomb(id, rec, updated, run_at, keep_ms, now)
   local job = jobkey(id)
   redis.call('HDEL', job, 'msg', 'owner')
   redis.call('HSET', job, 'rec', rec, 'state', 'dead', 'updated', updated, 'run_at', run_at)
-  redis.call('ZADD', KEYS[5], updated, id)
+  local when = tonumber(updated)
+  if not when or when ~= when then when = now end
+  redis.call('ZADD', KEYS[5], when, id)
   redis.call('ZADD', KEYS[6], now + tonumber(keep_ms) / 1000, id)
   redis.call('PEXPIRE', job, keep_ms)
+end
+-- How many keys aside.lua set aside in this queue (noted in jr:{Q}:corrupt).
+local function aside_count()
+  local n = redis.pcall('HLEN', P .. 'corrupt')
+  if type(n) == 'number' then return n end
+  return 0
 end

@@ -1,8 +1,10 @@
 -- Delete dead jobs: job ARGV[2], or else up to ARGV[3] of them. Returns
 -- {deleted, examined}; the caller repeats while a full batch was examined.
+sound(5, 6)
 local ids = {ARGV[2]}
 if ARGV[2] == '' then ids = redis.call('ZRANGE', KEYS[5], 0, tonumber(ARGV[3]) - 1) end
 local deleted = 0
+for _, id in ipairs(ids) do hashed(id) end
 for _, id in ipairs(ids) do
   if redis.call('ZREM', KEYS[5], id) == 1 then
     redis.call('ZREM', KEYS[6], id)

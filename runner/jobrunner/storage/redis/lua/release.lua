@@ -1,7 +1,11 @@
 -- Clean shutdown: every lease owner ARGV[2] holds here goes back to ready at
 -- its old place, at once (no `lost` attempt, no delivery counted).
+sound(1, 3)
+check(KEYS[7], 'set')
 local count = 0
-for _, id in ipairs(redis.call('SMEMBERS', KEYS[7])) do
+local mine = redis.call('SMEMBERS', KEYS[7])
+for _, id in ipairs(mine) do hashed(id) end
+for _, id in ipairs(mine) do
   local job = jobkey(id)
   if redis.call('ZSCORE', KEYS[3], id) and redis.call('HGET', job, 'owner') == ARGV[2] then
     redis.call('ZREM', KEYS[3], id)

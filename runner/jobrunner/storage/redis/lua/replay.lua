@@ -2,6 +2,8 @@
 -- the caller read, the new record, the new message, priority). Compare-and-set
 -- on the record, so a concurrent replay or purge makes this one return 0.
 local id = ARGV[2]
+sound(1, 2, 3, 4, 5, 6)
+hashed(id)
 local job = jobkey(id)
 local f = redis.call('HMGET', job, 'state', 'rec')
 if f[1] ~= 'dead' or f[2] ~= ARGV[3] then return 0 end

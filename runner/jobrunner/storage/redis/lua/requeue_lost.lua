@@ -3,6 +3,8 @@
 -- record or '', state, updated, run_at, keep ms) -- but only to a delivery
 -- that is still the same one and still expired (compare-and-set: a heartbeat,
 -- ack or another reclaimer in between wins). Returns the ids moved.
+sound(1, 3, 5, 6)
+for i = 2, #ARGV, 8 do hashed(ARGV[i]) end
 local now, moved = clock(), {}
 for i = 2, #ARGV, 8 do
   local id, rec = ARGV[i], ARGV[i + 3]

@@ -2,6 +2,8 @@
 -- message, priority, delay, record, state, updated): after `delay` seconds of
 -- Redis time, with a new place in the FIFO order, as a fresh message.
 local id = ARGV[2]
+sound(1, 2, 3, 4)
+hashed(id)
 local ended = settle(id, ARGV[3], 'retry')
 if ended < 1 then return -ended end
 local now = clock()
