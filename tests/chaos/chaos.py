@@ -11,7 +11,12 @@ partial writes, atomic renames). Then it checks the books:
   scheduled or leased;
 - every job executed more than once has a `lost` attempt in its history
   (its first daemon was killed or stopped past its lease);
-- no cron tick fired twice;
+- every cron tick of the run fired exactly once, unless it is excused: in the
+  first or last second of the run (daemons starting or stopping), or inside an
+  outage the suite caused and recorded (Redis down, or no scheduler alive),
+  where `starting_deadline` says whether the newest missed tick must still
+  run on recovery (tests/chaos/tick_books.py has the rules and margins); the
+  ticks expected come from the cron entries in jobs.d, computed here;
 - no daemon exited that the injector did not kill.
 
     python tests/chaos/chaos.py --storage redis --jobs 10000 --daemons 4 \\
@@ -34,6 +39,7 @@ import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +47,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from daemon_proc import Daemon, lines
 from servers import free_port
+from tick_books import Edges, Key, Outage, TickBooks, account, key
 
+from jobrunner.config.load import load
 from jobrunner.job import Job, State, new_id
 from jobrunner.storage import open_storage
 
@@ -79,6 +87,23 @@ class Size:
 
 
 @dataclass
+class Life:
+    """When one daemon's scheduler could fire ticks: from its "ready" to its SIGKILL or SIGTERM,
+    less its SIGSTOPs (Unix times, as the suite sent the signals)."""
+
+    ready: float
+    end: float = float("inf")
+    paused: list[tuple[float, float]] = field(default_factory=list)
+
+    def spans(self) -> list[tuple[float, float]]:
+        spans, start = [], self.ready
+        for stop, cont in sorted(self.paused):
+            spans.append((start, stop))
+            start = cont
+        return [(a, b) for a, b in [*spans, (start, self.end)] if b > a]
+
+
+@dataclass
 class Books:
     storage: str
     size: Size
@@ -87,16 +112,17 @@ class Books:
     unexplained: list[str] = field(default_factory=list)
     lost: list[str] = field(default_factory=list)
     left: dict[str, int] = field(default_factory=dict)
-    ticks: int = 0
-    ticks_twice: int = 0
+    ticks: TickBooks = field(default_factory=TickBooks)
     exits: list[str] = field(default_factory=list)
     faults: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
 
     @property
     def balanced(self) -> bool:
-        return not (self.unexplained or self.lost or self.exits or self.ticks_twice) and not any(
-            self.left.values()
+        return (
+            not (self.unexplained or self.lost or self.exits)
+            and self.ticks.balanced
+            and not any(self.left.values())
         )
 
     def summary(self) -> str:
@@ -107,7 +133,7 @@ class Books:
             f"{self.size.daemons} daemons; faults: {faults}; lost {len(self.lost)}, "
             f"executed {self.executed}, run twice {self.duplicates} "
             f"(unexplained {len(self.unexplained)}), left {sum(self.left.values())}, "
-            f"ticks {self.ticks} (twice {self.ticks_twice}), daemon exits "
+            f"{self.ticks.line()}; daemon exits "
             f"{len(self.exits)}, {self.seconds:.0f}s: {verdict}"
         )
 
@@ -158,7 +184,10 @@ class Run:
         self.url = self.redis.url if self.redis else f"sqlite:///{workdir / 'state.db'}"
         self.books = Books(storage, size)
         self.daemons: list[Daemon] = []
+        self.lives: dict[Daemon, Life] = {}
         self.killed: set[int] = set()  # pids the injector killed
+        self.launched = self.stopping = self.ended = 0.0  # the run's edges (Unix times)
+        self.storage_down: list[tuple[float, float]] = []  # Redis restarts: (stopped, answering)
 
     def write_jobs(self, concurrency: int) -> None:
         text = JOBS.format(concurrency=concurrency, ticks=self.ticks)
@@ -167,8 +196,10 @@ class Run:
     def start_daemon(self) -> Daemon:
         log = self.work / f"daemon-{len(self.daemons)}.log"
         args = ("--lease", f"{LEASE}s", "--grace", "2s")
+        self.launched = self.launched or time.time()
         daemon = Daemon(self.jobs_dir, self.url, *args, log=log).start()
         self.daemons.append(daemon)
+        self.lives[daemon] = Life(ready_at(daemon))
         return daemon
 
     def live(self) -> list[Daemon]:
@@ -180,6 +211,7 @@ class Run:
         victim = self.rng.choice(self.live())
         assert victim.process is not None
         self.killed.add(victim.process.pid)
+        self.lives[victim].end = time.time()
         victim.kill()
         self.books.faults["SIGKILLs"] += 1
         self.start_daemon()
@@ -187,17 +219,21 @@ class Run:
     def stop_past_lease(self) -> None:
         victim = self.rng.choice(self.live())
         assert victim.process is not None
+        stopped = time.time()
         victim.process.send_signal(signal.SIGSTOP)
         time.sleep(LEASE * 2)
         victim.process.send_signal(signal.SIGCONT)
+        self.lives[victim].paused.append((stopped, time.time()))
         self.books.faults["SIGSTOPs past the lease"] += 1
 
     def restart_storage(self) -> None:
         if self.redis is None:
             return
+        down = time.time()
         self.redis.stop()
         time.sleep(1.0)
         self.redis.start()
+        self.storage_down.append((down, time.time()))
         self.books.faults["Redis restarts"] += 1
 
     def edit(self) -> None:
@@ -235,8 +271,11 @@ class Run:
         self.rng.shuffle(faults)
         ids = self.produce_with(faults)
         self.settle(ids)
+        self.stopping = time.time()
         for daemon in self.live():
+            self.lives[daemon].end = time.time()
             daemon.stop(60)
+        self.ended = time.time()
         self.check(ids)
         self.books.seconds = time.monotonic() - started
         if self.redis:
@@ -319,23 +358,64 @@ class Run:
                 }
         finally:
             store.close()
-        books.ticks = len({e["job"] for e in lines(self.ticks) if e["phase"] == "start"})
-        books.ticks_twice = self.ticks_fired_twice()
+        books.ticks = self.account_ticks()
         for daemon in self.daemons:
             assert daemon.process is not None
             code = daemon.process.returncode
             if daemon.process.pid not in self.killed and code not in (0, None):
                 books.exits.append(f"pid {daemon.process.pid} exited {code}")
 
-    def ticks_fired_twice(self) -> int:
-        """Ticks of `tick` enqueued more than once: each tick's job names its tick."""
-        fired = Counter(
-            e["tick"]
-            for d in self.daemons
-            for e in d.events()
-            if e.get("msg") == "cron fired" and e.get("cron") == "tick"
+    def account_ticks(self) -> TickBooks:
+        """Every tick of the cron entries in jobs.d over the run: fired once, or excused."""
+        fired: dict[Key, set[str]] = {}
+        skipped: set[Key] = set()
+        for daemon in self.daemons:
+            for e in daemon.events():
+                if e.get("msg") == "cron fired":
+                    fired.setdefault(key(e["cron"], _unix(e["tick"])), set()).add(e["job"])
+                elif str(e.get("msg")).startswith("tick skipped"):
+                    skipped.add(key(e["cron"], _unix(e["tick"])))
+        store = open_storage(self.url)  # a fired tick whose daemon died before it logged
+        try:
+            for job in {e["job"] for e in lines(self.ticks) if e["phase"] == "start"}:
+                record = store.record(job)
+                if record is not None and record.job.cron and record.job.tick is not None:
+                    fired.setdefault(key(record.job.cron, record.job.tick), set()).add(job)
+        finally:
+            store.close()
+        crons = load([self.jobs_dir]).config.crons
+        edges = Edges(
+            self.launched,
+            min(life.ready for life in self.lives.values()),
+            self.stopping,
+            self.ended,
         )
-        return sum(1 for n in fired.values() if n > 1)
+        outages = [Outage("Redis down", a, b) for a, b in self.storage_down]
+        outages += [Outage("no scheduler alive", a, b) for a, b in self.no_scheduler(edges)]
+        return account(crons, fired, skipped, edges, outages)
+
+    def no_scheduler(self, edges: Edges) -> list[tuple[float, float]]:
+        """The gaps between the first "ready" and the end when no daemon's scheduler ran."""
+        gaps, covered = [], edges.ready
+        for a, b in sorted(span for life in self.lives.values() for span in life.spans()):
+            if a > covered and covered < edges.stopping:
+                gaps.append((covered, min(a, edges.stopping)))
+            covered = max(covered, b)
+        if covered < edges.stopping:
+            gaps.append((covered, edges.stopping))
+        return gaps
+
+
+def ready_at(daemon: Daemon) -> float:
+    """When `daemon` logged "ready" (its scheduler is armed by then)."""
+    stamps = [e["ts"] for e in daemon.events() if e.get("msg") == "ready" and "ts" in e]
+    return _unix(stamps[-1]) if stamps else time.time()
+
+
+def _unix(text: str) -> float:
+    """A log's ISO 8601 time (`…Z` or with an offset) as a Unix time."""
+    when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
 
 
 def main(argv: list[str] | None = None) -> int:
