@@ -55,6 +55,7 @@ def setup(fmt: str = "auto", level: str = "info") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.getLogger("huey").setLevel(logging.WARNING)
+    logging.getLogger("uvicorn").setLevel(logging.WARNING)  # the web server's start and stop
 
 
 def _iso(created: float) -> str:

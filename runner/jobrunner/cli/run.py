@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from jobrunner.cli.options import seconds, storage_url
+
+if TYPE_CHECKING:
+    from jobrunner.web.server import HttpServer
 
 
 @click.command(context_settings={"auto_envvar_prefix": "JOBRUNNER"})
@@ -21,11 +25,21 @@ from jobrunner.cli.options import seconds, storage_url
 @storage_url
 @click.option(
     "--role",
-    type=click.Choice(["all", "scheduler", "worker"]),
+    type=click.Choice(["all", "scheduler", "worker", "web"]),
     default="all",
     show_default=True,
     envvar="JOBRUNNER_ROLE",
-    help="worker: run jobs; scheduler: fire cron ticks; all: both.",
+    help="worker: run jobs; scheduler: fire cron ticks; all: both; web: serve HTTP only "
+    "(health, metrics and the deployment's queue figures), on --http or 127.0.0.1:8080.",
+)
+@click.option(
+    "--http",
+    "http",
+    default=None,
+    envvar="JOBRUNNER_HTTP",
+    metavar="ADDR",
+    help="Also serve HTTP (/healthz, /readyz, /metrics) on ADDR: PORT, HOST:PORT or "
+    "[IPV6]:PORT; the host defaults to 127.0.0.1. Loopback only for now.",
 )
 @click.option(
     "--queues",
@@ -95,6 +109,7 @@ def run(
     jobs_dir: Path,
     storage: str,
     role: str,
+    http: str | None,
     queues: str,
     grace: float,
     lease_for: float,
@@ -123,6 +138,8 @@ def run(
       jobrunner run                                    # ./jobs.d on .jobrunner/state.db
       jobrunner run --storage redis://redis:6379/0 --role worker --queues emails
       JOBRUNNER_STORAGE=redis://redis:6379/0 jobrunner run --log-format json
+      jobrunner run --http 9100                        # and /metrics on 127.0.0.1:9100
+      jobrunner run --role web --http 127.0.0.1:8080   # HTTP only, for the deployment
     """
     from jobrunner import logs
     from jobrunner.daemon import process
@@ -134,6 +151,7 @@ def run(
         keys = Keys.from_file(signing_key_file) if signing_key_file else Keys.from_environment()
     except BadKey as exc:
         raise click.UsageError(str(exc)) from None
+    services = _http(http, role)
     logs.setup(log_format, log_level)
     settings = process.Settings(
         jobs_dir=jobs_dir,
@@ -146,4 +164,24 @@ def run(
         keys=keys,
         strict=strict,
     )
-    raise SystemExit(process.run(settings))
+    raise SystemExit(process.run(settings, services=services))
+
+
+def _http(value: str | None, role: str) -> list[HttpServer]:
+    """The HTTP server `--http` (or the web role) asks for, if any."""
+    from jobrunner.web import address
+    from jobrunner.web.server import HttpServer
+
+    if value is None and role != "web":
+        return []
+    try:
+        where = address.parse(value or str(address.DEFAULT_PORT))
+    except address.BadAddress as exc:
+        raise click.BadParameter(str(exc), param_hint="--http") from None
+    if not where.loopback:
+        raise click.BadParameter(
+            f"{where} is not a loopback address: without access tokens (not built yet) "
+            "the HTTP server listens on loopback only, such as 127.0.0.1:8080",
+            param_hint="--http",
+        )
+    return [HttpServer(where, cluster=role == "web")]

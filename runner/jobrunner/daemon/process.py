@@ -20,10 +20,11 @@ import secrets
 import socket
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from jobrunner.daemon import watch
@@ -43,13 +44,14 @@ from jobrunner.worker.attempt import Plugins
 from jobrunner.worker.pool import Pool
 
 RELOAD_RETRY = 2.0  # seconds between tries of a reload that the storage failed
+STALLED = 30.0  # seconds without a main-loop round before /healthz says the daemon is not alive
 
 
 @dataclass(frozen=True)
 class Settings:
     jobs_dir: Path = Path("jobs.d")
     storage: str = DEFAULT_URL
-    role: str = "all"  # all | scheduler | worker
+    role: str = "all"  # all | scheduler | worker | web (no workers, no scheduler: HTTP only)
     queues: tuple[str, ...] = ()  # empty: every lane
     grace: float = 30.0
     lease_for: float = 30.0
@@ -58,7 +60,20 @@ class Settings:
     strict: bool = True  # as root, refuse job files others could write (reload/strict.py)
 
 
-def run(settings: Settings, registry: Registry | None = None) -> int:
+class Service(Protocol):
+    """Something else the daemon process serves, started and stopped with it (the HTTP
+    server of `jobrunner.web`, handed in by `cli/run.py`)."""
+
+    def start(self, host: Daemon) -> None:
+        """Start serving; an `OSError` (an address in use) stops the daemon with its message."""
+        ...
+
+    def stop(self) -> None: ...
+
+
+def run(
+    settings: Settings, registry: Registry | None = None, services: Sequence[Service] = ()
+) -> int:
     """Run a daemon until it is stopped; the process exit status."""
     signals, notifier = Signals(), Notifier()
     signals.install()
@@ -88,7 +103,7 @@ def run(settings: Settings, registry: Registry | None = None) -> int:
     if storage is None:
         return 0  # stopped while waiting for the storage
     daemon = build(settings, storage, registry or discover(), signals, notifier, daemon_id)
-    return daemon.serve()
+    return daemon.serve(services)
 
 
 def local(url: str) -> bool:
@@ -160,9 +175,24 @@ class Daemon:
             buries_orphans=runtime.pool is not None,
         )
         self._stopped = threading.Event()  # stops the scheduler and the watcher
+        self._loop_beat = time.monotonic()  # the main loop's last round (liveness)
 
-    def serve(self) -> int:
+    def serve(self, services: Sequence[Service] = ()) -> int:
         """Load, start, serve until stopped, stop; the process exit status."""
+        started: list[Service] = []
+        try:
+            for service in services:
+                service.start(self)
+                started.append(service)
+            return self._serve()
+        except OSError as exc:
+            event(logging.ERROR, f"not starting: {exc}")
+            return 1
+        finally:
+            for service in reversed(started):
+                service.stop()
+
+    def _serve(self) -> int:
         prepared = self.reloader.prepare(startup=True)
         if prepared is not None:
             unknown = [q for q in self.settings.queues if q not in prepared.lanes]
@@ -205,6 +235,7 @@ class Daemon:
         next_ping = next_retry = 0.0
         healthy = self.upkeep.healthy
         while not signals.stops:
+            self._loop_beat = time.monotonic()
             self.upkeep.tick()
             if self.upkeep.healthy != healthy:  # systemctl status says so at once
                 healthy = self.upkeep.healthy
@@ -253,6 +284,23 @@ class Daemon:
             where = {"file": lane.source.file, "line": lane.source.line} if lane else {}
             found.append({"lane": name, **where, "error": problem.error, "since": problem.since})
         return found
+
+    def liveness(self) -> list[str]:
+        """Why this daemon is not alive and well (for `/healthz`); empty when it is."""
+        stalled = time.monotonic() - self._loop_beat
+        return [f"the main loop has not run for {stalled:.0f}s"] if stalled > STALLED else []
+
+    def readiness(self) -> list[str]:
+        """Why this daemon should get no traffic now (for `/readyz`); empty when ready."""
+        why = []
+        if self.in_force.view is None:
+            why.append("no configuration loaded yet")
+        if self.upkeep.unhealthy_since is not None:
+            since = datetime.fromtimestamp(self.upkeep.unhealthy_since, UTC)
+            why.append(f"storage unreachable since {since:%Y-%m-%d %H:%M:%S} UTC")
+        if self._stopped.is_set():
+            why.append("stopping")
+        return why
 
     def status_line(self) -> str:
         """One line for `systemctl status`."""

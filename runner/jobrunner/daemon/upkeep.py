@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from jobrunner import metrics
 from jobrunner.job import DEAD_LETTER_RETAIN, Job, Record, State, Unreadable, decode
 from jobrunner.logs import event
 from jobrunner.reload.in_force import InForce
@@ -54,6 +55,7 @@ class Upkeep:
         try:
             chore()
         except StorageError as exc:
+            metrics.STORAGE_ERRORS.inc()
             if self.healthy:
                 event(logging.ERROR, "storage unreachable: retrying", error=str(exc))
                 self.unhealthy_since = time.time()
@@ -83,6 +85,7 @@ class Upkeep:
             for name, lane in self.in_force.lanes.items()
         }
         for job_id in self.storage.reclaim(policies, Redelivery()):
+            metrics.LOST.inc()
             event(
                 logging.WARNING, "lease expired: job handed back for another delivery", job=job_id
             )

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from jobrunner import config as config_mod
+from jobrunner import metrics
 from jobrunner.config.model import Config
 from jobrunner.logs import event
 from jobrunner.problem import Severity
@@ -102,6 +103,7 @@ class Reloader:
             return None
         self.pending = False
         if verdict.refused:
+            metrics.RELOADS.labels("refused").inc()
             event(
                 logging.ERROR,
                 "change refused: the files do not validate together; "
@@ -146,6 +148,8 @@ class Reloader:
         force.texts, force.generation = prepared.texts, generation
         force.commit = git_commit(self.jobs_dir)
         apply(prepared.plan, prepared.config, prepared.lanes, generation, self.runtime)
+        metrics.RELOADS.labels("applied").inc()
+        metrics.GENERATION.set(generation)
         for line in map(str, prepared.plan.changes):
             event(logging.INFO, f"plan: {line}", generation=generation, commit=force.commit)
         event(
@@ -160,6 +164,7 @@ class Reloader:
 
     def _failed(self, exc: StorageError) -> None:
         """The storage failed mid-reload: nothing changed in force; the daemon tries again."""
+        metrics.RELOADS.labels("failed").inc()
         if not self.pending:
             event(
                 logging.ERROR,

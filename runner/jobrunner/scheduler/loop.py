@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from jobrunner import metrics
 from jobrunner.config.model import Config, Cron, Enqueue, thaw
 from jobrunner.job import PRIORITY_RANK, Job, State, new_id
 from jobrunner.logs import event
@@ -123,6 +124,7 @@ class Scheduler:
         if cron.suspend:
             return
         if decision.missed:
+            metrics.CRON_TICKS.labels(name, "missed").inc(decision.missed)
             event(
                 logging.WARNING,
                 "missed ticks passed over",
@@ -146,8 +148,12 @@ class Scheduler:
         got = self.storage.enqueue(job, delay=delay, idempotency_ttl=CLAIM_TTL)
         if got != job.id:
             return None  # another scheduler fired this tick
-        fired = replace(state, last=tick.timestamp(), job=job.id, fired=self.clock().timestamp())
+        now = self.clock().timestamp()
+        fired = replace(state, last=tick.timestamp(), job=job.id, fired=now)
         records.write_cron(self.storage, cron.name, fired)
+        metrics.CRON_TICKS.labels(cron.name, "fired").inc()
+        if not catch_up:
+            metrics.CRON_LATENESS.observe(max(0.0, now - tick.timestamp()))
         event(
             logging.INFO,
             "cron fired",
@@ -182,6 +188,7 @@ class Scheduler:
         if not self.storage.claim(f"skip:{cron.name}@{tick.timestamp():.3f}", CLAIM_TTL):
             return
         skipped = state.skipped + 1
+        metrics.CRON_TICKS.labels(cron.name, "skipped").inc()
         records.write_cron(
             self.storage,
             cron.name,

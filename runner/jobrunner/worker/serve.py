@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from jobrunner import metrics
 from jobrunner.job import DEAD_LETTER_RETAIN, Attempt, Job, Record, State, Unreadable, decode
 from jobrunner.logs import event
 from jobrunner.storage import Lease, Storage, StorageError
@@ -160,6 +161,7 @@ class LaneWorker:
                     deliveries=lease.deliveries,
                 )
                 handed += self.storage.retry(lease, job, 0.0, record)
+                metrics.JOBS.labels(self.name, "interrupted").inc()
             except StorageError as exc:  # the lease is released, or expires, all the same
                 event(logging.ERROR, "could not record the hand-back", job=job.id, error=str(exc))
         return handed
@@ -220,6 +222,18 @@ class LaneWorker:
             held = self._persist(lambda: self.storage.bury(lease, record, keep))
         if held is not None:
             self._log(job, lane, outcome, decision, held)
+        if held:
+            self._count(lane.name, job, lease, outcome, decision.verdict)
+
+    @staticmethod
+    def _count(
+        queue: str, job: Job, lease: Lease, outcome: attempt.Outcome, verdict: Verdict
+    ) -> None:
+        word = {Verdict.DONE: "succeeded", Verdict.RETRY: "retried", Verdict.DEAD: "dead"}
+        metrics.JOBS.labels(queue, word[verdict]).inc()
+        metrics.JOB_DURATION.labels(queue).observe(outcome.ended - outcome.started)
+        if job.attempt == 1 and lease.deliveries == 0 and job.created:
+            metrics.JOB_WAIT.labels(queue).observe(max(0.0, outcome.started - job.created))
 
     def _note_setup(self, lane: Lane, outcome: attempt.Outcome) -> None:
         """Keep (and log once) that the handler cannot be set up; clear it once it can."""

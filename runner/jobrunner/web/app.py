@@ -1,0 +1,77 @@
+"""The HTTP application: health, readiness and metrics, errors as RFC 9457 problems.
+
+FastAPI on Starlette: the routes are typed, and the OpenAPI 3.1 document at
+`/api/v1/openapi.json` is generated from them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
+from starlette.exceptions import HTTPException
+
+from jobrunner import metrics
+from jobrunner.version import __version__
+from jobrunner.web.cluster import Cluster
+from jobrunner.web.host import Host
+
+PROBLEM = "application/problem+json"
+
+
+def problem(status: int, title: str, detail: str, kind: str = "about:blank") -> JSONResponse:
+    """An RFC 9457 problem document."""
+    body = {"type": kind, "title": title, "status": status, "detail": detail}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+
+
+def build(host: Host, *, cluster: bool) -> FastAPI:
+    """The application for `host`; with `cluster`, `/metrics` adds the deployment's figures."""
+    app = FastAPI(
+        title="jobrunner",
+        version=__version__,
+        openapi_url="/api/v1/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+    )
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(metrics.REGISTRY)
+    if cluster:
+        registry.register(Cluster(host.storage))
+
+    @app.exception_handler(HTTPException)
+    async def http_problem(request: Request, exc: HTTPException) -> JSONResponse:
+        return problem(exc.status_code, _title(exc.status_code), str(exc.detail))
+
+    @app.get("/healthz", summary="Alive: the daemon's main loop runs")
+    def healthz() -> Any:
+        why = host.liveness()
+        if why:
+            return problem(503, "Not alive", "; ".join(why))
+        return {"status": "alive", "daemon": host.id}
+
+    @app.get("/readyz", summary="Ready: configuration loaded, storage reachable, not stopping")
+    def readyz() -> Any:
+        why = host.readiness()
+        if why:
+            return problem(503, "Not ready", "; ".join(why))
+        return {"status": "ready", "daemon": host.id}
+
+    @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    def scrape(request: Request) -> Response:
+        encode, content_type = choose_encoder(request.headers.get("accept", ""))
+        return Response(encode(registry), media_type=content_type)
+
+    return app
+
+
+def _title(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"

@@ -1,0 +1,21 @@
+"""What the HTTP side needs of the process it runs in (the daemon provides it)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from jobrunner.storage import Storage
+
+
+class Host(Protocol):
+    id: str  # the daemon's id, as `jobrunner status` shows it
+    storage: Storage
+
+    def liveness(self) -> list[str]:
+        """Why the process is not alive and well (its main loop stalled); empty when it is."""
+        ...
+
+    def readiness(self) -> list[str]:
+        """Why it should not get traffic now (no configuration loaded yet, storage
+        unreachable, stopping); empty when ready."""
+        ...
