@@ -118,7 +118,18 @@ class Client:
     """A producer's handle on one storage: `enqueue` jobs and look them up with `job`."""
 
     def __init__(self, storage_url: str, *, refresh: float = 1.0) -> None:
-        self.storage: Storage = open_storage(storage_url)
+        self._start(open_storage(storage_url), owned=True, refresh=refresh)
+
+    @classmethod
+    def over(cls, storage: Storage, *, refresh: float = 1.0) -> Client:
+        """A client on a storage already open (the HTTP server's); `close` leaves it open."""
+        client = cls.__new__(cls)
+        client._start(storage, owned=False, refresh=refresh)
+        return client
+
+    def _start(self, storage: Storage, *, owned: bool, refresh: float) -> None:
+        self.storage = storage
+        self._owned = owned  # close() closes the storage
         self.refresh = refresh  # seconds a read of the published configuration is reused
         self._doc: Published | None = None
         self._read_at = -math.inf
@@ -133,7 +144,8 @@ class Client:
         self.close()
 
     def close(self) -> None:
-        self.storage.close()
+        if self._owned:
+            self.storage.close()
 
     def enqueue(
         self,
@@ -169,6 +181,14 @@ class Client:
             trace_id=secrets.token_hex(16),
         )
         return self.storage.enqueue(job, delay=wait, at=run_at, idempotency_ttl=ttl)
+
+    def check(self, queue: str, payload: Any = None) -> None:
+        """Refuse a payload as `enqueue` would (`EnqueueError`), without storing anything:
+        a batch is checked whole before any of it is stored."""
+        policy = self._queue(queue)
+        self._check_schema(
+            queue, policy, _json(queue, payload if payload is not None else {}, policy)
+        )
 
     def job(self, job_id: str) -> JobInfo | None:
         """What is known of a job, or None if its id is unknown (or its record expired)."""

@@ -25,7 +25,6 @@ if TYPE_CHECKING:  # the client is imported by the commands that talk to the sto
     from jobrunner.client import Client, JobInfo
     from jobrunner.storage import Storage
 
-BATCH = 500
 REASON_WIDTH = 72
 
 _json = click.option("--json", "as_json", is_flag=True, help="Print JSON, for scripts.")
@@ -238,14 +237,9 @@ def _targets(
             record = client.storage.record(job_id)
             yield job_id, record.job.queue if record else ""
         return
-    seen: set[str] = set()
-    while True:  # replayed jobs leave the dead list, so each batch brings new ones
-        batch = [r for r in client.storage.dead(queue, BATCH) if r.job.id not in seen]
-        if not batch:
-            return
-        for record in batch:
-            seen.add(record.job.id)
-            yield record.job.id, record.job.queue
+    from jobrunner.storage.deadletter import each_dead
+
+    yield from each_dead(client.storage, queue)
 
 
 def _fail_if_missing(missing: list[str]) -> None:

@@ -9,17 +9,20 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 from starlette.exceptions import HTTPException
 
 from jobrunner import metrics
+from jobrunner.storage import StorageError
 from jobrunner.version import __version__
+from jobrunner.web import api
 from jobrunner.web.cluster import Cluster
 from jobrunner.web.host import Host
 
-PROBLEM = "application/problem+json"
+PROBLEM = api.PROBLEM
 
 
 def problem(status: int, title: str, detail: str, kind: str = "about:blank") -> JSONResponse:
@@ -45,6 +48,20 @@ def build(host: Host, *, cluster: bool) -> FastAPI:
     @app.exception_handler(HTTPException)
     async def http_problem(request: Request, exc: HTTPException) -> JSONResponse:
         return problem(exc.status_code, _title(exc.status_code), str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        found = "; ".join(
+            f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg', 'invalid')}"
+            for e in exc.errors()[:5]
+        )
+        return problem(422, "Invalid request", found)
+
+    @app.exception_handler(StorageError)
+    def unreachable(request: Request, exc: StorageError) -> JSONResponse:
+        return problem(503, "Storage unavailable", str(exc))
+
+    app.include_router(api.router(host))
 
     @app.get("/healthz", summary="Alive: the daemon's main loop runs")
     def healthz() -> Any:

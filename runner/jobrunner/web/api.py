@@ -1,0 +1,305 @@
+"""The JSON API v1 (`/api/v1`): the same core functions as the CLI, over HTTP.
+
+Reads come from the deployment's read model (`storage.overview`, what `jobrunner
+status` prints) and the storage's own records; enqueue goes through
+`jobrunner.Client` (the queue's payload_schema, max_payload, idempotency
+template and priorities, exactly as `jobrunner enqueue` checks them); a manual
+cron run through `scheduler.manual` (as `jobrunner trigger`). Errors are RFC
+9457 problem documents (app.py).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Header, HTTPException, Path, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from jobrunner.client import Client, EnqueueError, JobInfo
+from jobrunner.scheduler.manual import TriggerError, trigger_now
+from jobrunner.storage import overview
+from jobrunner.storage.deadletter import each_dead
+from jobrunner.values import suggest
+from jobrunner.web.host import Host
+
+MAX_BATCH = 1000  # jobs in one batch enqueue
+MAX_LIST = 1000  # dead jobs in one listing
+NAME = r"^[^/]{1,200}$"
+PROBLEM = "application/problem+json"
+
+QueueName = Annotated[str, Path(description="A queue of the configuration in force.")]
+JobId = Annotated[str, Path(description="A job's id, as enqueue returned it.")]
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document: every error the API answers."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+
+
+def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The error answers a route documents, as problem documents (503: storage unreachable,
+    422: a request that does not match this document)."""
+    why = {
+        400: "Refused: the detail says why",
+        404: "No such queue, job or cron entry (with a suggestion when one is close)",
+        422: "The request does not match this document",
+        503: "The storage cannot be reached",
+    }
+    return {
+        code: {"model": Problem, "description": why[code], "content": {PROBLEM: {}}}
+        for code in (*codes, 422, 503)
+    }
+
+
+class NewJob(BaseModel):
+    """One job to enqueue."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    payload: Any = Field(None, description="JSON, checked against the queue's payload_schema.")
+    delay: float | None = Field(None, ge=0, le=10 * 365 * 86400, description="Seconds to wait.")
+    at: datetime | None = Field(None, description="When to run (RFC 3339, with a time zone).")
+    priority: Literal["critical", "high", "normal", "low"] | None = Field(
+        None, description="Defaults to the queue's."
+    )
+    idempotency_key: str | None = Field(
+        None,
+        max_length=500,
+        description="Overrides the queue's idempotency template (in a batch, per job).",
+    )
+
+
+class Batch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    jobs: list[NewJob] = Field(..., min_length=1, max_length=MAX_BATCH)
+
+
+class Enqueued(BaseModel):
+    id: str = Field(description="The job's id; an earlier job's when its idempotency key matched.")
+    queue: str
+
+
+class Replayed(BaseModel):
+    replayed: list[Enqueued]
+    missing: list[str] = Field(description="Ids that were not in the dead-letter queue.")
+
+
+class Purged(BaseModel):
+    purged: int
+
+
+class Triggered(BaseModel):
+    id: str
+    queue: str
+    suspended: bool = Field(description="The entry is suspended: this run happens anyway.")
+    previous: str | None = Field(description="Its previous run, still queued or running.")
+
+
+def router(host: Host) -> APIRouter:
+    api = APIRouter(prefix="/api/v1", responses=problems())
+    storage = host.storage
+    client = Client.over(storage)
+
+    def now() -> float:
+        return time.time()
+
+    @api.get("/status", summary="Everything `jobrunner status` shows", tags=["overview"])
+    def status() -> dict[str, Any]:
+        return overview.gather(storage, now())
+
+    @api.get("/queues", summary="Every queue: counts by state", tags=["queues"])
+    def queues() -> dict[str, Any]:
+        return {"queues": overview.gather(storage, now())["queues"]}
+
+    @api.get(
+        "/queues/{queue}",
+        summary="One queue: counts by state",
+        tags=["queues"],
+        responses=problems(404),
+    )
+    def queue(queue: QueueName) -> dict[str, Any]:
+        found = overview.gather(storage, now())["queues"]
+        return {"name": queue, **_known(found, queue, "queue")}
+
+    @api.post(
+        "/queues/{queue}/jobs",
+        summary="Enqueue one job",
+        status_code=201,
+        tags=["jobs"],
+        responses=problems(400, 404),
+    )
+    def enqueue(
+        queue: QueueName,
+        job: Annotated[NewJob, Body()],
+        idempotency_key: Annotated[str | None, Header(max_length=500)] = None,
+    ) -> Enqueued:
+        key = job.idempotency_key or idempotency_key
+        return Enqueued(id=_enqueue(client, queue, job, key), queue=queue)
+
+    @api.post(
+        "/queues/{queue}/batch",
+        summary=f"Enqueue up to {MAX_BATCH} jobs; each is checked before any is stored",
+        status_code=201,
+        tags=["jobs"],
+        responses=problems(400, 404),
+    )
+    def enqueue_batch(queue: QueueName, batch: Batch) -> list[Enqueued]:
+        for n, job in enumerate(batch.jobs):  # all checked first: a refusal stores nothing
+            try:
+                client.check(queue, job.payload)
+            except EnqueueError as exc:
+                _refused(exc, f"jobs[{n}]: ")
+        return [
+            Enqueued(id=_enqueue(client, queue, job, job.idempotency_key), queue=queue)
+            for job in batch.jobs
+        ]
+
+    @api.get(
+        "/jobs/{job_id}",
+        summary="One job: state, payload, result, attempts",
+        tags=["jobs"],
+        responses=problems(404),
+    )
+    def job(job_id: JobId) -> dict[str, Any]:
+        info = client.job(job_id)
+        if info is None:
+            raise HTTPException(404, f"no job '{job_id}' (unknown, or its record expired)")
+        return info.as_dict()
+
+    @api.get("/dead", summary="Dead jobs, oldest first", tags=["dead letters"])
+    def dead(
+        queue: Annotated[str | None, Query(pattern=NAME)] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_LIST)] = 100,
+    ) -> dict[str, Any]:
+        found = [JobInfo.from_record(r).as_dict() for r in storage.dead(queue, limit)]
+        return {"jobs": found}
+
+    @api.post(
+        "/dead/{job_id}/replay",
+        summary="Replay one dead job",
+        tags=["dead letters"],
+        responses=problems(404),
+    )
+    def replay_one(job_id: JobId) -> Replayed:
+        record = storage.record(job_id)
+        if record is None or not storage.replay(job_id):
+            raise HTTPException(404, f"job '{job_id}' is not in the dead-letter queue")
+        return Replayed(replayed=[Enqueued(id=job_id, queue=record.job.queue)], missing=[])
+
+    @api.post(
+        "/dead/replay",
+        summary="Replay every dead job of a queue, or of every queue",
+        tags=["dead letters"],
+    )
+    def replay_all(
+        queue: Annotated[
+            str | None, Query(pattern=NAME, description="Only this queue's; all if absent.")
+        ] = None,
+    ) -> Replayed:
+        done, missing = [], []
+        for job_id, job_queue in each_dead(storage, queue):
+            if storage.replay(job_id):
+                done.append(Enqueued(id=job_id, queue=job_queue))
+            else:  # replayed or purged by someone else meanwhile
+                missing.append(job_id)
+        return Replayed(replayed=done, missing=missing)
+
+    @api.delete(
+        "/dead/{job_id}",
+        summary="Delete one dead job for good",
+        tags=["dead letters"],
+        responses=problems(404),
+    )
+    def purge_one(job_id: JobId) -> Purged:
+        if not storage.purge(job_id=job_id):
+            raise HTTPException(404, f"job '{job_id}' is not in the dead-letter queue")
+        return Purged(purged=1)
+
+    @api.delete(
+        "/dead",
+        summary="Delete the dead jobs of a queue (or, with all=true, of every queue) for good",
+        tags=["dead letters"],
+        responses=problems(400),
+    )
+    def purge(
+        queue: Annotated[str | None, Query(pattern=NAME)] = None,
+        all_: Annotated[bool, Query(alias="all")] = False,
+    ) -> Purged:
+        if (queue is None) == (not all_):
+            raise HTTPException(400, "say which dead jobs to purge: queue=NAME or all=true")
+        return Purged(purged=storage.purge(queue=queue))
+
+    @api.get("/crons", summary="Every cron entry: schedule, last and next tick", tags=["cron"])
+    def crons() -> dict[str, Any]:
+        return {"crons": overview.gather(storage, now())["crons"]}
+
+    @api.get("/crons/{name}", summary="One cron entry", tags=["cron"], responses=problems(404))
+    def cron(name: Annotated[str, Path()]) -> dict[str, Any]:
+        found = overview.gather(storage, now())["crons"]
+        return {"name": name, **_known(found, name, "cron entry")}
+
+    @api.post(
+        "/crons/{name}/trigger",
+        summary="Run a cron entry now, once (as `jobrunner trigger`)",
+        status_code=201,
+        tags=["cron"],
+        responses=problems(404),
+    )
+    def trigger(name: Annotated[str, Path()]) -> Triggered:
+        try:
+            done = trigger_now(storage, name, datetime.now(UTC))
+        except TriggerError as exc:
+            raise HTTPException(404, str(exc)) from None
+        return Triggered(
+            id=done.job_id, queue=done.queue, suspended=done.suspended, previous=done.previous
+        )
+
+    @api.get(
+        "/daemons", summary="Live daemons: role, queues, generation, health", tags=["overview"]
+    )
+    def daemons() -> dict[str, Any]:
+        return {"daemons": overview.gather(storage, now())["daemons"]}
+
+    @api.get(
+        "/config",
+        summary="The configuration in force: generation, hash, files, problems",
+        tags=["overview"],
+    )
+    def config() -> dict[str, Any]:
+        seen = overview.gather(storage, now())
+        return {"config": seen["config"], "problems": seen["problems"]}
+
+    return api
+
+
+def _known(found: dict[str, Any], name: str, what: str) -> Any:
+    if name not in found:
+        raise HTTPException(404, f"unknown {what} '{name}'{suggest.did_you_mean(name, found)}")
+    return found[name]
+
+
+def _enqueue(client: Client, queue: str, job: NewJob, key: str | None) -> str:
+    try:
+        return client.enqueue(
+            queue,
+            job.payload,
+            delay=job.delay,
+            at=job.at,
+            priority=job.priority,
+            idempotency_key=key,
+        )
+    except EnqueueError as exc:
+        _refused(exc)
+        raise  # not reached
+
+
+def _refused(exc: EnqueueError, where: str = "") -> None:
+    status = 404 if str(exc).startswith("unknown queue") else 400
+    raise HTTPException(status, where + str(exc)) from None

@@ -1,0 +1,180 @@
+"""The JSON API v1 of a real web-role daemon, over real HTTP, on SQLite and Redis."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from daemon_proc import Daemon, wait_until
+from servers import free_port
+
+from jobrunner.job import State
+from jobrunner.storage import Storage
+
+JOBS = """\
+version: 1
+queues:
+  work:
+    handler: python
+    params: {callable: "jobapp:record"}
+    payload_schema:
+      type: object
+      required: [out, n]
+      properties: {out: {type: string}, n: {type: integer}}
+  doomed:
+    handler: python
+    params: {callable: "jobapp:permanent"}
+cron:
+  nightly: {schedule: "0 3 * * *", queue: work, payload: {out: /dev/null, n: 0}}
+"""
+
+
+def call(port: int, method: str, path: str, body: Any = None, **headers: str) -> tuple[int, Any]:
+    """Status and decoded JSON body of one request (problem documents included)."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}", data=data, method=method, headers=headers
+    )
+    if data is not None:
+        request.add_header("content-type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as exc:
+        assert exc.headers["content-type"] == "application/problem+json"
+        return exc.code, json.loads(exc.read())
+
+
+@pytest.fixture
+def web(
+    url: str, store: Storage, daemons: Callable[..., Daemon], tmp_path: Path
+) -> tuple[int, Path]:
+    """A worker daemon and a web-role daemon on the same storage; the web one's port."""
+    root = tmp_path / "jobs.d"
+    root.mkdir()
+    (root / "work.yaml").write_text(JOBS)
+    daemons(root, url)
+    port = free_port()
+    daemons(root, url, "--role", "web", "--http", str(port))
+    return port, tmp_path
+
+
+def done(store: Storage, job_id: str, state: State) -> Callable[[], bool]:
+    def check() -> bool:
+        record = store.record(job_id)
+        return record is not None and record.state is state
+
+    return check
+
+
+def test_enqueue_checks_the_payload_and_the_job_runs(web: tuple[int, Path], store: Storage) -> None:
+    port, tmp = web
+    out = str(tmp / "out.jsonl")
+    status, body = call(port, "POST", "/api/v1/queues/work/jobs", {"payload": {"out": out, "n": 1}})
+    assert status == 201 and body["queue"] == "work"
+    wait_until(done(store, body["id"], State.SUCCEEDED), what="the job enqueued over HTTP ran")
+    status, job = call(port, "GET", f"/api/v1/jobs/{body['id']}")
+    assert status == 200 and job["state"] == "succeeded" and job["payload"]["n"] == 1
+    assert [a["outcome"] for a in job["attempts"]] == ["succeeded"]
+
+    status, problem = call(port, "POST", "/api/v1/queues/work/jobs", {"payload": {"n": "x"}})
+    assert status == 400 and problem["status"] == 400
+    assert "does not match its payload_schema" in problem["detail"]
+    status, problem = call(port, "POST", "/api/v1/queues/wrok/jobs", {"payload": {}})
+    assert status == 404 and "did you mean 'work'" in problem["detail"]
+    status, problem = call(port, "POST", "/api/v1/queues/work/jobs", {"payload": {}, "delay": -1})
+    assert status == 422 and problem["title"] == "Invalid request"
+    status, problem = call(port, "GET", "/api/v1/jobs/nope")
+    assert status == 404
+
+
+def test_idempotency_key_header_and_a_batch_that_is_all_or_nothing(
+    web: tuple[int, Path], store: Storage
+) -> None:
+    port, tmp = web
+    job = {"payload": {"out": str(tmp / "o.jsonl"), "n": 2}, "delay": 3600}
+    first = call(port, "POST", "/api/v1/queues/work/jobs", job, **{"Idempotency-Key": "k1"})
+    again = call(port, "POST", "/api/v1/queues/work/jobs", job, **{"Idempotency-Key": "k1"})
+    assert first[0] == again[0] == 201 and first[1]["id"] == again[1]["id"]
+    before = store.stats()["work"].scheduled
+    bad = {"jobs": [job, {"payload": {"out": "x", "n": "two"}}]}
+    status, problem = call(port, "POST", "/api/v1/queues/work/batch", bad)
+    assert status == 400 and problem["detail"].startswith("jobs[1]: ")
+    assert store.stats()["work"].scheduled == before  # nothing of the refused batch stored
+    status, ids = call(port, "POST", "/api/v1/queues/work/batch", {"jobs": [job, job, job]})
+    assert status == 201 and len({i["id"] for i in ids}) == 3
+    assert store.stats()["work"].scheduled == before + 3
+
+
+def test_dead_letters_list_replay_and_purge(web: tuple[int, Path], store: Storage) -> None:
+    port, _ = web
+    ids = [
+        call(port, "POST", "/api/v1/queues/doomed/jobs", {"payload": {"out": "/dev/null"}})[1]["id"]
+        for _ in range(3)
+    ]
+    for job_id in ids:
+        wait_until(done(store, job_id, State.DEAD), what="the job to die")
+    status, dead = call(port, "GET", "/api/v1/dead?queue=doomed")
+    assert status == 200 and {j["id"] for j in dead["jobs"]} == set(ids)
+    assert all("can never work" in j["attempts"][-1]["error"] for j in dead["jobs"])
+    status, replayed = call(port, "POST", f"/api/v1/dead/{ids[0]}/replay")
+    assert status == 200 and replayed["replayed"] == [{"id": ids[0], "queue": "doomed"}]
+    wait_until(lambda: len(store.record(ids[0]).attempts) == 2, what="the replay to run")  # type: ignore[union-attr]
+    wait_until(done(store, ids[0], State.DEAD), what="the replayed job to die again")
+    status, replayed = call(port, "POST", "/api/v1/dead/replay?queue=doomed")
+    assert status == 200 and {j["id"] for j in replayed["replayed"]} == set(ids)
+    for job_id in ids:
+        wait_until(done(store, job_id, State.DEAD), what="every replayed job to die again")
+    assert call(port, "DELETE", "/api/v1/dead")[0] == 400  # neither queue nor all
+    assert call(port, "DELETE", f"/api/v1/dead/{ids[0]}") == (200, {"purged": 1})
+    assert call(port, "DELETE", f"/api/v1/dead/{ids[0]}")[0] == 404
+    assert call(port, "DELETE", "/api/v1/dead?queue=doomed") == (200, {"purged": 2})
+    assert call(port, "GET", "/api/v1/queues/doomed")[1]["dead"] == 0
+
+
+def test_overview_routes_and_cron_trigger(web: tuple[int, Path], store: Storage) -> None:
+    port, _ = web
+    wait_until(
+        lambda: len(call(port, "GET", "/api/v1/daemons")[1]["daemons"]) == 2,
+        what="both daemons to beat",
+    )
+    status, queues = call(port, "GET", "/api/v1/queues")
+    assert status == 200 and set(queues["queues"]) == {"work", "doomed"}
+    status, queue = call(port, "GET", "/api/v1/queues/work")
+    assert status == 200 and queue["name"] == "work" and queue["ready"] >= 0
+    assert call(port, "GET", "/api/v1/queues/wrk")[0] == 404
+    status, config = call(port, "GET", "/api/v1/config")
+    assert status == 200 and config["config"]["generation"] == 1
+    status, crons = call(port, "GET", "/api/v1/crons")
+    assert status == 200 and crons["crons"]["nightly"]["next"] > time.time()
+    status, run = call(port, "POST", "/api/v1/crons/nightly/trigger")
+    assert status == 201 and run["queue"] == "work"
+    wait_until(done(store, run["id"], State.SUCCEEDED), what="the triggered run")
+    status, cron = call(port, "GET", "/api/v1/crons/nightly")
+    assert status == 200 and cron["job"] == run["id"] and cron["manual"] is True
+    status, problem = call(port, "POST", "/api/v1/crons/nightl/trigger")
+    assert status == 404 and "did you mean 'nightly'" in problem["detail"]
+    status, everything = call(port, "GET", "/api/v1/status")
+    assert status == 200 and set(everything) >= {"config", "daemons", "queues", "crons"}
+
+
+def test_the_openapi_document_lists_every_route(web: tuple[int, Path]) -> None:
+    port, _ = web
+    status, doc = call(port, "GET", "/api/v1/openapi.json")
+    assert status == 200 and doc["openapi"].startswith("3.1")
+    paths = set(doc["paths"])
+    assert {
+        "/api/v1/queues/{queue}/jobs",
+        "/api/v1/queues/{queue}/batch",
+        "/api/v1/jobs/{job_id}",
+        "/api/v1/dead",
+        "/api/v1/dead/replay",
+        "/api/v1/crons/{name}/trigger",
+        "/api/v1/config",
+    } <= paths
