@@ -169,11 +169,11 @@ def run(
 
 def _http(value: str | None, role: str) -> list[HttpServer]:
     """The HTTP server `--http` (or the web role) asks for, if any."""
+    if value is None and role != "web":
+        return []  # and FastAPI, pydantic and uvicorn are never imported (idle RSS)
     from jobrunner.web import address
     from jobrunner.web.server import HttpServer
 
-    if value is None and role != "web":
-        return []
     try:
         where = address.parse(value or str(address.DEFAULT_PORT))
     except address.BadAddress as exc:

@@ -14,6 +14,8 @@ nothing in a `Daemon` is ever missing or waiting to be set.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
 import os
 import secrets
@@ -45,6 +47,7 @@ from jobrunner.worker.pool import Pool
 
 RELOAD_RETRY = 2.0  # seconds between tries of a reload that the storage failed
 STALLED = 30.0  # seconds without a main-loop round before /healthz says the daemon is not alive
+M_ARENA_MAX = -8  # mallopt parameter number, from glibc's malloc.h
 
 
 @dataclass(frozen=True)
@@ -71,10 +74,25 @@ class Service(Protocol):
     def stop(self) -> None: ...
 
 
+def few_malloc_arenas(arenas: int = 2) -> None:
+    """Cap glibc's malloc arenas before the daemon starts its threads.
+
+    glibc gives each thread that allocates an arena of its own, up to eight per core; a
+    daemon's twenty-odd threads, idle most of the time, then hold about 4 MB of RSS in
+    them. Two are plenty for threads that mostly wait. An operator's MALLOC_ARENA_MAX wins;
+    on a C library without mallopt this does nothing.
+    """
+    if "MALLOC_ARENA_MAX" in os.environ:
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).mallopt(M_ARENA_MAX, arenas)
+
+
 def run(
     settings: Settings, registry: Registry | None = None, services: Sequence[Service] = ()
 ) -> int:
     """Run a daemon until it is stopped; the process exit status."""
+    few_malloc_arenas()
     signals, notifier = Signals(), Notifier()
     signals.install()
     daemon_id = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
