@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from jobrunner.config import limits, payload, policy, shape
+from jobrunner.config import access, limits, payload, policy, shape
 from jobrunner.config.model import (
+    Access,
     Cron,
     Enqueue,
     Handler,
@@ -62,6 +63,7 @@ DEFAULT_IDEMPOTENCY_TTL = timedelta(hours=24)
 class Built:
     queues: list[Queue] = field(default_factory=list)
     crons: list[Cron] = field(default_factory=list)
+    access: list[Access] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
 
 
@@ -90,7 +92,22 @@ def build(doc: Document, skip: set[Path]) -> Built:
                 out.queues.append(queue)
             elif kind == "cron" and (cron := entry.cron()):
                 out.crons.append(cron)
+    _access(doc, skip, out)
     return out
+
+
+def _access(doc: Document, skip: set[Path], out: Built) -> None:
+    """The entries of the file's `access:` section (config/access.py)."""
+    entries = doc.data.get("access")
+    for name, given in entries.items() if isinstance(entries, dict) else ():
+        if not isinstance(given, dict):
+            continue
+        path = ("access", name)
+        raw = shape.usable(given, "access") if path in skip else given
+        entry, problems = access.build(doc, path, raw)
+        out.problems.extend(problems)
+        if entry is not None:
+            out.access.append(entry)
 
 
 def _defaults(doc: Document, misshapen: bool, problems: list[Problem]) -> dict[str, Any]:

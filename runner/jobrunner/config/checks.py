@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
-from jobrunner.config import compiled, limits, payload, shape
-from jobrunner.config.model import Cron, Enqueue, Handler, Queue, thaw
+from jobrunner.config import access, compiled, limits, payload, shape
+from jobrunner.config.model import Access, Cron, Enqueue, Handler, Queue, thaw
 from jobrunner.config.shape import describe
 from jobrunner.parse.document import Document, Path
 from jobrunner.plugin import CheckOptions
@@ -36,6 +36,7 @@ class Scope:
     options: CheckOptions = field(default_factory=CheckOptions)
     environ: Mapping[str, str] | None = None  # set to resolve ${env:…} (--check-env)
     read_file: Callable[[str], str] | None = None  # set to resolve ${file:…}
+    access: Sequence[Access] = ()
 
     def problem(
         self,
@@ -59,7 +60,7 @@ class Scope:
         """
         return (file, path) in self._misshapen or (file, ("defaults",)) in self._misshapen
 
-    def written(self, entry: Queue | Cron, key: str) -> Any:
+    def written(self, entry: Queue | Cron | Access, key: str) -> Any:
         """`key` of `entry` as its file has it (`{}` when absent): plain JSON data.
 
         The entry holds a read-only copy, which `thaw` would rebuild; validators
@@ -86,22 +87,36 @@ class Scope:
 
 
 def unique_names(scope: Scope) -> Iterator[Problem]:
-    """Names are unique across queues and cron entries of the whole directory."""
-    seen: dict[str, Queue | Cron] = {}
-    entries: list[Queue | Cron] = [*scope.queues, *scope.crons]
-    entries.sort(key=lambda e: (e.source.file, e.source.line))
-    for entry in entries:
+    """Names are unique across queues and cron entries of the whole directory, and access
+    entries among themselves (their names name token holders, not work)."""
+    yield from _duplicates(
+        scope,
+        [*scope.queues, *scope.crons],
+        "names are unique across every file of the jobs directory: rename one",
+    )
+    yield from _duplicates(
+        scope,
+        scope.access,
+        "access names are unique across every file of the jobs directory: rename one",
+    )
+
+
+def _duplicates(
+    scope: Scope, entries: Iterable[Queue | Cron | Access], hint: str
+) -> Iterator[Problem]:
+    seen: dict[str, Queue | Cron | Access] = {}
+    for entry in sorted(entries, key=lambda e: (e.source.file, e.source.line)):
         first = seen.setdefault(entry.name, entry)
         if first is not entry:
-            kind = "a queue" if isinstance(first, Queue) else "a cron entry"
+            kinds = {Queue: "a queue", Cron: "a cron entry", Access: "an access entry"}
             line, column = scope.docs[first.source.file].position(first.source.path, key=True)
             yield scope.problem(
                 entry.source.file,
                 entry.source.path,
                 "duplicate-name",
-                f"name '{entry.name}' is already used by {kind} at "
+                f"name '{entry.name}' is already used by {kinds[type(first)]} at "
                 f"{first.source.file}:{line}:{column}",
-                "names are unique across every file of the jobs directory: rename one",
+                hint,
                 key=True,
             )
 
@@ -140,6 +155,22 @@ def references(scope: Scope) -> Iterator[Problem]:
         for error in validator.iter_errors(written):
             for problem in describe(scope.docs[where.file], error, payload_path):
                 yield _reworded(problem, f"payload does not satisfy queue '{queue.name}': ")
+
+
+def access_scopes(scope: Scope) -> Iterator[Problem]:
+    """Each scope of an access entry is known, and `enqueue:QUEUE` names a queue."""
+    queues = {q.name for q in scope.queues}
+    for entry in scope.access:
+        for index, text in enumerate(scope.written(entry, "scopes")):
+            issue = access.scope_issue(text, queues)
+            if issue is None:
+                continue
+            code, message, hint = issue
+            queue = text.removeprefix(access.ONE_QUEUE)
+            if code == "reference" and queue in scope.declared_queues:
+                continue  # the queue is written, but with errors of its own
+            path: Path = (*entry.source.path, "scopes", index)
+            yield scope.problem(entry.source.file, path, code, message, hint)
 
 
 def handlers(scope: Scope) -> Iterator[Problem]:
@@ -201,7 +232,8 @@ def memory_limits(scope: Scope) -> Iterator[Problem]:
 
 
 def secret_refs(scope: Scope) -> Iterator[Problem]:
-    """`${env:…}` / `${file:…}` in params are well formed, and resolve when asked to."""
+    """`${env:…}` / `${file:…}` in params are well formed, and they and access tokens (whose
+    form the build checks) resolve when asked to."""
     for entry, handler in _handlers(scope):
         params_path = (*entry.source.path, "params")
         for path, text in refs.walk_strings(handler.params):
@@ -210,13 +242,24 @@ def secret_refs(scope: Scope) -> Iterator[Problem]:
                     yield scope.problem(entry.source.file, (*params_path, *path), "reference", ref)
                 else:
                     yield from _resolve(scope, entry, (*params_path, *path), ref)
+    for holder in scope.access:
+        if holder.token == access.NO_TOKEN:
+            continue  # reported unusable
+        token_path = (*holder.source.path, "token")
+        yield from _resolve(scope, holder, token_path, holder.token, access.resolve)
 
 
-def _resolve(scope: Scope, entry: Queue | Cron, path: Path, ref: refs.Ref) -> Iterator[Problem]:
+def _resolve(
+    scope: Scope,
+    entry: Queue | Cron | Access,
+    path: Path,
+    ref: refs.Ref,
+    resolve: Callable[[refs.Ref, Mapping[str, str], Callable[[str], str]], str] = refs.resolve,
+) -> Iterator[Problem]:
     if scope.environ is None or scope.read_file is None:
         return
     try:
-        refs.resolve(ref, scope.environ, scope.read_file)
+        resolve(ref, scope.environ, scope.read_file)
     except LookupError as exc:
         yield scope.problem(
             entry.source.file,
@@ -293,6 +336,7 @@ def _pile_ups(cron: Cron, gap: timedelta) -> Iterator[tuple[str, str, str, str]]
 CHECKS: tuple[Callable[[Scope], Iterator[Problem]], ...] = (
     unique_names,
     references,
+    access_scopes,
     handlers,
     memory_limits,
     secret_refs,

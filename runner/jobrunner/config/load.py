@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from jobrunner.config import build, checks, collector, shape
-from jobrunner.config.model import Config, Cron, Queue
+from jobrunner.config.model import Access, Config, Cron, Queue
 from jobrunner.parse import document
 from jobrunner.plugin import CheckOptions
 from jobrunner.problem import Problem, Severity
@@ -126,6 +126,7 @@ def assemble(
     docs: dict[str, document.Document] = {}
     queues: list[Queue] = []
     crons: list[Cron] = []
+    access: list[Access] = []
     for name, raw in texts.items():
         if isinstance(raw, OSError):
             problems.append(_unreadable(name, raw))
@@ -135,6 +136,7 @@ def assemble(
         problems.extend(one.problems)
         queues.extend(one.queues)
         crons.extend(one.crons)
+        access.extend(one.access)
     scope = checks.Scope(
         docs,
         queues,
@@ -144,6 +146,7 @@ def assemble(
         CheckOptions(check_imports=options.check_imports),
         environ,
         read_file,
+        access,
     )
     problems.extend(checks.run_all(scope))
     if options.strict:
@@ -154,6 +157,7 @@ def assemble(
         queues={q.name: q for q in queues if q.source.file not in failed},
         crons={c.name: c for c in crons if c.source.file not in failed},
         files=tuple(name for name in texts if name not in failed),
+        access={a.name: a for a in access if a.source.file not in failed},
     )
     return Loaded(config, problems, tuple(texts), failed)
 
@@ -166,6 +170,7 @@ class _File:
     problems: tuple[Problem, ...]
     queues: tuple[Queue, ...]
     crons: tuple[Cron, ...]
+    access: tuple[Access, ...] = ()
 
 
 def forget() -> None:
@@ -182,7 +187,7 @@ def _one_file(name: str, raw: bytes) -> _File:
     found = shape.check(doc)
     built = build.build(doc, {path[:2] for path, _ in found})
     problems = (*doc.problems, *(problem for _, problem in found), *built.problems)
-    return _File(doc, problems, tuple(built.queues), tuple(built.crons))
+    return _File(doc, problems, tuple(built.queues), tuple(built.crons), tuple(built.access))
 
 
 def _unreadable(name: str, exc: OSError) -> Problem:

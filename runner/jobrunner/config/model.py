@@ -16,6 +16,7 @@ from typing import Any
 
 from jobrunner.job import DEAD_LETTER_RETAIN, MAX_DELIVERIES, MAX_PAYLOAD
 from jobrunner.values.rate import RateLimit
+from jobrunner.values.refs import Ref
 from jobrunner.values.schedule import Schedule
 
 EMPTY: Mapping[str, Any] = MappingProxyType({})
@@ -111,10 +112,31 @@ class Cron:
 
 
 @dataclass(frozen=True, slots=True)
+class Access:
+    """A bearer token of the HTTP API and what it may do (config/access.py resolves it).
+
+    `token` is the reference as written (`${env:NAME}` or `${file:/path}`),
+    never the token: it is resolved when a request is checked. It is left out
+    of `repr`, so that logging an entry shows neither.
+    """
+
+    name: str
+    token: Ref = field(repr=False)
+    scopes: frozenset[str]  # "read", "operate", "enqueue" (every queue), "enqueue:QUEUE"
+    source: Source
+    description: str = ""
+
+    def allows(self, scope: str) -> bool:
+        """Whether the token may do `scope`: `read`, `operate` or `enqueue:QUEUE`."""
+        return scope in self.scopes or (scope.startswith("enqueue:") and "enqueue" in self.scopes)
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     queues: Mapping[str, Queue] = field(default_factory=lambda: EMPTY)
     crons: Mapping[str, Cron] = field(default_factory=lambda: EMPTY)
     files: tuple[str, ...] = ()
+    access: Mapping[str, Access] = field(default_factory=lambda: EMPTY)
 
 
 # The leaves of JSON-like data, and the mappings it is made of: checked for before the

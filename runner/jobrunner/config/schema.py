@@ -2,9 +2,9 @@
 
 `structure()` is what `validate` checks shape against: handler `params` are
 left open there, because each plugin checks its own. `published(plugins)`
-adds, for editors, each installed plugin's params schema and the
-"exactly one of" rules; `schemas/jobfile.v1.json` is that document for the
-built-in plugins (a test keeps it in sync).
+adds, for editors, each installed plugin's params schema, the "exactly one
+of" rules and the forms of access tokens and scopes; `schemas/jobfile.v1.json`
+is that document for the built-in plugins (a test keeps it in sync).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from jobrunner.config import access
 from jobrunner.job import DEAD_LETTER_RETAIN, MAX_PAYLOAD
 from jobrunner.values import duration, names, rate, size
 
@@ -111,6 +112,22 @@ CRON_KEYS = {
     **POLICY_KEYS,
 }
 
+ACCESS_KEYS: dict[str, dict[str, Any]] = {
+    "description": {**_STRING, "description": "who holds this token, and what for"},
+    "token": {
+        **_STRING,
+        "minLength": 1,
+        "description": "the bearer token, by reference: ${env:NAME} or ${file:/path}",
+    },
+    "scopes": {
+        "type": "array",
+        "minItems": 1,
+        "uniqueItems": True,
+        "items": _STRING,
+        "description": f"what the token may do: {access.EXPECTED_SCOPES}",
+    },
+}
+
 
 def _entries(ref: str) -> dict[str, Any]:
     return {
@@ -134,6 +151,7 @@ def structure() -> dict[str, Any]:
             "defaults": {"$ref": "#/$defs/defaults"},
             "queues": _entries("#/$defs/queue"),
             "cron": _entries("#/$defs/cron"),
+            "access": _entries("#/$defs/access"),
         },
         "$defs": {
             "name": {
@@ -180,6 +198,12 @@ def structure() -> dict[str, Any]:
                 "properties": QUEUE_KEYS,
             },
             "cron": {"type": "object", "additionalProperties": False, "properties": CRON_KEYS},
+            "access": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["token", "scopes"],
+                "properties": ACCESS_KEYS,
+            },
         },
     }
 
@@ -203,4 +227,10 @@ def published(plugins: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
         {"oneOf": [{"required": [key]} for key in ("schedule", "every", "at")]},
         {"oneOf": [{"required": ["handler"]}, {"required": ["queue"]}]},
     ]
+    scopes = ACCESS_KEYS["scopes"]
+    defs["access"]["properties"] = {
+        **ACCESS_KEYS,
+        "token": {**ACCESS_KEYS["token"], "pattern": access.TOKEN_PATTERN},
+        "scopes": {**scopes, "items": {**_STRING, "pattern": access.SCOPE_PATTERN}},
+    }
     return schema

@@ -41,6 +41,8 @@ _BOOLEAN_WORDS = {"true", "false", "yes", "no", "on", "off"}
 _MISSING_HINTS = {
     "version": "add `version: 1` as the first line of the file",
     "handler": "name the plugin that runs the jobs, like `handler: shell`",
+    "token": 'reference the token, like `token: "${env:API_TOKEN}"`',
+    "scopes": "list what the token may do, like `scopes: [read]`",
 }
 
 
@@ -222,6 +224,8 @@ def _wrong_type(expected: Any, found: Any, path: Path) -> tuple[str, str]:
         hint = f"give `{path[-1]}` its entries, or remove it"
     elif len(path) == 2 and path[0] in ("queues", "cron"):
         hint = "an entry is a mapping of its settings, like `handler: shell` and `params:`"
+    elif len(path) == 2 and path[0] == "access":
+        hint = 'an access entry is a mapping like `{token: "${env:API_TOKEN}", scopes: [read]}`'
     return message, hint
 
 

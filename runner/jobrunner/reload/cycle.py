@@ -116,7 +116,9 @@ class Reloader:
             event(logging.WARNING, (prefix if startup else "") + verdict.summary())
         new = verdict.loaded.config
         view = publish.view(new, 0)
-        return Prepared(new, lanes(new), view, verdict.texts, plan(self.in_force.view, view))
+        access = (publish.access(self.in_force.config), publish.access(new))
+        change = plan(self.in_force.view, view, access)
+        return Prepared(new, lanes(new), view, verdict.texts, change)
 
     def _report(self, verdict: quarantine.Verdict) -> None:
         for problem in verdict.problems:

@@ -8,12 +8,15 @@ daemons published) share it. It prints as a diff:
     + cron nightly-report
     ~ queue emails: concurrency 5 → 10, params changed
     - cron old-cleanup
+    ~ access on-call: scopes [read] → [operate, read]
 
 and names what the runtime must do, so that what is logged is what is applied:
 the lanes to stop and start (a lane is a queue, or a cron entry with a handler
 of its own, served at the queue's concurrency), and the cron entries to add,
 drop or re-plan from now (those whose schedule changed). Every other entry
-keeps its state.
+keeps its state. Access entries are not in the published view (no token, nor
+its reference, is stored): the daemon hands their names and scopes in
+(`publish.access`), and the plan names them with their scopes only.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from typing import Any, Literal
 from jobrunner.storage.records import Entry, Published
 from jobrunner.values import duration, size
 
-Kind = Literal["queue", "cron"]
+Kind = Literal["queue", "cron", "access"]
 Sign = Literal["+", "-", "~"]
 SECONDS = {"timeout", "delay", "max_delay", "dead_retain", "retain_completed", "ttl"}
 BYTES = {"max_payload", "memory_limit"}
@@ -64,13 +67,22 @@ class Plan:
         return frozenset(c.name for c in self.changes if c.kind == kind and c.sign == sign)
 
 
-def plan(old: Published | None, new: Published) -> Plan:
-    """The changes that turn `old` into `new` (None: nothing was running)."""
+def plan(
+    old: Published | None,
+    new: Published,
+    access: tuple[Mapping[str, Entry], Mapping[str, Entry]] = ({}, {}),
+) -> Plan:
+    """The changes that turn `old` into `new` (None: nothing was running).
+
+    `access` holds the access entries before and after (`publish.access`), which
+    the published views leave out.
+    """
     changes: list[Change] = []
     replan: set[str] = set()
     sections: tuple[tuple[Kind, Mapping[str, Entry], Mapping[str, Entry]], ...] = (
         ("queue", old.queues if old else {}, new.queues),
         ("cron", old.crons if old else {}, new.crons),
+        ("access", *access),
     )
     for kind, before, after in sections:
         for name in sorted(set(before) | set(after)):
@@ -125,4 +137,6 @@ def _show(key: str, value: Any) -> str:
         return size.format(value)
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
+    if isinstance(value, list | tuple):
+        return f"[{', '.join(map(str, value))}]"
     return str(value)

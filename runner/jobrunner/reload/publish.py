@@ -4,6 +4,11 @@
 Producers (`jobrunner.Client`, `jobrunner enqueue`) read it to refuse unknown
 queues and payloads that fail a queue's `payload_schema` without a copy of the
 YAML; `jobrunner status` reads its generation and hash; `plan` compares two.
+
+Access entries (`access:`) are not published: a token, or even its
+reference, never reaches the storage. Their names and scopes count in the
+content hash, so a change of scopes is a new generation, and `access(config)`
+gives them to the plan.
 """
 
 from __future__ import annotations
@@ -12,8 +17,8 @@ import hashlib
 import json
 from typing import Any
 
-from jobrunner.config.model import Config, Cron, Enqueue, Policy, Queue, thaw
-from jobrunner.storage.records import Published
+from jobrunner.config.model import Access, Config, Cron, Enqueue, Policy, Queue, thaw
+from jobrunner.storage.records import Entry, Published
 from jobrunner.values import duration, schedule
 
 
@@ -21,8 +26,23 @@ def view(config: Config, generation: int) -> Published:
     """The publishable form of `config`, with its content hash."""
     queues = {name: _queue(q) for name, q in sorted(config.queues.items())}
     crons = {name: _cron(c) for name, c in sorted(config.crons.items())}
-    text = json.dumps({"queues": queues, "crons": crons}, sort_keys=True, default=str)
+    hashed: dict[str, Any] = {"queues": queues, "crons": crons}
+    if config.access:  # absent, so a configuration without access keeps its hash
+        hashed["access"] = {name: {"scopes": e["scopes"]} for name, e in access(config).items()}
+    text = json.dumps(hashed, sort_keys=True, default=str)
     return Published(generation, _digest(text), queues, crons, tuple(sorted(config.files)))
+
+
+def access(config: Config) -> dict[str, Entry]:
+    """The access entries of `config` as the plan compares them: names and scopes, no token."""
+    return {name: _access(entry) for name, entry in sorted(config.access.items())}
+
+
+def _access(entry: Access) -> dict[str, Any]:
+    return {
+        "scopes": sorted(entry.scopes),
+        "source": f"{entry.source.file}:{entry.source.line}",
+    }
 
 
 def content_hash(config: Config) -> str:
