@@ -97,3 +97,12 @@ def set_cell(url: str, sql: str, args: tuple[object, ...]) -> bool:
         return False
     finally:
         db.close()
+
+
+def write_pause(url: str, queue: str, raw: bytes, kind: str = "string") -> None:
+    """Put `raw` where the storage keeps the pause of `queue` (on Redis, in a key of type
+    `kind`), bypassing the storage's own writer."""
+    if url.startswith("sqlite"):
+        set_cell(url, "INSERT OR REPLACE INTO paused VALUES (?, ?)", (queue, raw))
+    else:
+        replace_key(url, prefix(queue) + "paused", kind, raw)

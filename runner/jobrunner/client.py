@@ -7,6 +7,8 @@
         job_id = jobs.enqueue("send-email", {"to": "ada@example.com", "template": "welcome"})
         later = jobs.enqueue("send-email", {...}, delay=timedelta(minutes=10))
         info = jobs.job(job_id)  # JobInfo: state, attempts and their errors, result, times
+        jobs.pause("send-email", "mail relay down")  # no daemon starts its jobs until resumed
+        jobs.resume("send-email")
 
 A producer needs no copy of the YAML. It checks each job against the
 configuration the daemons publish to the storage: the queue must exist, the
@@ -16,16 +18,20 @@ from the queue's template. That configuration is
 cached and read again at most once a second (`refresh`), and at once when a
 queue is not found, so a reload is seen quickly without a round trip per job.
 
-`EnqueueError` (a `ValueError`) means the job was refused; its message says
-what was wrong and what to do. `StorageError` means the storage could not be
+`EnqueueError` (a `ValueError`) means the job (or the pause of a queue the
+configuration does not have) was refused; its message says what was wrong
+and what to do. `StorageError` means the storage could not be
 reached. A client may be shared by the threads of a process.
 """
 
 from __future__ import annotations
 
+import getpass
 import json
 import math
+import os
 import secrets
+import socket
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -34,7 +40,8 @@ from types import TracebackType
 from typing import Any
 
 from jobrunner.job import MAX_PAYLOAD, PRIORITY_RANK, Attempt, Job, Record, State, new_id
-from jobrunner.storage import Storage, StorageError, open_storage, records
+from jobrunner.storage import Pause, Storage, StorageError, open_storage, records
+from jobrunner.storage.base import PAUSE_TEXT
 from jobrunner.storage.records import Published
 from jobrunner.values import size, suggest, template
 
@@ -43,11 +50,12 @@ DEFAULT_IDEMPOTENCY_TTL = 24 * 3600.0
 MAX_SCHEMA_ERRORS = 5
 _PRIORITY_NAME = {rank: name for name, rank in PRIORITY_RANK.items()}
 
-__all__ = ["MAX_PAYLOAD", "Client", "EnqueueError", "JobInfo", "StorageError"]
+__all__ = ["MAX_PAYLOAD", "Client", "EnqueueError", "JobInfo", "Pause", "StorageError"]
 
 
 class EnqueueError(ValueError):
-    """A job the configuration refuses: unknown queue, bad payload, bad option."""
+    """A job the configuration refuses (unknown queue, bad payload, bad option), or the
+    pause of a queue it does not have."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +203,43 @@ class Client:
         record = self.storage.record(job_id)
         return JobInfo.from_record(record) if record else None
 
+    # -- pausing queues ----------------------------------------------------------
+
+    def pause(self, queue: str, reason: str | None = None, *, by: str | None = None) -> Pause:
+        """Pause `queue`; the pause now in force.
+
+        From now on no daemon leases its jobs, and within a second none starts a job it
+        leased before; running jobs finish. Enqueues still work: the jobs wait. The pause
+        is kept in storage (restarts, every host) until `resume`. `by` defaults to
+        user@host. Pausing a paused queue replaces its who, when and why.
+        `EnqueueError` for a queue the configuration in force does not have.
+        """
+        self._queue(queue)
+        if reason is not None and len(reason) > PAUSE_TEXT:
+            raise EnqueueError(
+                f"the reason is {len(reason):,} characters, over the limit of {PAUSE_TEXT}: "
+                "say it in a line, with a ticket or a link for the rest"
+            )
+        pause = Pause(queue, time.time(), operator() if by is None else by, reason or "")
+        self.storage.pause(pause)
+        return pause
+
+    def resume(self, queue: str) -> Pause | None:
+        """Lift the pause of `queue` and wake the workers; the pause it lifted, or None if
+        the queue was not paused. A paused queue no longer configured can be resumed.
+        `EnqueueError` for a queue neither paused nor in the configuration in force.
+        """
+        pause = self.storage.paused().get(queue)
+        if pause is None:
+            self._queue(queue)
+            return None
+        self.storage.resume(queue)
+        return pause
+
+    def paused(self) -> dict[str, Pause]:
+        """The paused queues, by name, with who paused them, when (epoch seconds) and why."""
+        return self.storage.paused()
+
     # -- the published configuration -----------------------------------------
 
     def published(self, *, fresh: bool = False) -> Published:
@@ -243,6 +288,15 @@ class Client:
                 f"payload for queue '{queue}' does not match its payload_schema "
                 f"({policy.get('source', 'jobs.d')}): {found}"
             )
+
+
+def operator() -> str:
+    """Who is at work here, for the record: user@host."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # a UID without a name (a container's)
+        user = f"uid {os.getuid()}"
+    return f"{user}@{socket.gethostname()}"
 
 
 def _json(queue: str, payload: Any, policy: Mapping[str, Any]) -> Any:

@@ -185,9 +185,9 @@ def test_status_lists_every_queue_and_daemon(url: str, doc: dict[str, Any]) -> N
     assert "daemons:  1 alive" in out
     daemon = r"^  web1-123 +web1 +123 +worker +1 +ok +\d+s ago +charge,send-email$"
     assert re.search(daemon, out, re.M), out
-    assert re.search(r"^  charge +0 +0 +0 +1$", out, re.M), out
-    assert re.search(r"^  reports +0 +0 +0 +0$", out, re.M), out
-    assert re.search(r"^  send-email +1 +1 +0 +0$", out, re.M), out
+    assert re.search(r"^  charge +active +0 +0 +0 +1$", out, re.M), out
+    assert re.search(r"^  reports +active +0 +0 +0 +0$", out, re.M), out
+    assert re.search(r"^  send-email +active +1 +1 +0 +0$", out, re.M), out
 
     data = json.loads(cli(url, "status", "--json").stdout)
     assert data["config"] == {"generation": 1, "hash": doc["hash"], "files": doc["files"]}
@@ -197,6 +197,7 @@ def test_status_lists_every_queue_and_daemon(url: str, doc: dict[str, Any]) -> N
         "scheduled": 0,
         "running": 0,
         "dead": 0,
+        "paused": None,
     }
     assert [d["host"] for d in data["daemons"]] == ["web1"]
 
@@ -382,6 +383,9 @@ def unreachable_urls(tmp_path: Path) -> list[str]:
         ["dlq", "list"],
         ["dlq", "replay", "--all"],
         ["enqueue", "reports"],
+        ["queues", "pause", "reports"],
+        ["queues", "resume", "reports"],
+        ["queues", "list"],
     ],
 )
 def test_unusable_storage_is_one_line(tmp_path: Path, args: list[str]) -> None:

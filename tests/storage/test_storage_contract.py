@@ -11,10 +11,10 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from garbage import corrupt_record, inject_garbage, overwrite_value
+from garbage import corrupt_record, inject_garbage, overwrite_value, write_pause
 
 from jobrunner.job import Attempt, Job, Record, State, Unreadable, decode, new_id
-from jobrunner.storage import Redelivery, Storage, open_storage, records
+from jobrunner.storage import Pause, Redelivery, Storage, open_storage, records
 
 BACKENDS = ["sqlite", "redis"]
 
@@ -437,3 +437,100 @@ def test_expire_forgets_finished_records(store: Storage) -> None:
     time.sleep(0.2)
     store.expire()
     assert store.record(j.id) is None
+
+
+# -- pausing a queue -------------------------------------------------------------
+
+
+def test_a_paused_queue_leases_nothing_and_takes_jobs_until_resumed(store: Storage) -> None:
+    first = job()
+    store.enqueue(first)
+    store.enqueue(job("other"))
+    store.pause(Pause("q", 1234.5, "ops@web1", "relay down"))
+    assert store.paused() == {"q": Pause("q", 1234.5, "ops@web1", "relay down")}
+    later = job()
+    assert store.enqueue(later) == later.id  # enqueues still work: the job waits
+    assert store.record(later.id).state is State.QUEUED  # type: ignore[union-attr]
+    assert store.lease("q", "d1", count=10, lease_for=30) == []
+    assert store.stats()["q"].ready == 2
+    assert len(store.lease("other", "d1", count=10, lease_for=30)) == 1  # others unaffected
+    assert store.resume("q")
+    assert not store.resume("q")  # no longer paused
+    assert store.paused() == {}
+    leases = store.lease("q", "d1", count=10, lease_for=30)
+    assert [x.job_id for x in leases] == [first.id, later.id]
+
+
+def test_a_pause_holds_for_every_connection_and_a_second_one_replaces_the_first(
+    url: str,
+) -> None:
+    cli, daemon = open_storage(url), open_storage(url)
+    cli.enqueue(job())
+    cli.pause(Pause("q", 1.0, "a@h", "first"))
+    cli.pause(Pause("q", 2.0, "b@h", "second"))
+    assert daemon.paused() == {"q": Pause("q", 2.0, "b@h", "second")}
+    assert daemon.lease("q", "d1", count=1, lease_for=30) == []
+    assert daemon.resume("q")
+    assert len(cli.lease("q", "d1", count=1, lease_for=30)) == 1
+    cli.close()
+    daemon.close()
+
+
+def test_a_paused_queue_is_not_due_and_its_resume_wakes_the_waiters(url: str) -> None:
+    """Workers must sleep through a paused queue's ready jobs (not spin on empty leases),
+    and start at once when it is resumed."""
+    waiter, operator = open_storage(url), open_storage(url)
+    operator.enqueue(job())
+    operator.pause(Pause("q"))
+    woke = threading.Event()
+
+    def wait() -> None:
+        waiter.wait(["q"], 5.0)
+        woke.set()
+
+    thread = threading.Thread(target=wait)
+    thread.start()
+    assert not woke.wait(0.5), "wait() returned at once for a paused queue"
+    operator.resume("q")
+    assert woke.wait(2.0), "resume did not wake the waiting worker"
+    thread.join()
+    assert len(waiter.lease("q", "d1", count=1, lease_for=30)) == 1
+    waiter.close()
+    operator.close()
+
+
+def test_an_expired_lease_of_a_paused_queue_goes_back_and_waits(store: Storage) -> None:
+    j = job()
+    store.enqueue(j)
+    store.lease("q", "gone", count=1, lease_for=0.1)
+    store.pause(Pause("q"))
+    time.sleep(0.2)
+    assert store.reclaim({}, Redelivery()) == [j.id]
+    assert store.lease("q", "d2", count=1, lease_for=30) == []
+    store.resume("q")
+    assert [x.job_id for x in store.lease("q", "d2", count=1, lease_for=30)] == [j.id]
+
+
+@pytest.mark.parametrize(
+    ("raw", "kind", "why"),
+    [
+        (b"\x80 not json", "string", "not JSON"),
+        (b"[1, 2]", "string", "JSON list, not an object"),
+        (b'{"since": "yesterday", "by": 5, "reason": "r"}', "string", "since, by of the wrong"),
+        (b"x" * 70_000, "string", "more than a pause ever takes"),
+        (b"a list", "list", "holds a list"),
+    ],
+)
+def test_garbage_in_a_pause_still_pauses_and_reads_as_unreadable(
+    store: Storage, url: str, raw: bytes, kind: str, why: str
+) -> None:
+    if kind != "string" and url.startswith("sqlite"):
+        pytest.skip("SQLite has no key types")
+    store.enqueue(job())
+    write_pause(url, "q", raw, kind)
+    [pause] = store.paused().values()
+    assert pause.queue == "q" and why in pause.unreadable
+    assert pause.reason in ("", "r") and pause.since is None
+    assert store.lease("q", "d1", count=1, lease_for=30) == []  # still paused
+    assert store.resume("q")
+    assert len(store.lease("q", "d1", count=1, lease_for=30)) == 1

@@ -19,6 +19,7 @@ from jobrunner.cli.enqueue import enqueue
 from jobrunner.cli.health import health
 from jobrunner.cli.jobs import jobs
 from jobrunner.cli.plan import plan
+from jobrunner.cli.queues import queues
 from jobrunner.cli.run import run
 from jobrunner.cli.schedules import schedules
 from jobrunner.cli.schema import schema
@@ -41,6 +42,7 @@ def cli() -> None:
       jobrunner schema > jobfile.json    the JSON Schema editors use to complete and check
       jobrunner run                      the daemon: serve the queues, fire the cron entries
       jobrunner status                   daemons, queues, cron ticks and problems, at a glance
+      jobrunner queues pause QUEUE       no daemon starts the queue's jobs until it is resumed
 
     Run `jobrunner COMMAND --help` for a command's options and examples.
     """
@@ -56,6 +58,7 @@ cli.add_command(status)
 cli.add_command(trigger)
 cli.add_command(jobs)
 cli.add_command(dlq)
+cli.add_command(queues)
 cli.add_command(health)
 
 

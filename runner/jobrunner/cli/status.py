@@ -33,15 +33,7 @@ def render(data: dict[str, Any]) -> str:
         headers = ["ID", "HOST", "PID", "ROLE", "GEN", "HEALTH", "LAST BEAT", "QUEUES"]
         lines.append(_indent(table(headers, _rows(data))))
     lines.append(f"queues:   {len(data['queues']) or 'none'}")
-    if data["queues"]:
-        rows = [
-            [
-                safe(name) + ("" if q["kind"] == "queue" else f" ({q['kind']})"),
-                *("?" if q[c] is None else q[c] for c in COUNTS),
-            ]
-            for name, q in data["queues"].items()
-        ]
-        lines.append(_indent(table(["QUEUE", *(c.upper() for c in COUNTS)], rows)))
+    lines.extend(_indent(line) for line in queue_table(data["queues"], data["now"]))
     lines.append(f"crons:    {len(data['crons']) or 'none'}")
     if data["crons"]:
         headers = ["CRON", "SCHEDULE", "TARGET", "LAST TICK", "LAST RUN", "NEXT TICK", "SKIPPED"]
@@ -54,6 +46,37 @@ def render(data: dict[str, Any]) -> str:
         )
         lines.extend(f"  {safe(d['what'])}: {safe(d['reason'])}" for d in damage)
     return "\n".join(lines)
+
+
+def queue_table(queues: dict[str, dict[str, Any]], now: float) -> list[str]:
+    """The queues as a table, then a line for each paused one: since when, by whom, why."""
+    if not queues:
+        return []
+    rows = [
+        [
+            safe(name) + ("" if q["kind"] == "queue" else f" ({q['kind']})"),
+            "paused" if q.get("paused") else "broken" if q.get("broken") else "active",
+            *("?" if q[c] is None else q[c] for c in COUNTS),
+        ]
+        for name, q in queues.items()
+    ]
+    lines = table(["QUEUE", "STATE", *(c.upper() for c in COUNTS)], rows).splitlines()
+    for name, q in queues.items():
+        pause = q.get("paused")
+        if pause:
+            lines.append(f"{safe(name)}: paused {_paused(pause, now)}")
+    return lines
+
+
+def _paused(pause: dict[str, Any], now: float) -> str:
+    """`3m12s ago by ops@web1: mail relay down`, from what the storage holds."""
+    since = pause.get("since")
+    text = f"{_ago(now - since)} ago" if is_time(since) else "(since an unknown time)"
+    if pause.get("by"):
+        text += f" by {safe(pause['by'])}"
+    if pause.get("reason"):
+        text += f": {safe(pause['reason'])}"
+    return text
 
 
 def safe(text: Any) -> str:
@@ -191,10 +214,11 @@ def status(storage: str, as_json: bool) -> None:
     they can reach the storage, how long ago they last said they were alive
     (a daemon that stops beating drops off the list) and the queues they work.
     Configuration: the generation, content hash and files the daemons
-    published. Queues: every configured queue, even idle, with its jobs
-    ready (due, waiting for a worker), scheduled (delayed or backing off
-    before a retry), running and dead (in the dead-letter queue); cron
-    entries that run their own handler appear once they have jobs. Crons:
+    published. Queues: every configured queue, even idle, with its state
+    (active, or paused: `jobrunner queues pause`) and its jobs ready (due,
+    waiting for a worker), scheduled (delayed or backing off before a
+    retry), running and dead (in the dead-letter queue); cron entries that
+    run their own handler appear once they have jobs. Crons:
     each entry's schedule in words, its target, its last tick and how that
     run went, its next tick (or `suspended`) and the ticks skipped because
     the previous run was still going. Problems: what the daemons found
@@ -208,6 +232,7 @@ def status(storage: str, as_json: bool) -> None:
       jobrunner status
       jobrunner status --storage redis://jobs.internal:6379/0
       jobrunner status --json | jq '.queues["send-email"].dead'
+      jobrunner status --json | jq '.queues["send-email"].paused'
       jobrunner status --json | jq '.problems.quarantined'
     """
     store = open_or_exit(storage)

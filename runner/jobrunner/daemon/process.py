@@ -191,6 +191,7 @@ class Daemon:
             in_force,
             self.info,
             buries_orphans=runtime.pool is not None,
+            hold=runtime.pool.hold if runtime.pool is not None else None,
         )
         self._stopped = threading.Event()  # stops the scheduler and the watcher
         self._loop_beat = time.monotonic()  # the main loop's last round (liveness)

@@ -1,4 +1,5 @@
-"""The daemon's periodic chores: heartbeat, lease renewal, reclaiming, expiry, orphans.
+"""The daemon's periodic chores: heartbeat, lease renewal, reclaiming, expiry, orphans,
+and reading which queues are paused.
 
 Each chore runs on its own period from the daemon's main loop; a storage
 failure marks the daemon unhealthy (shown by `jobrunner status` and
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Set
 from typing import Any
 
 from jobrunner import metrics
@@ -17,6 +18,8 @@ from jobrunner.job import DEAD_LETTER_RETAIN, Job, Record, State, Unreadable, de
 from jobrunner.logs import event
 from jobrunner.reload.in_force import InForce
 from jobrunner.storage import Lease, Redelivery, Storage, StorageError, records
+
+PAUSES_EVERY = 0.5  # seconds between reads of the paused queues: a pause holds within a second
 
 
 class Upkeep:
@@ -29,10 +32,13 @@ class Upkeep:
         info: Callable[[], Mapping[str, Any]],
         *,
         buries_orphans: bool,
+        hold: Callable[[Set[str], float], None] | None = None,
     ) -> None:
-        """`info`: what the heartbeat says of the daemon; `buries_orphans`: it runs workers."""
+        """`info`: what the heartbeat says of the daemon; `buries_orphans`: it runs workers;
+        `hold`: told the paused queues and when their read began (the pool's `hold`)."""
         self.storage, self.owner, self.lease_for = storage, owner, lease_for
         self.in_force, self.info, self.buries_orphans = in_force, info, buries_orphans
+        self.hold = hold
         self.healthy = True
         self.unhealthy_since: float | None = None  # epoch seconds the storage went away
         self._failing: dict[str, str] = {}  # chore -> its last unexpected failure
@@ -42,6 +48,8 @@ class Upkeep:
             (min(5.0, beat), self.reclaim),
             (60.0, self.expire),
         ]
+        if hold is not None:
+            self.chores.append((PAUSES_EVERY, self.pauses))
         self.due = [0.0] * len(self.chores)
 
     def tick(self) -> None:
@@ -94,6 +102,13 @@ class Upkeep:
 
     def expire(self) -> None:
         self.storage.expire()
+
+    def pauses(self) -> None:
+        """Tell the workers which queues are paused. A lease refuses a paused queue's jobs
+        anyway; this keeps the jobs leased before the pause from starting."""
+        assert self.hold is not None
+        read_at = time.monotonic()
+        self.hold(set(self.storage.paused()), read_at)
 
     def bury_orphans(self) -> None:
         """Dead-letter the due jobs of queues the configuration in force no longer has.

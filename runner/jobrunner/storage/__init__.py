@@ -9,7 +9,7 @@ The same contract tests run against both.
 
 from __future__ import annotations
 
-from jobrunner.storage.base import Lease, QueueStats, Redelivery, Storage, StorageError
+from jobrunner.storage.base import Lease, Pause, QueueStats, Redelivery, Storage, StorageError
 from jobrunner.storage.signing import BadKey, Keys
 
 DEFAULT_URL = "sqlite:///.jobrunner/state.db"  # embedded, next to where the daemon runs
@@ -54,6 +54,7 @@ def redact(url: str) -> str:
 __all__ = [
     "DEFAULT_URL",
     "Lease",
+    "Pause",
     "QueueStats",
     "Redelivery",
     "Storage",

@@ -7,6 +7,7 @@ uses its `TIME`); absolute times (`at`) are UTC epoch seconds.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol, TypeGuard
@@ -23,6 +24,8 @@ from jobrunner.job import (
 )
 
 EPOCH_LIMIT = 1e11  # seconds: a stored time beyond this (year 5138) is garbage, not a time
+PAUSE_TEXT = 1000  # characters of a pause's `by` and `reason` kept when it is read
+PAUSE_BYTES = 64 * 1024  # a stored pause longer than this is garbage, not read
 
 
 class StorageError(Exception):
@@ -58,6 +61,50 @@ class Redelivery:
 
     max_deliveries: int = MAX_DELIVERIES
     dead_retain: float = DEAD_LETTER_RETAIN.total_seconds()
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """A paused queue: no daemon leases its jobs until it is resumed; enqueues still work."""
+
+    queue: str
+    since: float | None = None  # epoch seconds; None when the stored time does not read
+    by: str = ""  # who paused it (user@host for the CLI)
+    reason: str = ""
+    unreadable: str = ""  # why the stored pause does not read (a stray writer's): still paused
+
+    def encode(self) -> str:
+        return json.dumps({"since": self.since, "by": self.by, "reason": self.reason})
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: `since`, `by`, `reason`; `unreadable` too when the stored one is not."""
+        found: dict[str, Any] = {"since": self.since, "by": self.by, "reason": self.reason}
+        if self.unreadable:
+            found["unreadable"] = self.unreadable
+        return found
+
+
+def decode_pause(queue: str, raw: bytes) -> Pause:
+    """The pause stored for `queue`. Whatever is stored there pauses the queue (so a pause
+    is never lost to its format); what does not read is kept as `unreadable`, saying why."""
+    if len(raw) > PAUSE_BYTES:
+        return Pause(queue, unreadable=f"{len(raw):,} bytes, more than a pause ever takes")
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        return Pause(queue, unreadable=f"not JSON: {exc}")
+    if not isinstance(data, dict):
+        return Pause(queue, unreadable=f"JSON {type(data).__name__}, not an object")
+    since, by, reason = data.get("since"), data.get("by", ""), data.get("reason", "")
+    fields = (("since", since is None or is_time(since)), ("by", isinstance(by, str)))
+    wrong = [name for name, ok in (*fields, ("reason", isinstance(reason, str))) if not ok]
+    return Pause(
+        queue,
+        since if is_time(since) else None,
+        by[:PAUSE_TEXT] if isinstance(by, str) else "",
+        reason[:PAUSE_TEXT] if isinstance(reason, str) else "",
+        f"{', '.join(wrong)} of the wrong type" if wrong else "",
+    )
 
 
 def lost(record: Record, owner: str, now: float) -> Record:
@@ -174,11 +221,15 @@ class Storage(Protocol):
 
     # -- workers -----------------------------------------------------------
     def lease(self, queue: str, owner: str, *, count: int, lease_for: float) -> list[Lease]:
-        """Up to `count` due jobs of `queue`, highest priority first, leased to `owner`."""
+        """Up to `count` due jobs of `queue`, highest priority first, leased to `owner`;
+        none while `queue` is paused (checked in the same atomic step)."""
         ...
 
     def wait(self, queues: Sequence[str], timeout: float) -> None:
-        """Block until a job of `queues` may be due, `wake()` is called, or `timeout`."""
+        """Block until a job of `queues` may be due, `wake()` is called, or `timeout`.
+
+        The jobs of a paused queue are never due; its `resume` wakes the waiters.
+        """
         ...
 
     def wake(self) -> None:
@@ -213,6 +264,21 @@ class Storage(Protocol):
 
         Each expiry is recorded in the job's history as a `lost` attempt.
         """
+        ...
+
+    # -- pausing -------------------------------------------------------------
+    def pause(self, pause: Pause) -> None:
+        """Pause `pause.queue` (again: its who, when and why replaced): from now on `lease`
+        hands out none of its jobs, in every process on this storage, until `resume`."""
+        ...
+
+    def resume(self, queue: str) -> bool:
+        """Lift the pause of `queue` and wake the workers waiting on it; False if not paused."""
+        ...
+
+    def paused(self) -> dict[str, Pause]:
+        """The paused queues, by name. Garbage where a pause is kept still pauses its queue,
+        and reads as a `Pause` saying why under `unreadable`."""
         ...
 
     # -- rate limits -------------------------------------------------------

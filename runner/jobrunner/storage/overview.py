@@ -1,6 +1,6 @@
 """The deployment at a glance, read from the shared storage: the configuration in force,
-live daemons, every queue's counts, every cron entry's last and next tick, recorded problems,
-and what the storage holds that does not read.
+live daemons, every queue's counts and pause, every cron entry's last and next tick, recorded
+problems, and what the storage holds that does not read.
 
 One read model for every way of looking: `jobrunner status` prints it, the HTTP API
 serves it, so there is no second way to read the storage.
@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from jobrunner.storage import records
-from jobrunner.storage.base import QueueStats, Storage, is_time
+from jobrunner.storage.base import Pause, QueueStats, Storage, is_time
 from jobrunner.storage.records import Entry, Published
 
 COUNTS = ("ready", "scheduled", "running", "dead")
@@ -41,22 +41,45 @@ def gather(storage: Storage, now: float) -> dict[str, Any]:
         config = {"generation": doc.generation, "hash": doc.hash, "files": list(doc.files)}
     stored = _value(lambda: storage.get_value(records.PROBLEMS_KEY), "the problems record", damage)
     problems = records.ProblemsRecord.from_dict(stored) if stored is not None else None
-    stats = storage.stats()
+    stats, paused = storage.stats(), storage.paused()
     for name, counts in stats.items():
         if counts.broken:
             damage.append({"what": f"queue {name}", "reason": counts.broken})
         if counts.set_aside:
             damage.append({"what": f"queue {name}", "reason": _aside(storage, name, counts)})
+    damage.extend(_unreadable(paused))
     return {
         "now": now,
         "storage": storage.url,
         "config": config,
         "daemons": daemons,
-        "queues": _queues(doc, stats),
+        "queues": _queues(doc, stats, paused),
         "crons": _crons(storage, doc, now, damage),
         "problems": problems.as_dict() if problems is not None else None,
         "storage_problems": damage,
     }
+
+
+def all_queues(storage: Storage) -> dict[str, Any]:
+    """Every queue with its counts and pause (what `jobrunner queues list --json` prints):
+    `queues` as `gather` has it, and the `storage_problems` met on the way."""
+    damage: list[dict[str, str]] = []
+    data = _value(storage.published, "the published configuration", damage)
+    doc = records.Published.from_dict(data) if data is not None else None
+    paused = storage.paused()
+    damage.extend(_unreadable(paused))
+    return {"queues": _queues(doc, storage.stats(), paused), "storage_problems": damage}
+
+
+def _unreadable(paused: Mapping[str, Pause]) -> list[dict[str, str]]:
+    return [
+        {
+            "what": f"queue {name}",
+            "reason": f"its pause does not read ({p.unreadable}): it stays paused until resumed",
+        }
+        for name, p in paused.items()
+        if p.unreadable
+    ]
 
 
 def _value(read: Callable[[], Any], what: str, damage: list[dict[str, str]]) -> Any:
@@ -84,14 +107,17 @@ def _aside(storage: Storage, queue: str, counts: QueueStats) -> str:
     return f"{n} stray key{'' if n == 1 else 's'} of the wrong type set aside{where}"
 
 
-def _queues(doc: Published | None, stats: Mapping[str, QueueStats]) -> dict[str, dict[str, Any]]:
-    """Every configured queue, even idle; then anything else that holds jobs.
+def _queues(
+    doc: Published | None, stats: Mapping[str, QueueStats], paused: Mapping[str, Pause]
+) -> dict[str, dict[str, Any]]:
+    """Every configured queue, even idle; then anything else that holds jobs or is paused.
 
     A queue whose keys do not read has no counts (null) and says why under `broken`.
+    `paused` is null, or who paused the queue, when and why.
     """
     queues = doc.queues if doc is not None else {}
     crons = {name for name, c in doc.crons.items() if "handler" in c} if doc is not None else set()
-    names = [*sorted(queues), *sorted(set(stats) - set(queues))]
+    names = [*sorted(queues), *sorted((set(stats) | set(paused)) - set(queues))]
     found = {}
     for name in names:
         kind = "queue" if name in queues else "cron" if name in crons else "other"
@@ -100,6 +126,7 @@ def _queues(doc: Published | None, stats: Mapping[str, QueueStats]) -> dict[str,
         found[name] = {
             "kind": kind,
             **{c: None if broken else getattr(counts, c, 0) for c in COUNTS},
+            "paused": paused[name].as_dict() if name in paused else None,
         }
         if broken:
             found[name]["broken"] = broken

@@ -3,15 +3,19 @@
 The pool does not diff configurations: reload/plan.py names the lanes to stop
 and start, and the pool does exactly that. Workers look the lane up per job
 (`lookup`), so a change of handler, params or policy applies without a restart;
-only a new concurrency restarts a lane.
+only a new concurrency restarts a lane. The daemon tells the pool which queues
+are paused (`hold`), and each lane's worker keeps what it leased before a pause
+from starting.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Set
 from typing import Any
 
+from jobrunner.logs import event
 from jobrunner.storage import Storage
 from jobrunner.worker import engine
 from jobrunner.worker.attempt import Plugins
@@ -34,6 +38,7 @@ class Pool:
         self.serving: dict[str, tuple[LaneWorker, engine.LaneConsumer, int]] = {}
         # stopping; their jobs may still run
         self.retired: list[tuple[LaneWorker, engine.LaneConsumer]] = []
+        self.paused: set[str] = set()  # lanes served whose queue is paused, as last read
 
     def apply(self, stop: Iterable[str], start: Iterable[Lane]) -> None:
         """Stop the lanes named in `stop` that it serves, then start each lane of `start`."""
@@ -66,6 +71,18 @@ class Pool:
         worker.give_back()
         self.retired = [(w, c) for w, c in self.retired if any(t.is_alive() for t in c.threads())]
         self.retired.append((worker, consumer))
+
+    def hold(self, paused: Set[str], read_at: float) -> None:
+        """Tell each lane served whether its queue is paused, as a read of the storage begun
+        at `read_at` (`time.monotonic()`) found; log each pause and resume noticed."""
+        for name, (worker, _, _) in self.serving.items():
+            worker.hold(name in paused, read_at)
+        now = paused & self.serving.keys()
+        for name in sorted(now - self.paused):
+            event(logging.INFO, "queue paused: its jobs wait until it is resumed", queue=name)
+        for name in sorted((self.paused - now) & self.serving.keys()):
+            event(logging.INFO, "queue resumed", queue=name)
+        self.paused = set(now)
 
     def stop_all(self) -> None:
         for name in list(self.serving):

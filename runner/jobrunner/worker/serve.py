@@ -5,11 +5,16 @@ store the next attempt, in one atomic step) or `bury` (dead-letter queue).
 Until then the job stays leased to this daemon, and comes back to the queue
 if the daemon dies. A message that cannot be decoded, or whose lane no longer
 exists, is buried with the reason, never dropped.
+
+A paused queue leases nothing: the storage checks the pause in the lease
+itself. A job this lane leased before the pause and had not started yet
+(prefetched while every worker was busy, or waiting for its rate limit) goes
+back to its queue instead of starting, once the daemon has seen the pause
+(`hold`, every half second). Jobs already running finish normally.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import random
 import threading
@@ -30,6 +35,7 @@ from jobrunner.worker.retry import Verdict
 DEAD_RETAIN = DEAD_LETTER_RETAIN.total_seconds()  # for jobs no lane is left to judge
 WAIT_SECONDS = 5.0  # longest a worker sleeps; what may make a job due (or a stop) wakes it sooner
 RATE_MARGIN, RATE_MARGIN_MIN = 0.02, 0.05  # of a rate-limit window, and at least (seconds)
+PAUSE_LOOK = 0.5  # seconds between looks for a pause while waiting for a rate-limit start
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +70,8 @@ class LaneWorker:
         self._lock = threading.Lock()
         self._running: dict[str, tuple[Lease, Job, float]] = {}  # by token: started when
         self.setup_problem: SetupProblem | None = None  # its handler cannot be set up, since when
+        self._paused_at: float | None = None  # when a read that found the queue paused began
+        self._taken: dict[str, float] = {}  # by token: when its lease was asked for
         self._random = random.Random()
 
     # -- taking work -------------------------------------------------------
@@ -78,14 +86,12 @@ class LaneWorker:
                     if self.stopping.is_set():
                         return None
                     if not self._buffer:
-                        self._buffer.extend(
-                            self.storage.lease(
-                                self.name,
-                                self.owner,
-                                count=self.prefetch,
-                                lease_for=self.lease_for,
-                            )
+                        asked = time.monotonic()
+                        leases = self.storage.lease(
+                            self.name, self.owner, count=self.prefetch, lease_for=self.lease_for
                         )
+                        self._taken.update((lease.token, asked) for lease in leases)
+                        self._buffer.extend(leases)
                     if self._buffer:
                         return self._buffer.popleft()
                 if round_ == 0:
@@ -101,17 +107,39 @@ class LaneWorker:
         with self._lock:
             leases, self._buffer = list(self._buffer), deque()
         for lease in leases:
+            self._taken.pop(lease.token, None)
             job = self._job_of(lease)  # a refused one is never stored again, so never signed
-            if job is None:
-                continue
-            record = Record(job, State.QUEUED, updated=time.time(), deliveries=lease.deliveries)
-            self._persist(functools.partial(self.storage.retry, lease, job, 0.0, record))
+            if job is not None:
+                self._return(lease, job)
         return len(leases)
+
+    def hold(self, paused: bool, read_at: float) -> None:
+        """Whether the queue is paused, as a read of the storage begun at `read_at`
+        (`time.monotonic()`) found: a job leased before then does not start while it is."""
+        self._paused_at = read_at if paused else None
+
+    def _before_pause(self, asked: float | None) -> bool:
+        """Whether a lease asked for at `asked` may predate the pause in force: if so, its
+        job must not start. A lease asked for after a read that found the queue paused was
+        granted, so the queue was resumed since: it starts."""
+        paused_at = self._paused_at
+        return paused_at is not None and asked is not None and asked < paused_at
+
+    def _return(self, lease: Lease, job: Job, why: str = "") -> None:
+        """Put a leased job that did not start back in its queue, due now, its history kept."""
+
+        def write() -> bool:
+            record = Record(job, State.QUEUED, self._history(lease, job), reason=why)
+            record = replace(record, updated=time.time(), deliveries=lease.deliveries)
+            return self.storage.retry(lease, job, 0.0, record)
+
+        self._persist(write)
 
     # -- running it ----------------------------------------------------------
 
     def dispatch(self, lease: Lease) -> None:
-        """Run one delivered job to its settlement."""
+        """Run one delivered job to its settlement (or put it back: its queue was paused)."""
+        asked = self._taken.pop(lease.token, None)
         job = self._job_of(lease)
         if job is None:
             return
@@ -123,8 +151,12 @@ class LaneWorker:
             )
             event(logging.WARNING, "job dead", job=job.id, queue=self.name, reason=reason)
             return
-        if not self._wait_for_rate(lane):
+        if not self._wait_for_rate(lane, asked):
             return  # stopping while rate-limited: the job stays leased and is released at exit
+        if self._before_pause(asked):
+            self._return(lease, job, f"queue '{self.name}' was paused before the job started")
+            event(logging.INFO, "queue paused: job put back unstarted", job=job.id, queue=self.name)
+            return
         self._running[lease.token] = (lease, job, time.time())
         try:
             outcome = attempt.run(lane, job, self.plugins)
@@ -166,7 +198,9 @@ class LaneWorker:
                 event(logging.ERROR, "could not record the hand-back", job=job.id, error=str(exc))
         return handed
 
-    def _wait_for_rate(self, lane: Lane) -> bool:
+    def _wait_for_rate(self, lane: Lane, asked: float | None) -> bool:
+        """Take a start from the lane's rate limit; False if stopping first. A pause stops
+        the wait at once (the job is put back)."""
         limit = lane.rate_limit
         if limit is None:
             return True
@@ -178,8 +212,12 @@ class LaneWorker:
             wait = self.storage.take(lane.name, limit.count, period)
             if wait <= 0:
                 return True
-            if self.stopping.wait(wait):
-                return False
+            until = time.monotonic() + wait
+            while (left := until - time.monotonic()) > 0:
+                if self.stopping.wait(min(left, PAUSE_LOOK)):
+                    return False
+                if self._before_pause(asked):
+                    return True
 
     def _settle(self, lease: Lease, lane: Lane, job: Job, outcome: attempt.Outcome) -> None:
         self._note_setup(lane, outcome)

@@ -12,8 +12,8 @@ Every queue script receives the same six keys, all under the queue's hash tag
 
 and a seventh where it needs one (the owner's set jr:{Q}:owner:OWNER, the
 idempotency key jr:{Q}:idem:KEY, the rate log jr:{Q}:rate, or the key to set
-aside). ARGV[1] is the prefix `jr:{Q}:`, from
-which a script derives the keys named by job ids: the job hash
+aside); `lease` has an eighth, the queue's pause jr:{Q}:paused. ARGV[1] is
+the prefix `jr:{Q}:`, from which a script derives the keys named by job ids: the job hash
 jr:{Q}:job:ID (fields: msg, score, n, owner, dlv, rec, state, updated,
 run_at), the owner sets, and the wake channel jr:{Q}:wake. All times come
 from Redis `TIME`, never from a host clock; Lua numbers reach Redis as

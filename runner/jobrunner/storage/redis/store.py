@@ -8,7 +8,9 @@ script touches one cluster slot; see scripts.py and lua/ for the scripts):
     jr:{Q}:owner:NAME   set of the job ids daemon NAME holds in Q
     jr:{Q}:idem:KEY     idempotency key -> job id, with a TTL (SET NX PX)
     jr:{Q}:rate         zset: sliding-window log of starts
-    jr:{Q}:wake         pub/sub channel: something became due in Q
+    jr:{Q}:wake         pub/sub channel: something became due in Q (or Q was resumed)
+    jr:{Q}:paused       Q is paused while this key exists: the lease script checks it
+                        (JSON: since, by, reason; whatever else is there still pauses Q)
     jr:queues           set of every queue name seen (for reclaim, stats, lookups)
     jr:config           the published configuration (JSON)
     jr:daemons          set of daemon names; jr:daemon:NAME their info (JSON, with a TTL)
@@ -81,10 +83,12 @@ from jobrunner.logs import event
 from jobrunner.storage import redact
 from jobrunner.storage.base import (
     Lease,
+    Pause,
     QueueStats,
     Redelivery,
     StorageError,
     buried_lost,
+    decode_pause,
     lost,
 )
 from jobrunner.storage.redis.replies import (
@@ -167,6 +171,10 @@ def prefix(queue: str) -> str:
 def queue_keys(queue: str) -> list[str]:
     p = prefix(queue)
     return [p + name for name in ("ready", "scheduled", "leased", "seq", "dead", "dead-until")]
+
+
+def paused_key(queue: str) -> str:
+    return prefix(queue) + "paused"
 
 
 def ms(seconds: float) -> int:
@@ -461,7 +469,7 @@ class RedisStorage:
     # -- workers -----------------------------------------------------------
 
     def lease(self, queue: str, owner: str, *, count: int, lease_for: float) -> list[Lease]:
-        keys = [*queue_keys(queue), prefix(queue) + "owner:" + owner]
+        keys = [*queue_keys(queue), prefix(queue) + "owner:" + owner, paused_key(queue)]
         with self._guard(f"leasing from queue {queue}"):
             self._register(queue)  # a stray writer's queue is reclaimed too
             try:
@@ -491,18 +499,22 @@ class RedisStorage:
     def _due_in(self, queues: Sequence[str]) -> float | None:
         """0 when a job of `queues` is ready; else seconds until the first scheduled one.
 
-        A queue whose keys hold the wrong type (`lease` says so) has nothing due.
+        A queue whose keys hold the wrong type (`lease` says so), or that is paused, has
+        nothing due.
         """
         pipe = self._client.pipeline(transaction=False)
         pipe.time()
         for queue in queues:
+            pipe.exists(paused_key(queue))
             pipe.zcard(prefix(queue) + "ready")
             pipe.zrange(prefix(queue) + "scheduled", 0, 0, withscores=True)
         (seconds, micros), *replies = pipe.execute(raise_on_error=False)
         replies = [None if isinstance(r, redis.ResponseError) else r for r in replies]
-        if any(replies[0::2]):
+        paused, ready, first = replies[0::3], replies[1::3], replies[2::3]
+        served = [(r, f) for p, r, f in zip(paused, ready, first, strict=True) if not p]
+        if any(ready for ready, _ in served):
             return 0.0
-        firsts = [first[0][1] for first in replies[1::2] if first]
+        firsts = [first[0][1] for _, first in served if first]
         return max(0.0, min(firsts) - seconds - micros / 1e6) if firsts else None
 
     def wake(self) -> None:
@@ -602,6 +614,38 @@ class RedisStorage:
             for queue, ids in replies.items()
             if not isinstance(ids, QueueBroken)
         }
+
+    # -- pausing -------------------------------------------------------------
+
+    def pause(self, pause: Pause) -> None:
+        with self._guard(f"pausing queue {pause.queue}"):
+            self._register(pause.queue)  # so that `paused` finds it
+            self._client.set(paused_key(pause.queue), pause.encode())  # whatever was there
+
+    def resume(self, queue: str) -> bool:
+        with self._guard(f"resuming queue {queue}"):
+            pipe = self._client.pipeline(transaction=False)
+            pipe.delete(paused_key(queue))
+            pipe.publish(prefix(queue) + "wake", "1")  # waiters slept through its due jobs
+            deleted, _ = pipe.execute()
+        return bool(deleted)
+
+    def paused(self) -> dict[str, Pause]:
+        with self._guard("reading the paused queues"):
+            queues = self._queues()
+            pipe = self._client.pipeline(transaction=False)
+            for queue in queues:
+                pipe.get(paused_key(queue))
+            found = {}
+            for queue, raw in zip(queues, pipe.execute(raise_on_error=False), strict=True):
+                if isinstance(raw, redis.ResponseError):
+                    if not bad_data(raw):
+                        raise raw
+                    got = kind(text(self._client.type(paused_key(queue))))
+                    found[queue] = Pause(queue, unreadable=f"the key holds {got}, not JSON text")
+                elif raw is not None:
+                    found[queue] = decode_pause(queue, raw)
+        return found
 
     # -- rate limits -------------------------------------------------------
 

@@ -38,11 +38,15 @@ CREATE INDEX IF NOT EXISTS rate_queue ON rate (queue, at);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS claim (key TEXT PRIMARY KEY, expires REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS daemon (id TEXT PRIMARY KEY, info TEXT NOT NULL, expires REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS paused (queue TEXT PRIMARY KEY, info TEXT NOT NULL);
 """
 
 
 def create(db: sqlite3.Connection) -> None:
-    """Create what is missing, and add the columns an earlier version did not have."""
+    """Create what is missing, and add the columns an earlier version did not have.
+
+    A table an earlier version did not have (`paused`) is created by SCHEMA itself.
+    """
     db.executescript(SCHEMA)
     columns = {row[1] for row in db.execute("PRAGMA table_info(queue)")}
     if "delivery" not in columns:  # per-delivery lease tokens (fencing)

@@ -7,7 +7,9 @@ waiting. `seq` is AUTOINCREMENT, so a row id is never reused while an old
 lease could still name it, and `delivery` counts the row's deliveries: a
 lease token is `seq:delivery`, so only the delivery that holds the job now
 can settle it. A token from an expired delivery (its daemon paused past the
-lease and resumed, say) changes nothing and returns False.
+lease and resumed, say) changes nothing and returns False. A queue named in
+`paused` leases nothing (checked in the lease's own transaction), and its jobs
+are never due for `wait`.
 
 Threads of a process share one connection behind a lock. Waiting workers
 sleep on a condition, woken by this process's own commits that may make a
@@ -38,10 +40,12 @@ from typing import Any
 from jobrunner.job import Job, Record, State, Unreadable, unreadable_record
 from jobrunner.storage.base import (
     Lease,
+    Pause,
     QueueStats,
     Redelivery,
     StorageError,
     buried_lost,
+    decode_pause,
     decode_stored,
     lost,
 )
@@ -189,6 +193,8 @@ class SqliteStorage:
     def lease(self, queue: str, owner: str, *, count: int, lease_for: float) -> list[Lease]:
         now = time.time()
         with self._write() as db:
+            if db.execute("SELECT 1 FROM paused WHERE queue = ?", (queue,)).fetchone():
+                return []  # paused: its jobs wait
             rows = db.execute(
                 "UPDATE queue SET owner = ?, lease_until = ?, delivery = CASE WHEN "
                 f"{WHOLE.format('delivery')} THEN delivery + 1 ELSE 1 END"
@@ -229,7 +235,8 @@ class SqliteStorage:
         marks = ",".join("?" * len(queues))
         row = self._read(
             f"SELECT MIN(CASE WHEN {NUMBER.format('run_at')} THEN run_at ELSE 0 END) FROM queue"
-            f" WHERE owner IS NULL AND queue IN ({marks})",
+            f" WHERE owner IS NULL AND queue IN ({marks})"
+            " AND queue NOT IN (SELECT queue FROM paused)",
             queues,
         )
         due = row[0][0] if row else None
@@ -349,6 +356,24 @@ class SqliteStorage:
                 )
                 self._put_record(db, replace(record, state=State.QUEUED), None)
         return moved
+
+    # -- pausing -------------------------------------------------------------
+
+    def pause(self, pause: Pause) -> None:
+        with self._write() as db:
+            db.execute("INSERT OR REPLACE INTO paused VALUES (?, ?)", (pause.queue, pause.encode()))
+
+    def resume(self, queue: str) -> bool:
+        with self._write(wake=True) as db:
+            return db.execute("DELETE FROM paused WHERE queue = ?", (queue,)).rowcount == 1
+
+    def paused(self) -> dict[str, Pause]:
+        """A stray writer's row named by other than text pauses nothing (`lease` compares
+        text), so it is not listed either."""
+        rows = self._read(
+            "SELECT queue, info FROM paused WHERE typeof(queue) = 'text' ORDER BY queue"
+        )
+        return {queue: decode_pause(queue, _bytes(info)) for queue, info in rows}
 
     # -- rate limits -------------------------------------------------------
 

@@ -6,6 +6,9 @@
 -- its message is the member itself. Every key is checked before the first
 -- write (see `sound` in the prelude). Returns id, n, message, deliveries,
 -- has-record, ...
+-- KEYS[8] is the queue's pause: while it exists (whatever it holds) the queue
+-- leases nothing, so a pause holds for every daemon from the moment it is set.
+if redis.call('EXISTS', KEYS[8]) == 1 then return {} end
 sound(1, 2, 3, 4)
 check(KEYS[7], 'set')
 local now = clock()
