@@ -178,3 +178,22 @@ def test_the_openapi_document_lists_every_route(web: tuple[int, Path]) -> None:
         "/api/v1/crons/{name}/trigger",
         "/api/v1/config",
     } <= paths
+
+
+def test_pause_holds_a_queue_s_jobs_on_every_daemon_until_resume(
+    web: tuple[int, Path], store: Storage
+) -> None:
+    port, tmp = web
+    status, paused = call(port, "POST", "/api/v1/queues/work/pause", {"reason": "db migration"})
+    assert status == 200 and paused["paused"] is True and paused["reason"] == "db migration"
+    assert paused["by"].startswith("HTTP client")
+    out = tmp / "paused.jsonl"
+    job = call(port, "POST", "/api/v1/queues/work/jobs", {"payload": {"out": str(out), "n": 3}})
+    time.sleep(2.0)  # the worker daemon would have started it by now
+    assert not out.exists()
+    status, queue = call(port, "GET", "/api/v1/queues/work")
+    assert status == 200 and queue["paused"] and queue["ready"] == 1
+    status, resumed = call(port, "POST", "/api/v1/queues/work/resume")
+    assert status == 200 and resumed["paused"] is False
+    wait_until(done(store, job[1]["id"], State.SUCCEEDED), what="the job to run once resumed")
+    assert call(port, "POST", "/api/v1/queues/wrk/pause")[0] == 404

@@ -151,7 +151,7 @@ def run(
         keys = Keys.from_file(signing_key_file) if signing_key_file else Keys.from_environment()
     except BadKey as exc:
         raise click.UsageError(str(exc)) from None
-    services = _http(http, role)
+    services = _http(http, role, jobs_dir)
     logs.setup(log_format, log_level)
     settings = process.Settings(
         jobs_dir=jobs_dir,
@@ -167,8 +167,9 @@ def run(
     raise SystemExit(process.run(settings, services=services))
 
 
-def _http(value: str | None, role: str) -> list[HttpServer]:
-    """The HTTP server `--http` (or the web role) asks for, if any."""
+def _http(value: str | None, role: str, jobs_dir: Path) -> list[HttpServer]:
+    """The HTTP server `--http` (or the web role) asks for, if any; another address than
+    loopback only when the job files declare who may call it (`access:`)."""
     if value is None and role != "web":
         return []  # and FastAPI, pydantic and uvicorn are never imported (idle RSS)
     from jobrunner.web import address
@@ -178,10 +179,20 @@ def _http(value: str | None, role: str) -> list[HttpServer]:
         where = address.parse(value or str(address.DEFAULT_PORT))
     except address.BadAddress as exc:
         raise click.BadParameter(str(exc), param_hint="--http") from None
-    if not where.loopback:
+    if not where.loopback and not _declares_access(jobs_dir):
         raise click.BadParameter(
-            f"{where} is not a loopback address: without access tokens (not built yet) "
-            "the HTTP server listens on loopback only, such as 127.0.0.1:8080",
+            f"{where} is not a loopback address, and the job files in {jobs_dir} declare no "
+            "`access:` entry: anyone who reaches the port could call the API. Declare "
+            "bearer tokens (docs/jobfile.md, access), or listen on loopback, such as "
+            "127.0.0.1:8080",
             param_hint="--http",
         )
     return [HttpServer(where, cluster=role == "web")]
+
+
+def _declares_access(jobs_dir: Path) -> bool:
+    """Whether the job files declare an access entry (a reload that removes every one later
+    makes the server refuse every request but health: web/access.py)."""
+    from jobrunner.config import load
+
+    return bool(load([jobs_dir]).config.access)

@@ -22,13 +22,14 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from jobrunner.config.model import Access
 from jobrunner.daemon import watch
 from jobrunner.daemon.notify import Notifier
 from jobrunner.daemon.signals import Signals
@@ -303,6 +304,10 @@ class Daemon:
             where = {"file": lane.source.file, "line": lane.source.line} if lane else {}
             found.append({"lane": name, **where, "error": problem.error, "since": problem.since})
         return found
+
+    def access(self) -> Mapping[str, Access]:
+        """The `access:` entries in force, for the HTTP server's gate."""
+        return self.in_force.config.access
 
     def liveness(self) -> list[str]:
         """Why this daemon is not alive and well (for `/healthz`); empty when it is."""

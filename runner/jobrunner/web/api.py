@@ -14,7 +14,7 @@ import time
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Header, HTTPException, Path, Query
+from fastapi import APIRouter, Body, Depends, Header, HTTPException, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from jobrunner.client import Client, EnqueueError, JobInfo
@@ -22,6 +22,7 @@ from jobrunner.scheduler.manual import TriggerError, trigger_now
 from jobrunner.storage import overview
 from jobrunner.storage.deadletter import each_dead
 from jobrunner.values import suggest
+from jobrunner.web.access import Gate
 from jobrunner.web.host import Host
 
 MAX_BATCH = 1000  # jobs in one batch enqueue
@@ -47,13 +48,15 @@ def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
     422: a request that does not match this document)."""
     why = {
         400: "Refused: the detail says why",
+        401: "No bearer token, or not one in force (once `access:` entries exist)",
+        403: "The token's access entry lacks the route's scope",
         404: "No such queue, job or cron entry (with a suggestion when one is close)",
         422: "The request does not match this document",
         503: "The storage cannot be reached",
     }
     return {
         code: {"model": Problem, "description": why[code], "content": {PROBLEM: {}}}
-        for code in (*codes, 422, 503)
+        for code in (*codes, 401, 403, 422, 503)
     }
 
 
@@ -62,9 +65,15 @@ class NewJob(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    payload: Any = Field(None, description="JSON, checked against the queue's payload_schema.")
-    delay: float | None = Field(None, ge=0, le=10 * 365 * 86400, description="Seconds to wait.")
-    at: datetime | None = Field(None, description="When to run (RFC 3339, with a time zone).")
+    payload: Any = Field(
+        default=None, description="JSON, checked against the queue's payload_schema."
+    )
+    delay: float | None = Field(
+        default=None, ge=0, le=10 * 365 * 86400, description="Seconds to wait."
+    )
+    at: datetime | None = Field(
+        default=None, description="When to run (RFC 3339, with a time zone)."
+    )
     priority: Literal["critical", "high", "normal", "low"] | None = Field(
         None, description="Defaults to the queue's."
     )
@@ -95,6 +104,22 @@ class Purged(BaseModel):
     purged: int
 
 
+class PauseRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(
+        default=None, max_length=500, description="Why, for whoever looks next."
+    )
+
+
+class Paused(BaseModel):
+    queue: str
+    paused: bool
+    since: float | None = Field(default=None, description="Epoch seconds.")
+    by: str = Field(default="", description="The access entry, or user@host for the CLI.")
+    reason: str = ""
+
+
 class Triggered(BaseModel):
     id: str
     queue: str
@@ -102,19 +127,27 @@ class Triggered(BaseModel):
     previous: str | None = Field(description="Its previous run, still queued or running.")
 
 
-def router(host: Host) -> APIRouter:
+def router(host: Host, gate: Gate) -> APIRouter:
     api = APIRouter(prefix="/api/v1", responses=problems())
+    read = [Depends(gate.need("read"))]
+    operate = [Depends(gate.need("operate"))]
+    enqueue_into = [Depends(gate.need_enqueue)]
     storage = host.storage
     client = Client.over(storage)
 
     def now() -> float:
         return time.time()
 
-    @api.get("/status", summary="Everything `jobrunner status` shows", tags=["overview"])
+    @api.get(
+        "/status",
+        summary="Everything `jobrunner status` shows",
+        tags=["overview"],
+        dependencies=read,
+    )
     def status() -> dict[str, Any]:
         return overview.gather(storage, now())
 
-    @api.get("/queues", summary="Every queue: counts by state", tags=["queues"])
+    @api.get("/queues", summary="Every queue: counts by state", tags=["queues"], dependencies=read)
     def queues() -> dict[str, Any]:
         return {"queues": overview.gather(storage, now())["queues"]}
 
@@ -123,6 +156,7 @@ def router(host: Host) -> APIRouter:
         summary="One queue: counts by state",
         tags=["queues"],
         responses=problems(404),
+        dependencies=read,
     )
     def queue(queue: QueueName) -> dict[str, Any]:
         found = overview.gather(storage, now())["queues"]
@@ -134,6 +168,7 @@ def router(host: Host) -> APIRouter:
         status_code=201,
         tags=["jobs"],
         responses=problems(400, 404),
+        dependencies=enqueue_into,
     )
     def enqueue(
         queue: QueueName,
@@ -149,6 +184,7 @@ def router(host: Host) -> APIRouter:
         status_code=201,
         tags=["jobs"],
         responses=problems(400, 404),
+        dependencies=enqueue_into,
     )
     def enqueue_batch(queue: QueueName, batch: Batch) -> list[Enqueued]:
         for n, job in enumerate(batch.jobs):  # all checked first: a refusal stores nothing
@@ -161,11 +197,42 @@ def router(host: Host) -> APIRouter:
             for job in batch.jobs
         ]
 
+    @api.post(
+        "/queues/{queue}/pause",
+        summary="Pause a queue: no daemon starts its jobs within a second, until resumed",
+        tags=["queues"],
+        responses=problems(400, 404),
+        dependencies=operate,
+    )
+    def pause(queue: QueueName, request: Request, why: PauseRequest | None = None) -> Paused:
+        try:
+            done = client.pause(queue, why.reason if why else None, by=_caller(request))
+        except EnqueueError as exc:
+            _refused(exc)
+            raise  # not reached
+        return Paused(queue=queue, paused=True, since=done.since, by=done.by, reason=done.reason)
+
+    @api.post(
+        "/queues/{queue}/resume",
+        summary="Resume a paused queue: its jobs start again at once",
+        tags=["queues"],
+        responses=problems(404),
+        dependencies=operate,
+    )
+    def resume(queue: QueueName) -> Paused:
+        try:
+            lifted = client.resume(queue)
+        except EnqueueError as exc:
+            _refused(exc)
+            raise  # not reached
+        return Paused(queue=queue, paused=False, by=lifted.by if lifted else "")
+
     @api.get(
         "/jobs/{job_id}",
         summary="One job: state, payload, result, attempts",
         tags=["jobs"],
         responses=problems(404),
+        dependencies=read,
     )
     def job(job_id: JobId) -> dict[str, Any]:
         info = client.job(job_id)
@@ -173,7 +240,7 @@ def router(host: Host) -> APIRouter:
             raise HTTPException(404, f"no job '{job_id}' (unknown, or its record expired)")
         return info.as_dict()
 
-    @api.get("/dead", summary="Dead jobs, oldest first", tags=["dead letters"])
+    @api.get("/dead", summary="Dead jobs, oldest first", tags=["dead letters"], dependencies=read)
     def dead(
         queue: Annotated[str | None, Query(pattern=NAME)] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_LIST)] = 100,
@@ -186,6 +253,7 @@ def router(host: Host) -> APIRouter:
         summary="Replay one dead job",
         tags=["dead letters"],
         responses=problems(404),
+        dependencies=operate,
     )
     def replay_one(job_id: JobId) -> Replayed:
         record = storage.record(job_id)
@@ -197,6 +265,7 @@ def router(host: Host) -> APIRouter:
         "/dead/replay",
         summary="Replay every dead job of a queue, or of every queue",
         tags=["dead letters"],
+        dependencies=operate,
     )
     def replay_all(
         queue: Annotated[
@@ -216,6 +285,7 @@ def router(host: Host) -> APIRouter:
         summary="Delete one dead job for good",
         tags=["dead letters"],
         responses=problems(404),
+        dependencies=operate,
     )
     def purge_one(job_id: JobId) -> Purged:
         if not storage.purge(job_id=job_id):
@@ -227,6 +297,7 @@ def router(host: Host) -> APIRouter:
         summary="Delete the dead jobs of a queue (or, with all=true, of every queue) for good",
         tags=["dead letters"],
         responses=problems(400),
+        dependencies=operate,
     )
     def purge(
         queue: Annotated[str | None, Query(pattern=NAME)] = None,
@@ -236,11 +307,22 @@ def router(host: Host) -> APIRouter:
             raise HTTPException(400, "say which dead jobs to purge: queue=NAME or all=true")
         return Purged(purged=storage.purge(queue=queue))
 
-    @api.get("/crons", summary="Every cron entry: schedule, last and next tick", tags=["cron"])
+    @api.get(
+        "/crons",
+        summary="Every cron entry: schedule, last and next tick",
+        tags=["cron"],
+        dependencies=read,
+    )
     def crons() -> dict[str, Any]:
         return {"crons": overview.gather(storage, now())["crons"]}
 
-    @api.get("/crons/{name}", summary="One cron entry", tags=["cron"], responses=problems(404))
+    @api.get(
+        "/crons/{name}",
+        summary="One cron entry",
+        tags=["cron"],
+        responses=problems(404),
+        dependencies=read,
+    )
     def cron(name: Annotated[str, Path()]) -> dict[str, Any]:
         found = overview.gather(storage, now())["crons"]
         return {"name": name, **_known(found, name, "cron entry")}
@@ -251,6 +333,7 @@ def router(host: Host) -> APIRouter:
         status_code=201,
         tags=["cron"],
         responses=problems(404),
+        dependencies=operate,
     )
     def trigger(name: Annotated[str, Path()]) -> Triggered:
         try:
@@ -262,7 +345,10 @@ def router(host: Host) -> APIRouter:
         )
 
     @api.get(
-        "/daemons", summary="Live daemons: role, queues, generation, health", tags=["overview"]
+        "/daemons",
+        summary="Live daemons: role, queues, generation, health",
+        tags=["overview"],
+        dependencies=read,
     )
     def daemons() -> dict[str, Any]:
         return {"daemons": overview.gather(storage, now())["daemons"]}
@@ -271,12 +357,21 @@ def router(host: Host) -> APIRouter:
         "/config",
         summary="The configuration in force: generation, hash, files, problems",
         tags=["overview"],
+        dependencies=read,
     )
     def config() -> dict[str, Any]:
         seen = overview.gather(storage, now())
         return {"config": seen["config"], "problems": seen["problems"]}
 
     return api
+
+
+def _caller(request: Request) -> str:
+    """Who asks, for the record: the access entry of the token, else the client address."""
+    entry = getattr(request.state, "access", None)
+    if entry is not None:
+        return f"access entry {entry}"
+    return f"HTTP client {request.client.host if request.client else 'unknown'}"
 
 
 def _known(found: dict[str, Any], name: str, what: str) -> Any:

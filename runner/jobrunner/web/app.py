@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry
@@ -19,6 +19,7 @@ from jobrunner import metrics
 from jobrunner.storage import StorageError
 from jobrunner.version import __version__
 from jobrunner.web import api
+from jobrunner.web.access import Gate
 from jobrunner.web.cluster import Cluster
 from jobrunner.web.host import Host
 
@@ -31,15 +32,17 @@ def problem(status: int, title: str, detail: str, kind: str = "about:blank") -> 
     return JSONResponse(body, status_code=status, media_type=PROBLEM)
 
 
-def build(host: Host, *, cluster: bool) -> FastAPI:
-    """The application for `host`; with `cluster`, `/metrics` adds the deployment's figures."""
+def build(host: Host, *, cluster: bool, exposed: bool = False) -> FastAPI:
+    """The application for `host`; with `cluster`, `/metrics` adds the deployment's figures;
+    `exposed`: it listens where other hosts can reach it (web/access.py)."""
     app = FastAPI(
         title="jobrunner",
         version=__version__,
-        openapi_url="/api/v1/openapi.json",
+        openapi_url=None,  # served below, behind the gate like every route but health
         docs_url=None,
         redoc_url=None,
     )
+    gate = Gate(host.access, exposed=exposed)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(metrics.REGISTRY)
     if cluster:
@@ -47,7 +50,9 @@ def build(host: Host, *, cluster: bool) -> FastAPI:
 
     @app.exception_handler(HTTPException)
     async def http_problem(request: Request, exc: HTTPException) -> JSONResponse:
-        return problem(exc.status_code, _title(exc.status_code), str(exc.detail))
+        answer = problem(exc.status_code, _title(exc.status_code), str(exc.detail))
+        answer.headers.update(exc.headers or {})
+        return answer
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -61,7 +66,15 @@ def build(host: Host, *, cluster: bool) -> FastAPI:
     def unreachable(request: Request, exc: StorageError) -> JSONResponse:
         return problem(503, "Storage unavailable", str(exc))
 
-    app.include_router(api.router(host))
+    app.include_router(api.router(host, gate))
+
+    @app.get(
+        "/api/v1/openapi.json",
+        include_in_schema=False,
+        dependencies=[Depends(gate.need("read"))],
+    )
+    def openapi() -> dict[str, Any]:
+        return app.openapi()
 
     @app.get("/healthz", summary="Alive: the daemon's main loop runs")
     def healthz() -> Any:
@@ -77,7 +90,12 @@ def build(host: Host, *, cluster: bool) -> FastAPI:
             return problem(503, "Not ready", "; ".join(why))
         return {"status": "ready", "daemon": host.id}
 
-    @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    @app.get(
+        "/metrics",
+        summary="Prometheus metrics",
+        response_class=Response,
+        dependencies=[Depends(gate.need("read"))],
+    )
     def scrape(request: Request) -> Response:
         encode, content_type = choose_encoder(request.headers.get("accept", ""))
         return Response(encode(registry), media_type=content_type)

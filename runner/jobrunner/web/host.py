@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol
 
+from jobrunner.config.model import Access
 from jobrunner.storage import Storage
 
 
@@ -18,4 +20,8 @@ class Host(Protocol):
     def readiness(self) -> list[str]:
         """Why it should not get traffic now (no configuration loaded yet, storage
         unreachable, stopping); empty when ready."""
+        ...
+
+    def access(self) -> Mapping[str, Access]:
+        """The `access:` entries of the configuration in force (web/access.py)."""
         ...

@@ -34,7 +34,7 @@ class HttpServer:
         """Bind and serve in a thread; `CannotListen` if the address cannot be bound."""
         sock = _bind(self.address)
         config = uvicorn.Config(
-            app.build(host, cluster=self.cluster),
+            app.build(host, cluster=self.cluster, exposed=not self.address.loopback),
             log_config=None,
             access_log=False,
             lifespan="off",
