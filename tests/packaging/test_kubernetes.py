@@ -12,10 +12,13 @@ import yaml
 from conftest import run_cli
 from test_container import CONTAINERFILE, image_env, stages, values
 
+from jobrunner.config import load
+from jobrunner.config.access import resolve_token
+from jobrunner.daemon.process import STALLED
 from jobrunner.values import duration
+from jobrunner.web import address
 
 KUBE = Path(__file__).resolve().parents[2] / "packaging" / "kubernetes"
-HEALTH_TIMEOUT = 5  # `jobrunner health --timeout` default, in seconds
 
 
 def manifests() -> dict[str, list[dict[str, Any]]]:
@@ -45,7 +48,27 @@ def env(deployment: dict[str, Any]) -> dict[str, Any]:
     return {e["name"]: e.get("value", e.get("valueFrom")) for e in container(deployment)["env"]}
 
 
-DEPLOYMENTS = ["jobrunner-scheduler", "jobrunner-worker"]
+def args(deployment: dict[str, Any]) -> dict[str, str]:
+    """`jobrunner run`'s options in the container's args, by name."""
+    command, *rest = container(deployment)["args"]
+    assert command == "run"
+    assert len(rest) % 2 == 0, rest  # every option here takes a value
+    return dict(zip(rest[::2], rest[1::2], strict=True))
+
+
+def named_ports(deployment: dict[str, Any]) -> dict[str, int]:
+    return {p["name"]: p["containerPort"] for p in container(deployment).get("ports", [])}
+
+
+def pod_labels(name: str) -> dict[str, str]:
+    return dict(find("Deployment", name)["spec"]["template"]["metadata"]["labels"])
+
+
+ROLES = {"jobrunner-scheduler": "scheduler", "jobrunner-worker": "worker", "jobrunner-web": "web"}
+DEPLOYMENTS = list(ROLES)
+# The daemons that hand work back on SIGTERM (the web role has none to finish).
+GRACEFUL = ["jobrunner-scheduler", "jobrunner-worker"]
+ACCESS_MOUNT = "/run/secrets/jobrunner"
 
 
 def test_every_manifest_is_a_kubernetes_object() -> None:
@@ -67,11 +90,21 @@ def test_kustomization_applies_everything_but_the_example_secret() -> None:
 
 
 def test_one_role_per_deployment() -> None:
-    scheduler, worker = (find("Deployment", name) for name in DEPLOYMENTS)
-    assert container(scheduler)["args"] == ["run", "--role", "scheduler"]
-    assert container(worker)["args"] == ["run", "--role", "worker"]
+    scheduler, worker, web = (find("Deployment", name) for name in DEPLOYMENTS)
+    for name, role in ROLES.items():
+        assert args(find("Deployment", name))["--role"] == role, name
     assert scheduler["spec"]["replicas"] >= 1  # ticks fire once, however many schedulers
     assert worker["spec"]["replicas"] == 2
+    assert web["spec"]["replicas"] >= 1
+
+
+@pytest.mark.parametrize("name", DEPLOYMENTS)
+def test_every_daemon_serves_http_on_its_named_port(name: str) -> None:
+    deployment = find("Deployment", name)
+    where = address.parse(args(deployment)["--http"])
+    assert named_ports(deployment) == {"http": where.port}
+    # Beyond loopback, so the kubelet and Prometheus reach it; allowed by the access entries.
+    assert not where.loopback
 
 
 @pytest.mark.parametrize("name", DEPLOYMENTS)
@@ -93,14 +126,25 @@ def test_jobs_are_the_whole_configmap_where_the_image_looks(name: str) -> None:
     assert mount["mountPath"] == image_env(stages(CONTAINERFILE)[1])["JOBRUNNER_JOBS_DIR"]
 
 
+PROBE_PATHS = {"startupProbe": "/healthz", "livenessProbe": "/healthz", "readinessProbe": "/readyz"}
+
+
 @pytest.mark.parametrize("name", DEPLOYMENTS)
-def test_probes_run_jobrunner_health(name: str) -> None:
+def test_probes_ask_the_daemon_over_http(name: str) -> None:
     spec = container(find("Deployment", name))
-    assert spec["readinessProbe"]["exec"]["command"] == ["jobrunner", "health"]
-    for probe in ("livenessProbe", "startupProbe"):  # a Redis outage must not restart pods
-        assert spec[probe]["exec"]["command"] == ["jobrunner", "health", "--liveness"]
-    for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
-        assert spec[probe]["timeoutSeconds"] > HEALTH_TIMEOUT
+    for probe, path in PROBE_PATHS.items():
+        # /healthz for liveness: a Redis outage fails /readyz only, and must not restart pods.
+        assert set(spec[probe]) - {"periodSeconds", "timeoutSeconds", "failureThreshold"} == {
+            "httpGet"
+        }, probe
+        assert spec[probe]["httpGet"] == {"path": path, "port": "http"}, probe
+        assert spec[probe]["timeoutSeconds"] <= spec[probe]["periodSeconds"], probe
+    assert "http" in named_ports(find("Deployment", name))
+    startup, liveness = spec["startupProbe"], spec["livenessProbe"]
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 120  # time to connect
+    # A hang is one /healthz notices after STALLED s; a restart needs several misses.
+    assert liveness["failureThreshold"] >= 3
+    assert liveness["periodSeconds"] * liveness["failureThreshold"] > STALLED
 
 
 @pytest.mark.parametrize("name", DEPLOYMENTS)
@@ -123,23 +167,33 @@ def test_locked_down(name: str) -> None:
     assert "memory" in resources["limits"]
 
 
-@pytest.mark.parametrize("name", DEPLOYMENTS)
+@pytest.mark.parametrize("name", GRACEFUL)
 def test_the_kubelet_waits_longer_than_the_grace(name: str) -> None:
     deployment = find("Deployment", name)
     grace = duration.parse(env(deployment)["JOBRUNNER_GRACE"]).total_seconds()
     assert deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] > grace
 
 
+def selects(selector: dict[str, str]) -> list[str]:
+    """The Deployments whose pods `selector` matches."""
+    return [name for name in DEPLOYMENTS if selector.items() <= pod_labels(name).items()]
+
+
 def test_selectors_match_their_pods() -> None:
-    labels = {
-        name: find("Deployment", name)["spec"]["template"]["metadata"]["labels"]
-        for name in DEPLOYMENTS
-    }
     for name in DEPLOYMENTS:
-        selector = find("Deployment", name)["spec"]["selector"]["matchLabels"]
-        assert selector.items() <= labels[name].items()
+        assert selects(find("Deployment", name)["spec"]["selector"]["matchLabels"]) == [name]
         budget = find("PodDisruptionBudget", name)["spec"]["selector"]["matchLabels"]
-        assert budget.items() <= labels[name].items()
+        assert selects(budget) == [name]
+
+
+def test_the_web_service_reaches_the_web_pods_on_their_named_port() -> None:
+    service = find("Service", "jobrunner-web")["spec"]
+    assert service.get("type", "ClusterIP") == "ClusterIP"
+    assert selects(service["selector"]) == ["jobrunner-web"]
+    (port,) = service["ports"]
+    assert port["port"] == 80
+    assert port["targetPort"] == "http"
+    assert port["targetPort"] in named_ports(find("Deployment", "jobrunner-web"))
 
 
 def configmap_as_mounted(root: Path) -> Path:
@@ -152,6 +206,51 @@ def configmap_as_mounted(root: Path) -> Path:
         os.symlink(f"..data/{key}", root / key)
     os.symlink(timestamped.name, root / "..data")
     return root
+
+
+def access_entries(root: Path) -> dict[str, Any]:
+    loaded = load([configmap_as_mounted(root)])
+    assert loaded.ok, loaded.problems
+    return dict(loaded.config.access)
+
+
+def access_secret() -> dict[str, str]:
+    return dict(find("Secret", "jobrunner-access")["stringData"])
+
+
+def test_the_configmap_declares_who_may_call_the_api(tmp_path: Path) -> None:
+    entries = access_entries(tmp_path / "jobs.d")
+    assert entries["prometheus"].scopes == {"read"}
+    assert entries["operator"].scopes == {"read", "operate"}
+    for entry in entries.values():  # a file of the mounted Secret, never the environment
+        assert entry.token.kind == "file", entry.name
+
+
+def test_every_token_is_a_key_of_the_mounted_secret(tmp_path: Path) -> None:
+    entries = access_entries(tmp_path / "jobs.d")
+    secret = access_secret()
+
+    def read_file(path: str) -> str:  # the Secret as the kubelet mounts it
+        folder, _, key = path.rpartition("/")
+        assert folder == ACCESS_MOUNT, path
+        return secret[key]
+
+    for entry in entries.values():
+        assert resolve_token(entry, {}, read_file), entry.name
+    assert set(secret) == {entry.token.target.rpartition("/")[2] for entry in entries.values()}
+    # One token per entry: a token shared by two entries is allowed the scopes of either.
+    assert len(set(secret.values())) == len(secret)
+
+
+@pytest.mark.parametrize("name", DEPLOYMENTS)
+def test_every_daemon_mounts_the_tokens(name: str) -> None:
+    """Each serves /metrics beyond loopback, so each must resolve the tokens (re-read every 5 s)."""
+    deployment = find("Deployment", name)
+    (volume,) = [v for v in deployment["spec"]["template"]["spec"]["volumes"] if "secret" in v]
+    assert volume["secret"]["secretName"] == find("Secret", "jobrunner-access")["metadata"]["name"]
+    assert volume["secret"].get("optional") is not True  # a missing Secret stops the start
+    (mount,) = [m for m in container(deployment)["volumeMounts"] if m["name"] == volume["name"]]
+    assert mount == {"name": volume["name"], "mountPath": ACCESS_MOUNT, "readOnly": True}
 
 
 def test_the_configmap_job_files_validate_once_each(tmp_path: Path) -> None:

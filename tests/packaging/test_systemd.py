@@ -12,9 +12,12 @@ import pytest
 
 from jobrunner.cli.run import run
 from jobrunner.values import duration
+from jobrunner.web import address
 
 SYSTEMD = Path(__file__).resolve().parents[2] / "packaging" / "systemd"
 UNIT = SYSTEMD / "jobrunner.service"
+WEB = SYSTEMD / "jobrunner-web.service"
+UNITS = [UNIT, WEB]
 SETTING = re.compile(r"^([A-Za-z][A-Za-z0-9]*)=(.*)$")
 
 
@@ -50,18 +53,52 @@ def environment(values: list[str]) -> dict[str, str]:
 RUN_VARIABLES = {p.envvar for p in run.params if isinstance(p.envvar, str)}
 
 
-def test_every_setting_says_why() -> None:
-    assert uncommented(UNIT) == []
+@pytest.mark.parametrize("unit", UNITS, ids=lambda p: p.name)
+def test_every_setting_says_why(unit: Path) -> None:
+    assert uncommented(unit) == []
 
 
-def test_ready_watchdog_and_reload_follow_the_daemon_contract() -> None:
-    service = parse(UNIT)["Service"]
+@pytest.mark.parametrize("unit", UNITS, ids=lambda p: p.name)
+def test_ready_watchdog_and_reload_follow_the_daemon_contract(unit: Path) -> None:
+    service = parse(unit)["Service"]
     assert service["Type"] == ["notify"]
     assert service["NotifyAccess"] == ["main"]  # job commands inherit $NOTIFY_SOCKET
     assert service["WatchdogSec"] == ["30"]
-    assert service["ExecStart"] == ["/usr/bin/env jobrunner run"]
     assert service["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
     assert service["Restart"] == ["on-failure"]
+
+
+def test_the_main_unit_takes_its_role_from_the_environment() -> None:
+    assert parse(UNIT)["Service"]["ExecStart"] == ["/usr/bin/env jobrunner run"]
+
+
+def test_the_web_unit_runs_the_web_role_on_loopback() -> None:
+    service = parse(WEB)["Service"]
+    # On the command line, so a JOBRUNNER_ROLE in the shared env file cannot change it.
+    assert service["ExecStart"] == ["/usr/bin/env jobrunner run --role web"]
+    where = address.parse(environment(service["Environment"])["JOBRUNNER_HTTP"])
+    assert where.loopback  # open routes without access entries: this host only
+    assert str(where) == "127.0.0.1:8080"
+    assert int(service["TimeoutStopSec"][0]) > 0
+    assert service["SyslogIdentifier"] == ["jobrunner-web"]
+
+
+# What may differ between the two units; everything else is the same, hardening included.
+WEB_OWN = {"ExecStart", "Environment", "TimeoutStopSec", "SyslogIdentifier"}
+
+
+def test_the_web_unit_mirrors_the_main_unit() -> None:
+    main, web = parse(UNIT), parse(WEB)
+    assert set(main) == set(web)
+    for section in main:
+        own = WEB_OWN if section == "Service" else {"Description"}
+        mirrored = {k: v for k, v in main[section].items() if k not in own}
+        assert {k: v for k, v in web[section].items() if k not in own} == mirrored, section
+    shared = environment(main["Service"]["Environment"])
+    web_env = environment(web["Service"]["Environment"])
+    assert set(web_env) <= RUN_VARIABLES
+    for name in ("JOBRUNNER_JOBS_DIR", "JOBRUNNER_STORAGE", "JOBRUNNER_LOG_FORMAT"):
+        assert web_env[name] == shared[name], name  # the same job files and storage
 
 
 def test_stopping_leaves_the_jobs_their_grace() -> None:
@@ -73,8 +110,9 @@ def test_stopping_leaves_the_jobs_their_grace() -> None:
     assert int(service["TimeoutStopSec"][0]) > grace.total_seconds()
 
 
-def test_state_and_configuration_live_where_the_environment_points() -> None:
-    service = parse(UNIT)["Service"]
+@pytest.mark.parametrize("unit", UNITS, ids=lambda p: p.name)
+def test_state_and_configuration_live_where_the_environment_points(unit: Path) -> None:
+    service = parse(unit)["Service"]
     env = environment(service["Environment"])
     assert set(env) <= RUN_VARIABLES
     assert env["JOBRUNNER_STORAGE"] == "sqlite:////var/lib/jobrunner/state.db"
@@ -86,8 +124,9 @@ def test_state_and_configuration_live_where_the_environment_points() -> None:
     assert service["User"] == service["Group"] == ["jobrunner"]
 
 
-def test_hardening() -> None:
-    service = parse(UNIT)["Service"]
+@pytest.mark.parametrize("unit", UNITS, ids=lambda p: p.name)
+def test_hardening(unit: Path) -> None:
+    service = parse(unit)["Service"]
     expected = {
         "NoNewPrivileges": "yes",
         "ProtectSystem": "strict",
@@ -114,14 +153,17 @@ def test_the_env_file_names_only_real_options() -> None:
     named = set(re.findall(r"^#?(JOBRUNNER_[A-Z_]+)=", text, re.MULTILINE))
     assert named <= RUN_VARIABLES
     assert {"JOBRUNNER_STORAGE", "JOBRUNNER_GRACE", "JOBRUNNER_ROLE"} <= named
+    # Both units read the file: an address here would override each unit's own.
+    assert "JOBRUNNER_HTTP" not in named
     for line in text.splitlines():  # systemd's EnvironmentFile= syntax, not a shell's
         assert not line or line.startswith("#") or SETTING.match(line), line
 
 
 @pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze is not installed")
-def test_systemd_accepts_the_unit() -> None:
+@pytest.mark.parametrize("unit", UNITS, ids=lambda p: p.name)
+def test_systemd_accepts_the_unit(unit: Path) -> None:
     result = subprocess.run(
-        ["systemd-analyze", "verify", str(UNIT)], capture_output=True, text=True, timeout=60
+        ["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60
     )
     # verify exits 0 on unknown keys and bad values, but names the unit file when it
     # ignores a line; other units' complaints are not ours.
