@@ -44,3 +44,15 @@ def test_idle_bench_runs() -> None:
     assert result.returncode == 0, result.stderr
     assert [line.split(",")[0] for line in result.stdout.splitlines()][:2] == ["sqlite", "sqlite"]
     assert "% of a core" in result.stdout
+
+
+def test_http_enqueue_bench_runs() -> None:
+    script = str(BENCHMARKS / "http_enqueue_bench.py")
+    result = subprocess.run(
+        [sys.executable, script, "--seconds", "0.5", "--warmup", "0", "--clients", "2"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("sqlite") and "enqueues/s" in result.stdout

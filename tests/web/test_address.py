@@ -49,3 +49,20 @@ def test_refused(text: str, message: str) -> None:
 def test_an_address_reads_back_as_itself(ip: object, port: int) -> None:
     address = Address(str(ip), port)
     assert parse(str(address)) == address
+
+
+def test_the_server_socket_says_it_is_tcp_so_answers_are_not_delayed() -> None:
+    """asyncio sets TCP_NODELAY only on sockets whose proto is IPPROTO_TCP; with proto 0
+    every keep-alive answer after the first waited ~40 ms (benchmarks/README.md)."""
+    import socket
+
+    from servers import free_port
+
+    from jobrunner.web.address import parse
+    from jobrunner.web.server import _bind
+
+    sock = _bind(parse(f"127.0.0.1:{free_port()}"))
+    try:
+        assert sock.proto == socket.IPPROTO_TCP
+    finally:
+        sock.close()
