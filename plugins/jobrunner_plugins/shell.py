@@ -29,8 +29,10 @@ line saying how many earlier bytes were dropped.
   under that limit, since its exit status alone cannot tell.
 - At the attempt's deadline the whole process group gets SIGTERM, and SIGKILL
   after `KILL_GRACE` seconds if any of it is left; the attempt raises
-  `TimeoutError`. Process groups still running when the daemon's interpreter
-  exits get the same treatment from an `atexit` handler.
+  `TimeoutError`. A cancelled job (`ctx.cancelled`) gets the same within a
+  tenth of a second of the worker hearing of it, and raises `Cancelled`.
+  Process groups still running when the daemon's interpreter exits get the
+  same treatment from an `atexit` handler.
 
 A string `command` runs through `sh -c` and needs `shell: true`, so a shell
 is only ever involved when asked for. The values of `env` are never logged
@@ -53,6 +55,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 from jobrunner.plugin import (
+    Cancelled,
     CheckOptions,
     JobContext,
     ParamIssue,
@@ -64,6 +67,7 @@ from jobrunner.plugin import (
 
 DEFAULT_MAX_OUTPUT = 65536
 KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
+CANCEL_LOOK = 0.1  # seconds between looks at `ctx.cancelled` while the command runs
 ERROR_TAIL = 2000  # characters of stderr quoted in an error message
 _CHUNK = 65536
 
@@ -160,9 +164,7 @@ class Shell(Plugin):
         process, finished = self._start(ctx.memory_limit), False
         try:
             data = json.dumps(payload).encode()
-            finished = _exchange(process, data, ctx.deadline, out, err) and _wait(
-                process, ctx.deadline
-            )
+            finished = _exchange(process, data, ctx, out, err) and _wait(process, ctx)
         finally:
             if not finished:  # the deadline, or an error here: none of it may linger
                 _stop_group(process)
@@ -171,6 +173,8 @@ class Shell(Plugin):
             for pipe in (process.stdin, process.stdout, process.stderr):
                 if pipe is not None:
                     pipe.close()
+        if not finished and ctx.cancelled:
+            raise Cancelled(f"{self.label} was cancelled; its process group was killed")
         if not finished:
             raise TimeoutError(
                 f"{self.label} was still running at its timeout of "
@@ -260,9 +264,10 @@ class _Tail:
 
 
 def _exchange(
-    process: subprocess.Popen[bytes], data: bytes, deadline: float, out: _Tail, err: _Tail
+    process: subprocess.Popen[bytes], data: bytes, ctx: JobContext, out: _Tail, err: _Tail
 ) -> bool:
-    """Feed stdin, read stdout and stderr until both close; False if the deadline came first."""
+    """Feed stdin, read stdout and stderr until both close; False if the deadline or a
+    cancel came first."""
     assert process.stdin and process.stdout and process.stderr
     stdin = process.stdin.fileno()
     os.set_blocking(stdin, False)
@@ -272,10 +277,10 @@ def _exchange(
         selector.register(stdin, selectors.EVENT_WRITE)
         reading = 2
         while reading:
-            left = deadline - time.monotonic()
-            if left <= 0:
+            left = ctx.deadline - time.monotonic()
+            if left <= 0 or ctx.cancelled:
                 return False
-            for key, _ in selector.select(left):
+            for key, _ in selector.select(min(left, CANCEL_LOOK)):
                 if key.fd == stdin:
                     data = _feed(stdin, data)
                     if not data:
@@ -289,13 +294,16 @@ def _exchange(
     return True
 
 
-def _wait(process: subprocess.Popen[bytes], deadline: float) -> bool:
-    """Wait for the command to exit (its output is closed already); False at the deadline."""
-    try:
-        process.wait(max(0.0, deadline - time.monotonic()))
-    except subprocess.TimeoutExpired:
-        return False
-    return True
+def _wait(process: subprocess.Popen[bytes], ctx: JobContext) -> bool:
+    """Wait for the command to exit (its output is closed already); False at the deadline
+    or a cancel."""
+    while (left := ctx.deadline - time.monotonic()) > 0 and not ctx.cancelled:
+        try:
+            process.wait(min(left, CANCEL_LOOK))
+        except subprocess.TimeoutExpired:
+            continue
+        return True
+    return False
 
 
 def _feed(fd: int, data: bytes) -> bytes:

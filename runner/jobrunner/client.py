@@ -9,6 +9,8 @@
         info = jobs.job(job_id)  # JobInfo: state, attempts and their errors, result, times
         jobs.pause("send-email", "mail relay down")  # no daemon starts its jobs until resumed
         jobs.resume("send-email")
+        jobs.cancel(later)  # Cancel.CANCELLED: it never runs; a running one is stopped
+        jobs.retry(later)  # a dead or cancelled job back in its queue, history kept
 
 A producer needs no copy of the YAML. It checks each job against the
 configuration the daemons publish to the storage: the queue must exist, the
@@ -26,6 +28,7 @@ reached. A client may be shared by the threads of a process.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import math
@@ -39,8 +42,18 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
 
-from jobrunner.job import MAX_PAYLOAD, PRIORITY_RANK, Attempt, Job, Record, State, new_id
-from jobrunner.storage import Pause, Storage, StorageError, open_storage, records
+from jobrunner.job import (
+    DEAD_LETTER_RETAIN,
+    FINISHED,
+    MAX_PAYLOAD,
+    PRIORITY_RANK,
+    Attempt,
+    Job,
+    Record,
+    State,
+    new_id,
+)
+from jobrunner.storage import Cancel, Pause, Storage, StorageError, open_storage, records
 from jobrunner.storage.base import PAUSE_TEXT
 from jobrunner.storage.records import Published
 from jobrunner.values import size, suggest, template
@@ -50,12 +63,25 @@ DEFAULT_IDEMPOTENCY_TTL = 24 * 3600.0
 MAX_SCHEMA_ERRORS = 5
 _PRIORITY_NAME = {rank: name for name, rank in PRIORITY_RANK.items()}
 
-__all__ = ["MAX_PAYLOAD", "Client", "EnqueueError", "JobInfo", "Pause", "StorageError"]
+__all__ = [
+    "MAX_PAYLOAD",
+    "Cancel",
+    "Client",
+    "EnqueueError",
+    "JobInfo",
+    "Pause",
+    "StorageError",
+    "UnknownJob",
+]
 
 
 class EnqueueError(ValueError):
     """A job the configuration refuses (unknown queue, bad payload, bad option), or the
     pause of a queue it does not have."""
+
+
+class UnknownJob(EnqueueError):
+    """No job has this id (or its record expired)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +90,7 @@ class JobInfo:
 
     id: str
     queue: str
-    state: State  # scheduled, queued, running, succeeded, retrying or dead
+    state: State  # scheduled, queued, running, succeeded, retrying, dead or cancelled
     payload: Any
     priority: str  # critical, high, normal or low
     attempts: tuple[Attempt, ...]  # each try: outcome, duration, error type, message, traceback
@@ -101,8 +127,8 @@ class JobInfo:
 
     @property
     def done(self) -> bool:
-        """True once the job succeeded or went to the dead-letter queue."""
-        return self.state in (State.SUCCEEDED, State.DEAD)
+        """True once the job succeeded, went to the dead-letter queue or was cancelled."""
+        return self.state in FINISHED
 
     @property
     def error(self) -> str | None:
@@ -235,6 +261,36 @@ class Client:
             return None
         self.storage.resume(queue)
         return pause
+
+    # -- cancelling and retrying ----------------------------------------------
+
+    def cancel(self, job_id: str) -> Cancel:
+        """Cancel job `job_id`: what happened.
+
+        `Cancel.CANCELLED`: it waited (queued, scheduled, waiting for a retry) and never
+        runs now. `Cancel.REQUESTED`: it runs, and the daemon running it stops it within
+        about a second (a `shell` command or an isolated handler is killed, an in-process
+        handler sees `ctx.cancelled`); it ends CANCELLED, not retried. `Cancel.FINISHED`:
+        it had ended already. `UnknownJob` for an id the storage does not know.
+        A cancelled job is kept as long as its queue keeps dead ones (`retry` puts it back).
+        """
+        record = self.storage.record(job_id)
+        keep = DEAD_LETTER_RETAIN.total_seconds()
+        if record is not None:
+            with contextlib.suppress(EnqueueError):
+                keep = float(self._queue(record.job.queue).get("dead_retain", keep))
+        done = self.storage.cancel(job_id, keep)
+        if done is Cancel.UNKNOWN:
+            raise UnknownJob(f"no job '{job_id}': unknown id, or its record expired")
+        return done
+
+    def retry(self, job_id: str) -> bool:
+        """Put dead or cancelled job `job_id` back in its queue as a fresh first attempt,
+        its history kept; False when it is neither (it waits, runs or succeeded).
+        `UnknownJob` for an id the storage does not know."""
+        if self.storage.record(job_id) is None:
+            raise UnknownJob(f"no job '{job_id}': unknown id, or its record expired")
+        return self.storage.replay(job_id)
 
     def paused(self) -> dict[str, Pause]:
         """The paused queues, by name, with who paused them, when (epoch seconds) and why."""

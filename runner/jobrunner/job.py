@@ -31,6 +31,10 @@ class State(StrEnum):
     SUCCEEDED = "succeeded"
     RETRYING = "retrying"
     DEAD = "dead"
+    CANCELLED = "cancelled"  # cancelled by an operator: ended, not dead, never retried
+
+
+FINISHED = frozenset({State.SUCCEEDED, State.DEAD, State.CANCELLED})  # ended for good
 
 
 def new_id() -> str:
@@ -88,7 +92,7 @@ class Attempt:
     number: int
     started: float
     ended: float
-    outcome: str  # "succeeded" | "failed" | "timeout" | "permanent" | "lost" | "interrupted"
+    outcome: str  # succeeded|failed|timeout|permanent|lost|interrupted|cancelled
     daemon: str = ""
     error_type: str = ""
     error: str = ""

@@ -37,7 +37,8 @@ DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 JOBS = Counter(
     "jobrunner_jobs",
     "Attempts this daemon settled, by queue and outcome: succeeded, retried (failed, "
-    "another attempt follows), dead (dead-lettered) or interrupted (handed back at shutdown).",
+    "another attempt follows), dead (dead-lettered), cancelled (by an operator) or "
+    "interrupted (handed back at shutdown).",
     ["queue", "outcome"],
     registry=REGISTRY,
 )

@@ -10,6 +10,7 @@ built-in plugins use nothing but this module, and register through the same
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -37,6 +38,14 @@ class RetryLater(Exception):
         seconds = delay.total_seconds() if isinstance(delay, timedelta) else float(delay)
         super().__init__(message or f"retry requested in {seconds:g}s")
         self.delay = max(0.0, seconds)
+
+
+class Cancelled(Exception):
+    """The attempt was cancelled by an operator: recorded as `cancelled`, never retried.
+
+    Raised by the worker's own runners (a killed `shell` command or isolated child); a
+    cooperative handler that sees `ctx.cancelled` may raise it, or simply return.
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +79,15 @@ class JobContext:
     # it to them with `preexec_fn=child_setup(ctx.memory_limit)`.
     memory_limit: int | None = None
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("jobrunner.job"))
+    # Set by the worker when an operator cancels the job while this attempt runs.
+    cancel_event: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the job was cancelled: stop soon. A handler that runs long checks it
+        between steps (`ctx.cancel_event.wait(t)` sleeps until it or `t` seconds); whatever
+        it returns or raises afterwards, the attempt counts as cancelled."""
+        return self.cancel_event.is_set()
 
 
 class Plugin:
@@ -100,6 +118,7 @@ class Plugin:
 
 
 __all__ = [
+    "Cancelled",
     "CheckOptions",
     "JobContext",
     "ParamIssue",

@@ -61,3 +61,12 @@ def shout(payload: dict[str, Any], ctx: JobContext) -> Any:
 def echo(payload: Any) -> Any:
     """Succeed at once with the payload."""
     return payload
+
+
+def cooperative(payload: dict[str, Any], ctx: JobContext) -> Any:
+    """Works until the job is cancelled, looking at `ctx.cancelled` between steps."""
+    _note(payload, ctx, phase="start")
+    while not ctx.cancelled:
+        ctx.cancel_event.wait(0.05)
+    _note(payload, ctx, phase="cancelled")
+    return "stopped"

@@ -14,7 +14,7 @@ import pytest
 from garbage import corrupt_record, inject_garbage, overwrite_value, write_pause
 
 from jobrunner.job import Attempt, Job, Record, State, Unreadable, decode, new_id
-from jobrunner.storage import Pause, Redelivery, Storage, open_storage, records
+from jobrunner.storage import Cancel, Pause, Redelivery, Storage, open_storage, records
 
 BACKENDS = ["sqlite", "redis"]
 
@@ -534,3 +534,76 @@ def test_garbage_in_a_pause_still_pauses_and_reads_as_unreadable(
     assert store.lease("q", "d1", count=1, lease_for=30) == []  # still paused
     assert store.resume("q")
     assert len(store.lease("q", "d1", count=1, lease_for=30)) == 1
+
+
+def test_cancel_takes_a_waiting_job_out_of_its_queue(store: Storage) -> None:
+    queued, later = job(), job()
+    store.enqueue(queued)
+    store.enqueue(later, delay=60)
+    assert store.cancel(queued.id, keep_for=60) is Cancel.CANCELLED
+    assert store.cancel(later.id, keep_for=60) is Cancel.CANCELLED
+    for j in (queued, later):
+        rec = store.record(j.id)
+        assert rec is not None and rec.state is State.CANCELLED and rec.reason
+        assert rec.job == j
+    assert store.lease("q", "d1", count=5, lease_for=30) == []
+    assert store.dead() == []  # cancelled is not dead
+    stats = store.stats().get("q")
+    assert stats is None or (stats.ready, stats.scheduled, stats.dead) == (0, 0, 0)
+    assert store.cancel(queued.id, keep_for=60) is Cancel.FINISHED  # twice: nothing more
+    assert store.cancel("no-such-job", keep_for=60) is Cancel.UNKNOWN
+
+
+def test_cancel_keeps_the_history_of_a_job_waiting_for_its_retry(store: Storage) -> None:
+    j = job()
+    store.enqueue(j)
+    [lease] = store.lease("q", "d1", count=1, lease_for=30)
+    tried = Attempt(1, time.time(), time.time(), "failed", "d1", "E", "boom")
+    store.retry(lease, j.next_attempt(), 60, record_of(j, State.RETRYING, attempts=(tried,)))
+    assert store.cancel(j.id, keep_for=60) is Cancel.CANCELLED
+    rec = store.record(j.id)
+    assert rec is not None and rec.state is State.CANCELLED and rec.attempts == (tried,)
+    assert store.lease("q", "d1", count=1, lease_for=30) == []
+
+
+def test_cancel_of_a_leased_job_is_a_request_its_holder_reads(store: Storage) -> None:
+    a, b = job(), job()
+    store.enqueue(a)
+    store.enqueue(b)
+    leases = store.lease("q", "d1", count=2, lease_for=30)
+    assert store.cancel_requested(leases) == set()
+    assert store.cancel_requested([]) == set()
+    assert store.cancel(a.id, keep_for=60) is Cancel.REQUESTED
+    assert store.cancel_requested(leases) == {a.id}
+    assert store.record(a.id).state is State.RUNNING  # type: ignore[union-attr]
+    [held] = [lease for lease in leases if lease.job_id == a.id]
+    assert store.ack(held, record_of(a, State.CANCELLED), keep_for=60)
+    assert store.record(a.id).state is State.CANCELLED  # type: ignore[union-attr]
+    assert store.cancel(a.id, keep_for=60) is Cancel.FINISHED
+    assert store.cancel_requested(leases) == set()
+
+
+def test_a_cancel_request_ends_with_the_attempt_it_was_for(store: Storage) -> None:
+    j = job()
+    store.enqueue(j)
+    [lease] = store.lease("q", "d1", count=1, lease_for=30)
+    assert store.cancel(j.id, keep_for=60) is Cancel.REQUESTED
+    store.retry(lease, j.next_attempt(), 0, record_of(j, State.RETRYING))
+    [again] = store.lease("q", "d1", count=1, lease_for=30)
+    assert store.cancel_requested([again]) == set()
+
+
+def test_a_cancelled_job_can_be_replayed_with_its_history(store: Storage) -> None:
+    j = job()
+    store.enqueue(j)
+    [lease] = store.lease("q", "d1", count=1, lease_for=30)
+    store.cancel(j.id, keep_for=60)
+    tried = Attempt(1, time.time(), time.time(), "cancelled", "d1", "Cancelled", "by an operator")
+    store.ack(lease, record_of(j, State.CANCELLED, attempts=(tried,)), keep_for=60)
+    assert store.replay(j.id)
+    rec = store.record(j.id)
+    assert rec is not None and rec.state is State.QUEUED and rec.attempts == (tried,)
+    [again] = store.lease("q", "d1", count=1, lease_for=30)
+    assert decode(again.raw).attempt == 1
+    assert store.cancel_requested([again]) == set()  # the old request is gone
+    assert not store.replay(j.id)  # running: not dead nor cancelled

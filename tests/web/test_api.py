@@ -197,3 +197,23 @@ def test_pause_holds_a_queue_s_jobs_on_every_daemon_until_resume(
     assert status == 200 and resumed["paused"] is False
     wait_until(done(store, job[1]["id"], State.SUCCEEDED), what="the job to run once resumed")
     assert call(port, "POST", "/api/v1/queues/wrk/pause")[0] == 404
+
+
+def test_cancel_and_retry_a_job(web: tuple[int, Path], store: Storage) -> None:
+    port, tmp = web
+    out = tmp / "cancel.jsonl"
+    body = {"payload": {"out": str(out), "n": 4}, "delay": 3600}
+    status, job = call(port, "POST", "/api/v1/queues/work/jobs", body)
+    assert status == 201
+    status, answer = call(port, "POST", f"/api/v1/jobs/{job['id']}/cancel")
+    assert status == 200 and answer == {"id": job["id"], "outcome": "cancelled"}
+    assert done(store, job["id"], State.CANCELLED)()
+    status, problem = call(port, "POST", f"/api/v1/jobs/{job['id']}/cancel")
+    assert status == 409 and "cancelled" in problem["detail"]
+    assert call(port, "POST", "/api/v1/jobs/no-such-job/cancel")[0] == 404
+    assert call(port, "POST", "/api/v1/jobs/no-such-job/retry")[0] == 404
+    status, retried = call(port, "POST", f"/api/v1/jobs/{job['id']}/retry")
+    assert status == 200 and retried == {"id": job["id"], "queue": "work"}
+    wait_until(done(store, job["id"], State.SUCCEEDED), what="the retried job to run")
+    status, problem = call(port, "POST", f"/api/v1/jobs/{job['id']}/retry")
+    assert status == 409 and "succeeded" in problem["detail"]

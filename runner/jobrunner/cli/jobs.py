@@ -1,4 +1,5 @@
-"""`jobrunner jobs show`: everything known of one job; its rendering is shared with `dlq`."""
+"""`jobrunner jobs show|cancel|retry`: everything known of one job (its rendering is shared
+with `dlq`), cancelling jobs and putting dead or cancelled ones back."""
 
 from __future__ import annotations
 
@@ -165,3 +166,74 @@ def show(job_id: str, storage: str, as_json: bool) -> None:
             "expired (see retain_completed and dead_letter.retain)"
         )
     emit(info, as_json)
+
+
+@jobs.command()
+@click.argument("job_ids", metavar="ID...", nargs=-1, required=True)
+@storage_url
+def cancel(job_ids: tuple[str, ...], storage: str) -> None:
+    """Cancel jobs: one that waits never runs, one that runs is stopped.
+
+    A queued, scheduled or retrying job leaves its queue at once. A running
+    one is stopped by the daemon running it within about a second: a
+    `shell` command or an `isolation: process` handler is killed with its
+    process group, an in-process handler sees `ctx.cancelled`. Either way
+    the job ends `cancelled` (not dead, never retried) and is kept as long
+    as its queue keeps dead jobs; `jobrunner jobs retry ID` puts it back.
+    Prints what happened to each. Exit status: 0, or 1 if an ID is unknown
+    (the others are still cancelled).
+
+    \b
+    Examples:
+      jobrunner jobs cancel 01a201dd79c77ae84ed42874
+      jobrunner jobs cancel "$id1" "$id2"
+    """
+    from jobrunner.client import UnknownJob
+    from jobrunner.storage import Cancel
+
+    said = {
+        Cancel.CANCELLED: "cancelled",
+        Cancel.REQUESTED: "cancel requested: the daemon running it stops it",
+        Cancel.FINISHED: "already finished: nothing to cancel",
+    }
+    client = connect(storage)
+    unknown = []
+    with storage_errors(), client:
+        for job_id in job_ids:
+            try:
+                click.echo(f"{job_id}: {said[client.cancel(job_id)]}")
+            except UnknownJob as exc:
+                click.echo(f"{job_id}: {exc}", err=True)
+                unknown.append(job_id)
+    if unknown:
+        raise SystemExit(1)
+
+
+@jobs.command()
+@click.argument("job_id", metavar="ID")
+@storage_url
+def retry(job_id: str, storage: str) -> None:
+    """Put dead or cancelled job ID back in its queue as a fresh first attempt.
+
+    Its history is kept. Exit status: 0 put back, 1 unknown id or a job that
+    is neither dead nor cancelled.
+
+    \b
+    Examples:
+      jobrunner jobs retry 01a201dd79c77ae84ed42874
+    """
+    from jobrunner.client import UnknownJob
+
+    client = connect(storage)
+    with storage_errors(), client:
+        try:
+            info = client.job(job_id)
+            if info is None:
+                raise UnknownJob(f"no job '{job_id}': unknown id, or its record expired")
+            if not client.retry(job_id):
+                raise click.ClickException(
+                    f"job '{job_id}' is {info.state.value}: only dead or cancelled jobs retry"
+                )
+        except UnknownJob as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(f"{job_id}: back in queue {info.queue}")

@@ -105,7 +105,8 @@ class Upkeep:
 
     def pauses(self) -> None:
         """Tell the workers which queues are paused. A lease refuses a paused queue's jobs
-        anyway; this keeps the jobs leased before the pause from starting."""
+        anyway; this keeps the jobs leased before the pause from starting. The pool's
+        `hold` then reads the cancel requests for the jobs it holds (one read for all)."""
         assert self.hold is not None
         read_at = time.monotonic()
         self.hold(set(self.storage.paused()), read_at)

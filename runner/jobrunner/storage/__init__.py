@@ -9,7 +9,15 @@ The same contract tests run against both.
 
 from __future__ import annotations
 
-from jobrunner.storage.base import Lease, Pause, QueueStats, Redelivery, Storage, StorageError
+from jobrunner.storage.base import (
+    Cancel,
+    Lease,
+    Pause,
+    QueueStats,
+    Redelivery,
+    Storage,
+    StorageError,
+)
 from jobrunner.storage.signing import BadKey, Keys
 
 DEFAULT_URL = "sqlite:///.jobrunner/state.db"  # embedded, next to where the daemon runs
@@ -53,6 +61,7 @@ def redact(url: str) -> str:
 
 __all__ = [
     "DEFAULT_URL",
+    "Cancel",
     "Lease",
     "Pause",
     "QueueStats",

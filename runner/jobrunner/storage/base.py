@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from typing import Any, Protocol, TypeGuard
 
 from jobrunner.job import (
@@ -82,6 +83,23 @@ class Pause:
         if self.unreadable:
             found["unreadable"] = self.unreadable
         return found
+
+
+class Cancel(StrEnum):
+    """What `cancel` did to a job."""
+
+    CANCELLED = "cancelled"  # it waited: taken out of its queue, its record now cancelled
+    REQUESTED = "requested"  # it runs: marked, and the daemon holding it stops it within a second
+    FINISHED = "finished"  # it had ended already (succeeded, dead or cancelled): nothing to do
+    UNKNOWN = "unknown"  # no such job (or its record expired)
+
+
+CANCEL_REASON = "cancelled by an operator"
+
+
+def cancelled(record: Record, now: float) -> Record:
+    """`record` of a job that waited, cancelled before it ran again (history kept)."""
+    return replace(record, state=State.CANCELLED, reason=CANCEL_REASON, updated=now, run_at=None)
 
 
 def decode_pause(queue: str, raw: bytes) -> Pause:
@@ -281,6 +299,18 @@ class Storage(Protocol):
         and reads as a `Pause` saying why under `unreadable`."""
         ...
 
+    # -- cancelling ----------------------------------------------------------
+    def cancel(self, job_id: str, keep_for: float) -> Cancel:
+        """Cancel a job. One that waits (queued, scheduled, retrying) leaves its queue and
+        its record becomes CANCELLED, kept for `keep_for` seconds, in one atomic step; one
+        leased to a daemon is marked (`cancel_requested` reads the mark) and the daemon
+        ends it; one that ended already is left as it is."""
+        ...
+
+    def cancel_requested(self, leases: Sequence[Lease]) -> set[str]:
+        """The ids of the jobs of `leases` whose cancel was requested: one read for all."""
+        ...
+
     # -- rate limits -------------------------------------------------------
     def take(self, queue: str, count: int, period: float) -> float:
         """Take one start from `queue`'s sliding window of `count` per `period` seconds.
@@ -295,7 +325,8 @@ class Storage(Protocol):
     def dead(self, queue: str | None = None, limit: int = 100) -> list[Record]: ...
 
     def replay(self, job_id: str) -> bool:
-        """Put a dead job back in its queue as a fresh first attempt (history kept)."""
+        """Put a dead or cancelled job back in its queue as a fresh first attempt (history
+        kept); False when it is neither (or does not read)."""
         ...
 
     def purge(self, queue: str | None = None, job_id: str | None = None) -> int:

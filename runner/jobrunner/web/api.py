@@ -17,9 +17,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Depends, Header, HTTPException, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from jobrunner.client import Client, EnqueueError, JobInfo
+from jobrunner.client import Client, EnqueueError, JobInfo, UnknownJob
 from jobrunner.scheduler.manual import TriggerError, trigger_now
-from jobrunner.storage import overview
+from jobrunner.storage import Cancel, overview
 from jobrunner.storage.deadletter import each_dead
 from jobrunner.values import suggest
 from jobrunner.web.access import Gate
@@ -51,6 +51,7 @@ def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
         401: "No bearer token, or not one in force (once `access:` entries exist)",
         403: "The token's access entry lacks the route's scope",
         404: "No such queue, job or cron entry (with a suggestion when one is close)",
+        409: "The job is not in a state that allows this: the detail says which it is in",
         422: "The request does not match this document",
         503: "The storage cannot be reached",
     }
@@ -125,6 +126,19 @@ class Triggered(BaseModel):
     queue: str
     suspended: bool = Field(description="The entry is suspended: this run happens anyway.")
     previous: str | None = Field(description="Its previous run, still queued or running.")
+
+
+class Cancelled(BaseModel):
+    id: str
+    outcome: Literal["cancelled", "requested"] = Field(
+        description="cancelled: it waited and never runs; requested: it runs, and the "
+        "daemon running it stops it within about a second"
+    )
+
+
+class Retried(BaseModel):
+    id: str
+    queue: str
 
 
 def router(host: Host, gate: Gate) -> APIRouter:
@@ -362,6 +376,47 @@ def router(host: Host, gate: Gate) -> APIRouter:
     def config() -> dict[str, Any]:
         seen = overview.gather(storage, now())
         return {"config": seen["config"], "problems": seen["problems"]}
+
+    @api.post(
+        "/jobs/{job_id}/cancel",
+        summary="Cancel a job: a waiting one never runs, a running one is stopped",
+        tags=["jobs"],
+        responses=problems(404, 409),
+        dependencies=operate,
+    )
+    def cancel(job_id: JobId) -> Cancelled:
+        try:
+            done = client.cancel(job_id)
+        except UnknownJob as exc:
+            raise HTTPException(404, str(exc)) from None
+        if done is Cancel.FINISHED:
+            info = client.job(job_id)
+            state = info.state.value if info else "gone"
+            raise HTTPException(409, f"job '{job_id}' has ended already ({state})")
+        return Cancelled(
+            id=job_id, outcome="cancelled" if done is Cancel.CANCELLED else "requested"
+        )
+
+    @api.post(
+        "/jobs/{job_id}/retry",
+        summary="Put a dead or cancelled job back in its queue (history kept)",
+        tags=["jobs"],
+        responses=problems(404, 409),
+        dependencies=operate,
+    )
+    def retry(job_id: JobId) -> Retried:
+        info = client.job(job_id)
+        if info is None:
+            raise HTTPException(404, f"no job '{job_id}' (unknown, or its record expired)")
+        try:
+            retried = client.retry(job_id)
+        except UnknownJob as exc:  # its record expired meanwhile
+            raise HTTPException(404, str(exc)) from None
+        if not retried:
+            raise HTTPException(
+                409, f"job '{job_id}' is {info.state.value}: only dead or cancelled jobs retry"
+            )
+        return Retried(id=job_id, queue=info.queue)
 
     return api
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping
@@ -19,7 +20,7 @@ from typing import Any
 
 from jobrunner.config.model import Handler, thaw
 from jobrunner.job import Job
-from jobrunner.plugin import JobContext, PermanentError, Plugin, RetryLater
+from jobrunner.plugin import Cancelled, JobContext, PermanentError, Plugin, RetryLater
 from jobrunner.registry import Registry
 from jobrunner.values import refs, size
 from jobrunner.worker import isolation
@@ -96,8 +97,14 @@ class Plugins:
         return value
 
 
-def run(lane: Lane, job: Job, plugins: Plugins) -> Outcome:
-    """One attempt of `job` in `lane`; never raises for a handler's failure."""
+def run(lane: Lane, job: Job, plugins: Plugins, cancel: threading.Event | None = None) -> Outcome:
+    """One attempt of `job` in `lane`; never raises for a handler's failure.
+
+    `cancel` is set when an operator cancels the job: a `shell` command or an isolated
+    child is killed, an in-process handler sees `ctx.cancelled`; the attempt is then
+    `cancelled`, whatever the handler returned or raised.
+    """
+    cancel = cancel if cancel is not None else threading.Event()
     started = time.time()
     timeout = lane.policy.timeout.total_seconds()
     deadline = time.monotonic() + timeout
@@ -110,21 +117,18 @@ def run(lane: Lane, job: Job, plugins: Plugins) -> Outcome:
             job.idempotency_key,
             job.trace_id,
             memory_limit=lane.policy.memory_limit,
+            cancel_event=cancel,
         )
         if lane.policy.isolation == "process":
             _, params = plugins.resolved(lane.handler)
             result = isolation.run(lane.handler.plugin, params, ctx, job.payload)
         else:
             result = plugins.instance(lane.handler).run(ctx, job.payload)
-    except PermanentError as exc:
-        return _failed(Status.PERMANENT, started, exc)
-    except RetryLater as exc:
-        return _failed(Status.RETRY_LATER, started, exc, retry_after=exc.delay)
-    except TimeoutError as exc:
-        return _failed(Status.TIMEOUT, started, exc)
     except Exception as exc:
-        return _failed(Status.FAILED, started, exc)
+        return _judged(exc, started, cancel)
     ended = time.time()
+    if cancel.is_set():
+        return _cancelled(started)
     if time.monotonic() > deadline:
         return Outcome(
             Status.TIMEOUT,
@@ -134,6 +138,30 @@ def run(lane: Lane, job: Job, plugins: Plugins) -> Outcome:
             error=f"ran {ended - started:.1f}s, over its timeout of {timeout:g}s",
         )
     return _succeeded(started, ended, result)
+
+
+def _cancelled(started: float, exc: BaseException | None = None) -> Outcome:
+    what = f" ({type(exc).__name__}: {exc})" if exc and not isinstance(exc, Cancelled) else ""
+    return Outcome(
+        Status.CANCELLED,
+        started,
+        time.time(),
+        error_type="Cancelled",
+        error=f"cancelled by an operator while it ran{what}",
+    )
+
+
+def _judged(exc: Exception, started: float, cancel: threading.Event) -> Outcome:
+    """The outcome of an attempt whose handler raised `exc`."""
+    if cancel.is_set() or isinstance(exc, Cancelled):
+        return _cancelled(started, exc)
+    if isinstance(exc, PermanentError):
+        return _failed(Status.PERMANENT, started, exc)
+    if isinstance(exc, RetryLater):
+        return _failed(Status.RETRY_LATER, started, exc, retry_after=exc.delay)
+    if isinstance(exc, TimeoutError):
+        return _failed(Status.TIMEOUT, started, exc)
+    return _failed(Status.FAILED, started, exc)
 
 
 def _succeeded(started: float, ended: float, result: Any) -> Outcome:

@@ -1,7 +1,7 @@
 """`isolation: process`: run a handler in a child process that is killed at the timeout.
 
 The child is `python -m jobrunner.worker.isolation`, in a session of its own so the
-whole process group goes at the deadline. It reads one request (plugin name,
+whole process group goes at the deadline (or at a cancel). It reads one request (plugin name,
 resolved params, job context, payload) as JSON on stdin and writes one answer
 as JSON on the original stdout; the handler's own prints go to stderr. A
 child that crashes or leaks only takes itself down, never the daemon. With a
@@ -19,16 +19,18 @@ import selectors
 import signal
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from typing import Any
 
-from jobrunner.plugin import JobContext, PermanentError, RetryLater
+from jobrunner.plugin import Cancelled, JobContext, PermanentError, RetryLater
 from jobrunner.rlimit import child_setup
 from jobrunner.values import size
 
 MAX_STDERR = 4000  # the tail of the handler's own output kept for an error message
 MAX_ANSWER = 16 * 1024 * 1024  # bytes of answer (the result as JSON) read from the child
+CANCEL_LOOK = 0.1  # seconds between looks at `ctx.cancelled` while the child runs
 SETUP_ERROR = "SetupError"  # attempt.SetupError's name: the child could not set the handler up
 
 
@@ -69,7 +71,12 @@ def run(plugin: str, params: Any, ctx: JobContext, payload: Any) -> Any:
         preexec_fn=child_setup(ctx.memory_limit),  # dies with the daemon, under the limit
     )
     try:
-        out, err = _exchange(child, json.dumps(request).encode(), request["timeout"])
+        out, err = _exchange(
+            child, json.dumps(request).encode(), request["timeout"], ctx.cancel_event
+        )
+    except Cancelled:
+        _kill_group(child)
+        raise Cancelled("killed the isolated handler: the job was cancelled") from None
     except subprocess.TimeoutExpired:
         _kill_group(child)
         raise TimeoutError(
@@ -87,10 +94,11 @@ def run(plugin: str, params: Any, ctx: JobContext, payload: Any) -> Any:
 
 
 def _exchange(
-    child: subprocess.Popen[bytes], request: bytes, timeout: float
+    child: subprocess.Popen[bytes], request: bytes, timeout: float, cancel: threading.Event
 ) -> tuple[bytes, bytes]:
     """Send the request; read the answer (up to just over MAX_ANSWER) and the tail of the
-    handler's output, whatever it prints: memory stays bounded. TimeoutExpired at `timeout`."""
+    handler's output, whatever it prints: memory stays bounded. TimeoutExpired at `timeout`,
+    `Cancelled` within CANCEL_LOOK of `cancel` being set."""
     deadline = time.monotonic() + timeout
     out, err = bytearray(), bytearray()
     assert child.stdin is not None and child.stdout is not None and child.stderr is not None
@@ -104,7 +112,9 @@ def _exchange(
             left = deadline - time.monotonic()
             if left <= 0:
                 raise subprocess.TimeoutExpired(child.args, timeout)
-            for key, _ in selector.select(left):
+            if cancel.is_set():
+                raise Cancelled()
+            for key, _ in selector.select(min(left, CANCEL_LOOK)):
                 chunk = os.read(key.fd, 65536)
                 if not chunk:
                     selector.unregister(key.fileobj)

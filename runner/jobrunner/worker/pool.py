@@ -5,7 +5,9 @@ and start, and the pool does exactly that. Workers look the lane up per job
 (`lookup`), so a change of handler, params or policy applies without a restart;
 only a new concurrency restarts a lane. The daemon tells the pool which queues
 are paused (`hold`), and each lane's worker keeps what it leased before a pause
-from starting.
+from starting. On the same half-second round the pool reads, in one storage call
+for every job it holds, which of them an operator cancelled, and has their lanes
+stop them (`look_for_cancels`).
 """
 
 from __future__ import annotations
@@ -83,6 +85,19 @@ class Pool:
         for name in sorted((self.paused - now) & self.serving.keys()):
             event(logging.INFO, "queue resumed", queue=name)
         self.paused = set(now)
+        self.look_for_cancels()
+
+    def look_for_cancels(self) -> None:
+        """Read which held jobs were cancelled (one read for all; none when none is held)
+        and tell their lanes, serving or stopping."""
+        workers = [w for w, _, _ in self.serving.values()] + [w for w, _ in self.retired]
+        leases = [lease for worker in workers for lease in worker.held()]
+        if not leases:
+            return
+        wanted = self.storage.cancel_requested(leases)
+        if wanted:
+            for worker in workers:
+                worker.cancel(wanted)
 
     def stop_all(self) -> None:
         for name in list(self.serving):

@@ -19,6 +19,7 @@ class Verdict(StrEnum):
     DONE = "done"
     RETRY = "retry"
     DEAD = "dead"
+    CANCELLED = "cancelled"
 
 
 class Status(StrEnum):
@@ -29,6 +30,7 @@ class Status(StrEnum):
     TIMEOUT = "timeout"
     PERMANENT = "permanent"  # the handler raised PermanentError
     RETRY_LATER = "retry_later"  # the handler raised RetryLater
+    CANCELLED = "cancelled"  # an operator cancelled the job while it ran
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +55,8 @@ def decide(
     """The verdict for a job whose attempt number `attempt` ended with `status`."""
     if status is Status.SUCCEEDED:
         return Decision(Verdict.DONE)
+    if status is Status.CANCELLED:
+        return Decision(Verdict.CANCELLED, reason="cancelled by an operator")
     if status is Status.PERMANENT:
         return Decision(Verdict.DEAD, reason="the handler reported a permanent error")
     if attempt >= policy.attempts:

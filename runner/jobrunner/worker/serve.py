@@ -11,6 +11,12 @@ itself. A job this lane leased before the pause and had not started yet
 (prefetched while every worker was busy, or waiting for its rate limit) goes
 back to its queue instead of starting, once the daemon has seen the pause
 (`hold`, every half second). Jobs already running finish normally.
+
+A cancelled job that this lane holds is stopped once the daemon has read the
+request (`cancel`, every half second): a running attempt's cancel event is set
+(a `shell` command or an isolated child is killed, an in-process handler sees
+`ctx.cancelled`), one not started yet never starts; either way the job ends
+CANCELLED with a `cancelled` attempt, kept as long as a dead job, never retried.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -68,7 +74,9 @@ class LaneWorker:
         self.stopping = threading.Event()
         self._buffer: deque[Lease] = deque()
         self._lock = threading.Lock()
-        self._running: dict[str, tuple[Lease, Job, float]] = {}  # by token: started when
+        # by token: the job, when it started, and its cancel event
+        self._running: dict[str, tuple[Lease, Job, float, threading.Event]] = {}
+        self._cancelled: set[str] = set()  # tokens of held jobs whose cancel was read
         self.setup_problem: SetupProblem | None = None  # its handler cannot be set up, since when
         self._paused_at: float | None = None  # when a read that found the queue paused began
         self._taken: dict[str, float] = {}  # by token: when its lease was asked for
@@ -101,6 +109,22 @@ class LaneWorker:
                 self.stopping.wait(1.0)
                 return None
         return None
+
+    def held(self) -> list[Lease]:
+        """The leases this lane holds: prefetched and running."""
+        with self._lock:
+            buffered = list(self._buffer)
+        return buffered + [lease for lease, _, _, _ in list(self._running.values())]
+
+    def cancel(self, job_ids: Set[str]) -> None:
+        """Stop the held jobs whose cancel was requested (`job_ids`, as the storage says)."""
+        for lease in self.held():
+            if lease.job_id in job_ids and lease.token not in self._cancelled:
+                self._cancelled.add(lease.token)
+                running = self._running.get(lease.token)
+                if running is not None:
+                    running[3].set()
+                event(logging.INFO, "job cancelled: stopping it", job=lease.job_id, queue=self.name)
 
     def give_back(self) -> int:
         """Return prefetched jobs that no worker started, at once (the lane is stopping)."""
@@ -157,12 +181,16 @@ class LaneWorker:
             self._return(lease, job, f"queue '{self.name}' was paused before the job started")
             event(logging.INFO, "queue paused: job put back unstarted", job=job.id, queue=self.name)
             return
-        self._running[lease.token] = (lease, job, time.time())
+        cancel = threading.Event()
+        self._running[lease.token] = (lease, job, time.time(), cancel)
         try:
-            outcome = attempt.run(lane, job, self.plugins)
+            if lease.token in self._cancelled:  # cancelled while it waited here
+                cancel.set()
+            outcome = attempt.run(lane, job, self.plugins, cancel)
             self._settle(lease, lane, job, outcome)
         finally:
             self._running.pop(lease.token, None)
+            self._cancelled.discard(lease.token)
 
     def hand_back_running(self, why: str) -> int:
         """Give back the jobs still running here (the daemon exits before they end).
@@ -172,7 +200,7 @@ class LaneWorker:
         the job finished first, its own ack wins and this changes nothing.
         """
         handed = 0
-        for lease, job, started in list(self._running.values()):
+        for lease, job, started, _ in list(self._running.values()):
             tried = Attempt(
                 number=job.attempt,
                 started=started,
@@ -248,6 +276,10 @@ class LaneWorker:
         if decision.verdict is Verdict.DONE:
             keep = policy.retain_completed.total_seconds()
             held = self._persist(lambda: self.storage.ack(lease, record, keep))
+        elif decision.verdict is Verdict.CANCELLED:
+            record = replace(record, state=State.CANCELLED, reason=decision.reason)
+            keep = policy.dead_letter_retain.total_seconds()
+            held = self._persist(lambda: self.storage.ack(lease, record, keep))
         elif decision.verdict is Verdict.RETRY:
             record = replace(record, state=State.RETRYING, reason=outcome.error)
             held = self._persist(
@@ -267,7 +299,12 @@ class LaneWorker:
     def _count(
         queue: str, job: Job, lease: Lease, outcome: attempt.Outcome, verdict: Verdict
     ) -> None:
-        word = {Verdict.DONE: "succeeded", Verdict.RETRY: "retried", Verdict.DEAD: "dead"}
+        word = {
+            Verdict.DONE: "succeeded",
+            Verdict.RETRY: "retried",
+            Verdict.DEAD: "dead",
+            Verdict.CANCELLED: "cancelled",
+        }
         metrics.JOBS.labels(queue, word[verdict]).inc()
         metrics.JOB_DURATION.labels(queue).observe(outcome.ended - outcome.started)
         if job.attempt == 1 and lease.deliveries == 0 and job.created:
@@ -344,6 +381,7 @@ class LaneWorker:
             Verdict.DONE: "job succeeded",
             Verdict.RETRY: "job failed, will retry",
             Verdict.DEAD: "job dead",
+            Verdict.CANCELLED: "job cancelled",
         }[decision.verdict]
         event(
             level if held else logging.WARNING,

@@ -15,7 +15,8 @@ idempotency key jr:{Q}:idem:KEY, the rate log jr:{Q}:rate, or the key to set
 aside); `lease` has an eighth, the queue's pause jr:{Q}:paused. ARGV[1] is
 the prefix `jr:{Q}:`, from which a script derives the keys named by job ids: the job hash
 jr:{Q}:job:ID (fields: msg, score, n, owner, dlv, rec, state, updated,
-run_at), the owner sets, and the wake channel jr:{Q}:wake. All times come
+run_at, and `cancel` while a cancel of the running job is requested), the owner
+sets, and the wake channel jr:{Q}:wake. All times come
 from Redis `TIME`, never from a host clock; Lua numbers reach Redis as
 "%.17g" text, so they keep full precision, but a float *returned* by a script
 would be truncated to an integer: times are returned as strings.
@@ -67,6 +68,7 @@ class Scripts:
     expire_dead: Script
     stats: Script
     take: Script
+    cancel: Script
     aside: Script
 
     @classmethod

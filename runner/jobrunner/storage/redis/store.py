@@ -4,7 +4,8 @@ Key layout (every key of queue Q shares the hash tag `{Q}`, so each Lua
 script touches one cluster slot; see scripts.py and lua/ for the scripts):
 
     jr:{Q}:ready, :scheduled, :leased, :seq, :dead, :dead-until   per queue
-    jr:{Q}:job:ID       hash: message, delivery number, owner, record fields
+    jr:{Q}:job:ID       hash: message, delivery number, owner, record fields, and
+                        `cancel` while a cancel of the running job is requested
     jr:{Q}:owner:NAME   set of the job ids daemon NAME holds in Q
     jr:{Q}:idem:KEY     idempotency key -> job id, with a TTL (SET NX PX)
     jr:{Q}:rate         zset: sliding-window log of starts
@@ -82,12 +83,14 @@ from jobrunner.job import (
 from jobrunner.logs import event
 from jobrunner.storage import redact
 from jobrunner.storage.base import (
+    Cancel,
     Lease,
     Pause,
     QueueStats,
     Redelivery,
     StorageError,
     buried_lost,
+    cancelled,
     decode_pause,
     lost,
 )
@@ -116,6 +119,7 @@ from jobrunner.storage.signing import (
 
 QUEUES, CONFIG, DAEMONS = "jr:queues", "jr:config", "jr:daemons"
 SOCKET_TIMEOUT, CONNECT_TIMEOUT = 4.0, 3.0  # seconds without an answer, to connect
+CANCEL_TRIES = 5  # reads of a job that keeps moving on while `cancel` tries to catch it
 BATCH = 500  # leases reclaimed, dead jobs purged or expired per script call
 REGISTER_EVERY = 60.0  # seconds between re-adding a queue this process uses to jr:queues
 ASIDE_ROUNDS = 32  # stray keys one call sets aside before it gives up until the next call
@@ -647,6 +651,45 @@ class RedisStorage:
                     found[queue] = decode_pause(queue, raw)
         return found
 
+    # -- cancelling ----------------------------------------------------------
+
+    def cancel(self, job_id: str, keep_for: float) -> Cancel:
+        with self._guard(f"cancelling job {job_id}"):
+            for _ in range(CANCEL_TRIES):
+                found = self._find(job_id)
+                if found is None:
+                    return Cancel.UNKNOWN
+                queue, values = found
+                if isinstance(values, str):
+                    return Cancel.FINISHED  # not a job hash: nothing waits there to cancel
+                record = read_record(values, job_id, queue)
+                if record is None:  # a stray writer's: nothing to keep but its state
+                    record = Record(Job(job_id, queue, None), State.QUEUED)
+                gone = cancelled(record, time.time())
+                args: list[Arg] = [prefix(queue), job_id, values.rec or b"", gone.encode()]
+                args += [repr(gone.updated), ms(keep_for)]
+                try:
+                    reply = text(self._one(queue, self._lua.cancel, queue_keys(queue), args))
+                except QueueBroken:
+                    return Cancel.FINISHED  # logged once; `stats` says why
+                if reply != "changed":
+                    return Cancel(reply)
+        raise StorageError(f"job {job_id} changed {CANCEL_TRIES} times while being cancelled")
+
+    def cancel_requested(self, leases: Sequence[Lease]) -> set[str]:
+        if not leases:
+            return set()
+        with self._guard("reading cancel requests"):
+            pipe = self._client.pipeline(transaction=False)
+            for lease in leases:
+                pipe.hget(prefix(lease.queue) + "job:" + lease.job_id, "cancel")
+            replies = pipe.execute(raise_on_error=False)
+        return {
+            lease.job_id
+            for lease, reply in zip(leases, replies, strict=True)
+            if isinstance(reply, bytes) and reply
+        }
+
     # -- rate limits -------------------------------------------------------
 
     def take(self, queue: str, count: int, period: float) -> float:
@@ -717,7 +760,7 @@ class RedisStorage:
             if found is None:
                 return False
             queue, values = found
-            if isinstance(values, str) or values.state != b"dead":
+            if isinstance(values, str) or values.state not in (b"dead", b"cancelled"):
                 return False
             try:
                 record = fields_record(values)

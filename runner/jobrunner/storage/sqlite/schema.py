@@ -15,7 +15,8 @@ CREATE TABLE IF NOT EXISTS queue (
     lease_until REAL,
     deliveries INTEGER NOT NULL DEFAULT 0,
     body BLOB NOT NULL,
-    delivery INTEGER NOT NULL DEFAULT 0
+    delivery INTEGER NOT NULL DEFAULT 0,
+    cancel INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS queue_due ON queue (queue, owner, priority, seq);
 CREATE INDEX IF NOT EXISTS queue_lease ON queue (owner, lease_until);
@@ -51,3 +52,5 @@ def create(db: sqlite3.Connection) -> None:
     columns = {row[1] for row in db.execute("PRAGMA table_info(queue)")}
     if "delivery" not in columns:  # per-delivery lease tokens (fencing)
         db.execute("ALTER TABLE queue ADD COLUMN delivery INTEGER NOT NULL DEFAULT 0")
+    if "cancel" not in columns:  # a cancel requested for the job a daemon runs
+        db.execute("ALTER TABLE queue ADD COLUMN cancel INTEGER NOT NULL DEFAULT 0")

@@ -9,7 +9,8 @@ lease token is `seq:delivery`, so only the delivery that holds the job now
 can settle it. A token from an expired delivery (its daemon paused past the
 lease and resumed, say) changes nothing and returns False. A queue named in
 `paused` leases nothing (checked in the lease's own transaction), and its jobs
-are never due for `wait`.
+are never due for `wait`. `cancel` on a leased row is a cancel request: the daemon
+that holds the job reads it (`cancel_requested`) and ends the attempt.
 
 Threads of a process share one connection behind a lock. Waiting workers
 sleep on a condition, woken by this process's own commits that may make a
@@ -39,12 +40,14 @@ from typing import Any
 
 from jobrunner.job import Job, Record, State, Unreadable, unreadable_record
 from jobrunner.storage.base import (
+    Cancel,
     Lease,
     Pause,
     QueueStats,
     Redelivery,
     StorageError,
     buried_lost,
+    cancelled,
     decode_pause,
     decode_stored,
     lost,
@@ -375,6 +378,36 @@ class SqliteStorage:
         )
         return {queue: decode_pause(queue, _bytes(info)) for queue, info in rows}
 
+    # -- cancelling ----------------------------------------------------------
+
+    def cancel(self, job_id: str, keep_for: float) -> Cancel:
+        now = time.time()
+        with self._write() as db:
+            row = db.execute("SELECT seq, owner FROM queue WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
+                found = db.execute("SELECT 1 FROM record WHERE id = ?", (job_id,)).fetchone()
+                return Cancel.FINISHED if found else Cancel.UNKNOWN
+            seq, owner = row
+            if owner is not None:
+                db.execute("UPDATE queue SET cancel = 1 WHERE seq = ?", (seq,))
+                return Cancel.REQUESTED
+            data = db.execute("SELECT data FROM record WHERE id = ?", (job_id,)).fetchone()
+            record = cancelled(_stored(db, seq, data[0] if data else None), now)
+            db.execute("DELETE FROM queue WHERE seq = ?", (seq,))
+            self._put_record(db, record, now + keep_for)
+        return Cancel.CANCELLED
+
+    def cancel_requested(self, leases: Sequence[Lease]) -> set[str]:
+        if not leases:
+            return set()
+        ids = sorted({lease.job_id for lease in leases})
+        rows = self._read(
+            f"SELECT id FROM queue WHERE cancel = 1 AND owner IS NOT NULL"
+            f" AND id IN ({','.join('?' * len(ids))})",
+            ids,
+        )
+        return {_name(job_id) for (job_id,) in rows}
+
     # -- rate limits -------------------------------------------------------
 
     def take(self, queue: str, count: int, period: float) -> float:
@@ -412,7 +445,8 @@ class SqliteStorage:
         now = time.time()
         with self._write(wake=True) as db:
             row = db.execute(
-                "SELECT data FROM record WHERE id = ? AND state = 'dead'", (job_id,)
+                "SELECT data FROM record WHERE id = ? AND state IN ('dead', 'cancelled')",
+                (job_id,),
             ).fetchone()
             if row is None:
                 return False

@@ -69,6 +69,7 @@ local function settle(id, n, op)
   local job = jobkey(id)
   if held(id, n) then
     unlease(id)
+    redis.call('HDEL', job, 'cancel')  -- a cancel request ends with the delivery it was for
     redis.call('HSET', job, 'done', op .. ':' .. n)
     return 1
   end
