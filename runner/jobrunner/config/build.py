@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from jobrunner.config import access, limits, payload, policy, shape
+from jobrunner.config import access, limits, payload, policy, shape, webhooks
 from jobrunner.config.model import (
     Access,
     Cron,
@@ -29,6 +29,7 @@ from jobrunner.config.model import (
     Policy,
     Queue,
     Source,
+    Webhook,
     freeze,
 )
 from jobrunner.config.schema import POLICY_KEYS
@@ -64,6 +65,7 @@ class Built:
     queues: list[Queue] = field(default_factory=list)
     crons: list[Cron] = field(default_factory=list)
     access: list[Access] = field(default_factory=list)
+    webhooks: list[Webhook] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
 
 
@@ -93,6 +95,7 @@ def build(doc: Document, skip: set[Path]) -> Built:
             elif kind == "cron" and (cron := entry.cron()):
                 out.crons.append(cron)
     _access(doc, skip, out)
+    _webhooks(doc, skip, out)
     return out
 
 
@@ -108,6 +111,20 @@ def _access(doc: Document, skip: set[Path], out: Built) -> None:
         out.problems.extend(problems)
         if entry is not None:
             out.access.append(entry)
+
+
+def _webhooks(doc: Document, skip: set[Path], out: Built) -> None:
+    """The entries of the file's `webhooks:` section (config/webhooks.py)."""
+    entries = doc.data.get("webhooks")
+    for name, given in entries.items() if isinstance(entries, dict) else ():
+        if not isinstance(given, dict):
+            continue
+        path = ("webhooks", name)
+        raw = shape.usable(given, "webhook") if path in skip else given
+        entry, problems = webhooks.build(doc, path, raw)
+        out.problems.extend(problems)
+        if entry is not None:
+            out.webhooks.append(entry)
 
 
 def _defaults(doc: Document, misshapen: bool, problems: list[Problem]) -> dict[str, Any]:

@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
-from jobrunner.config import access, compiled, limits, payload, shape
-from jobrunner.config.model import Access, Cron, Enqueue, Handler, Queue, thaw
+from jobrunner.config import access, compiled, limits, payload, shape, webhooks
+from jobrunner.config.model import Access, Cron, Enqueue, Handler, Queue, Webhook, thaw
 from jobrunner.config.shape import describe
 from jobrunner.parse.document import Document, Path
 from jobrunner.plugin import CheckOptions
@@ -37,6 +37,7 @@ class Scope:
     environ: Mapping[str, str] | None = None  # set to resolve ${env:…} (--check-env)
     read_file: Callable[[str], str] | None = None  # set to resolve ${file:…}
     access: Sequence[Access] = ()
+    webhooks: Sequence[Webhook] = ()
 
     def problem(
         self,
@@ -60,7 +61,7 @@ class Scope:
         """
         return (file, path) in self._misshapen or (file, ("defaults",)) in self._misshapen
 
-    def written(self, entry: Queue | Cron | Access, key: str) -> Any:
+    def written(self, entry: Queue | Cron | Access | Webhook, key: str) -> Any:
         """`key` of `entry` as its file has it (`{}` when absent): plain JSON data.
 
         The entry holds a read-only copy, which `thaw` would rebuild; validators
@@ -88,7 +89,8 @@ class Scope:
 
 def unique_names(scope: Scope) -> Iterator[Problem]:
     """Names are unique across queues and cron entries of the whole directory, and access
-    entries among themselves (their names name token holders, not work)."""
+    entries and webhooks each among themselves (their names name token holders and
+    senders, not work)."""
     yield from _duplicates(
         scope,
         [*scope.queues, *scope.crons],
@@ -99,16 +101,26 @@ def unique_names(scope: Scope) -> Iterator[Problem]:
         scope.access,
         "access names are unique across every file of the jobs directory: rename one",
     )
+    yield from _duplicates(
+        scope,
+        scope.webhooks,
+        "webhook names are unique across every file of the jobs directory: rename one",
+    )
 
 
 def _duplicates(
-    scope: Scope, entries: Iterable[Queue | Cron | Access], hint: str
+    scope: Scope, entries: Iterable[Queue | Cron | Access | Webhook], hint: str
 ) -> Iterator[Problem]:
-    seen: dict[str, Queue | Cron | Access] = {}
+    seen: dict[str, Queue | Cron | Access | Webhook] = {}
     for entry in sorted(entries, key=lambda e: (e.source.file, e.source.line)):
         first = seen.setdefault(entry.name, entry)
         if first is not entry:
-            kinds = {Queue: "a queue", Cron: "a cron entry", Access: "an access entry"}
+            kinds = {
+                Queue: "a queue",
+                Cron: "a cron entry",
+                Access: "an access entry",
+                Webhook: "a webhook",
+            }
             line, column = scope.docs[first.source.file].position(first.source.path, key=True)
             yield scope.problem(
                 entry.source.file,
@@ -173,6 +185,36 @@ def access_scopes(scope: Scope) -> Iterator[Problem]:
             yield scope.problem(entry.source.file, path, code, message, hint)
 
 
+def webhook_routes(scope: Scope) -> Iterator[Problem]:
+    """Each webhook path is served once across the directory, and each webhook's queue exists."""
+    queues = {q.name for q in scope.queues}
+    served: dict[str, Webhook] = {}
+    for hook in sorted(scope.webhooks, key=lambda e: (e.source.file, e.source.line)):
+        where = hook.source
+        first = served.setdefault(hook.path, hook)
+        if first is not hook:
+            line, column = scope.docs[first.source.file].position(
+                (*first.source.path, "path"), key=False
+            )
+            yield scope.problem(
+                where.file,
+                (*where.path, "path"),
+                "duplicate-path",
+                f"path '{hook.path}' is already served by webhook '{first.name}' at "
+                f"{first.source.file}:{line}:{column}",
+                "each webhook needs a path of its own: rename one",
+            )
+        if hook.queue in queues or hook.queue in scope.declared_queues:
+            continue  # a queue written with errors of its own is reported there
+        yield scope.problem(
+            where.file,
+            (*where.path, "queue"),
+            "reference",
+            f"unknown queue '{hook.queue}'{did_you_mean(hook.queue, queues)}",
+            f"defined queues: {', '.join(sorted(queues)) or 'none'}",
+        )
+
+
 def handlers(scope: Scope) -> Iterator[Problem]:
     """`handler` names an installed plugin, and `params` satisfies the plugin."""
     validators = {
@@ -232,8 +274,8 @@ def memory_limits(scope: Scope) -> Iterator[Problem]:
 
 
 def secret_refs(scope: Scope) -> Iterator[Problem]:
-    """`${env:…}` / `${file:…}` in params are well formed, and they and access tokens (whose
-    form the build checks) resolve when asked to."""
+    """`${env:…}` / `${file:…}` in params are well formed, and they, access tokens and
+    webhook secrets (whose form the build checks) resolve when asked to."""
     for entry, handler in _handlers(scope):
         params_path = (*entry.source.path, "params")
         for path, text in refs.walk_strings(handler.params):
@@ -247,11 +289,16 @@ def secret_refs(scope: Scope) -> Iterator[Problem]:
             continue  # reported unusable
         token_path = (*holder.source.path, "token")
         yield from _resolve(scope, holder, token_path, holder.token, access.resolve)
+    for hook in scope.webhooks:
+        if hook.secret == webhooks.NO_SECRET:
+            continue  # reported unusable
+        secret_path = (*hook.source.path, "secret")
+        yield from _resolve(scope, hook, secret_path, hook.secret, access.resolve)
 
 
 def _resolve(
     scope: Scope,
-    entry: Queue | Cron | Access,
+    entry: Queue | Cron | Access | Webhook,
     path: Path,
     ref: refs.Ref,
     resolve: Callable[[refs.Ref, Mapping[str, str], Callable[[str], str]], str] = refs.resolve,
@@ -337,6 +384,7 @@ CHECKS: tuple[Callable[[Scope], Iterator[Problem]], ...] = (
     unique_names,
     references,
     access_scopes,
+    webhook_routes,
     handlers,
     memory_limits,
     secret_refs,

@@ -11,13 +11,13 @@ import errno
 import os
 import stat
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 
 from jobrunner.config import build, checks, collector, shape
-from jobrunner.config.model import Access, Config, Cron, Queue
+from jobrunner.config.model import Access, Config, Cron, Queue, Webhook
 from jobrunner.parse import document
 from jobrunner.plugin import CheckOptions
 from jobrunner.problem import Problem, Severity
@@ -127,6 +127,7 @@ def assemble(
     queues: list[Queue] = []
     crons: list[Cron] = []
     access: list[Access] = []
+    webhooks: list[Webhook] = []
     for name, raw in texts.items():
         if isinstance(raw, OSError):
             problems.append(_unreadable(name, raw))
@@ -137,6 +138,7 @@ def assemble(
         queues.extend(one.queues)
         crons.extend(one.crons)
         access.extend(one.access)
+        webhooks.extend(one.webhooks)
     scope = checks.Scope(
         docs,
         queues,
@@ -147,17 +149,24 @@ def assemble(
         environ,
         read_file,
         access,
+        webhooks,
     )
     problems.extend(checks.run_all(scope))
     if options.strict:
         problems = [p.as_error() for p in problems]
     problems.sort()
     failed = frozenset(p.file for p in problems if p.severity is Severity.ERROR)
+    kept = {q.name: q for q in queues if q.source.file not in failed}
     config = Config(
-        queues={q.name: q for q in queues if q.source.file not in failed},
+        queues=kept,
         crons={c.name: c for c in crons if c.source.file not in failed},
         files=tuple(name for name in texts if name not in failed),
         access={a.name: a for a in access if a.source.file not in failed},
+        webhooks={
+            w.name: replace(w, max_body=kept[w.queue].max_payload) if w.queue in kept else w
+            for w in webhooks
+            if w.source.file not in failed
+        },
     )
     return Loaded(config, problems, tuple(texts), failed)
 
@@ -171,6 +180,7 @@ class _File:
     queues: tuple[Queue, ...]
     crons: tuple[Cron, ...]
     access: tuple[Access, ...] = ()
+    webhooks: tuple[Webhook, ...] = ()
 
 
 def forget() -> None:
@@ -187,7 +197,14 @@ def _one_file(name: str, raw: bytes) -> _File:
     found = shape.check(doc)
     built = build.build(doc, {path[:2] for path, _ in found})
     problems = (*doc.problems, *(problem for _, problem in found), *built.problems)
-    return _File(doc, problems, tuple(built.queues), tuple(built.crons), tuple(built.access))
+    return _File(
+        doc,
+        problems,
+        tuple(built.queues),
+        tuple(built.crons),
+        tuple(built.access),
+        tuple(built.webhooks),
+    )
 
 
 def _unreadable(name: str, exc: OSError) -> Problem:

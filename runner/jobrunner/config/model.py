@@ -132,11 +132,35 @@ class Access:
 
 
 @dataclass(frozen=True, slots=True)
+class Webhook:
+    """A path of the HTTP server that turns signed deliveries into jobs (web/webhooks.py).
+
+    `secret` is the reference as written, never the secret, and is left out of
+    `repr`. `max_body` is the queue's `max_payload`, set when the files are
+    assembled (config/load.py).
+    """
+
+    name: str
+    path: str  # "/hooks/…"
+    queue: str
+    scheme: str  # "github" | "stripe" | "standard" | "hmac"
+    secret: Ref = field(repr=False)
+    source: Source
+    headers: tuple[str, ...] = ()  # request headers copied into the payload
+    header: str = ""  # hmac: the header holding the signature
+    id_header: str = ""  # hmac: the header holding the delivery id (optional)
+    tolerance: timedelta = timedelta(minutes=5)  # stripe, standard: timestamp tolerance
+    description: str = ""
+    max_body: int = MAX_PAYLOAD
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     queues: Mapping[str, Queue] = field(default_factory=lambda: EMPTY)
     crons: Mapping[str, Cron] = field(default_factory=lambda: EMPTY)
     files: tuple[str, ...] = ()
     access: Mapping[str, Access] = field(default_factory=lambda: EMPTY)
+    webhooks: Mapping[str, Webhook] = field(default_factory=lambda: EMPTY)
 
 
 # The leaves of JSON-like data, and the mappings it is made of: checked for before the

@@ -3,8 +3,9 @@
 `structure()` is what `validate` checks shape against: handler `params` are
 left open there, because each plugin checks its own. `published(plugins)`
 adds, for editors, each installed plugin's params schema, the "exactly one
-of" rules and the forms of access tokens and scopes; `schemas/jobfile.v1.json`
-is that document for the built-in plugins (a test keeps it in sync).
+of" rules, the forms of access tokens and scopes, and those of webhook paths,
+schemes and secrets; `schemas/jobfile.v1.json` is that document for the
+built-in plugins (a test keeps it in sync).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from jobrunner.config import access
+from jobrunner.config import access, webhooks
 from jobrunner.job import DEAD_LETTER_RETAIN, MAX_PAYLOAD
 from jobrunner.values import duration, names, rate, size
 
@@ -128,6 +129,52 @@ ACCESS_KEYS: dict[str, dict[str, Any]] = {
     },
 }
 
+WEBHOOK_KEYS: dict[str, dict[str, Any]] = {
+    "description": {**_STRING, "description": "who sends to this webhook, and what"},
+    "path": {
+        **_STRING,
+        "minLength": 1,
+        "description": "the path served under the HTTP server's root; starts with /hooks/",
+    },
+    "queue": {**_STRING, "description": "the queue each verified delivery is enqueued into"},
+    "scheme": {
+        **_STRING,
+        "minLength": 1,
+        "description": f"how deliveries are signed: {webhooks.EXPECTED_SCHEMES}",
+    },
+    "secret": {
+        **_STRING,
+        "minLength": 1,
+        "description": "the signing secret, by reference: ${env:NAME} or ${file:/path}",
+    },
+    "headers": {
+        "type": "array",
+        "uniqueItems": True,
+        "items": {
+            **_STRING,
+            "pattern": webhooks.HEADER_PATTERN,
+            "patternErrorMessage": f"expected {webhooks.HEADER_EXPECTED}",
+        },
+        "description": "request headers copied into the job's payload",
+    },
+    "header": {
+        **_STRING,
+        "pattern": webhooks.HEADER_PATTERN,
+        "patternErrorMessage": f"expected {webhooks.HEADER_EXPECTED}",
+        "description": "hmac: the header holding the hex HMAC-SHA256 of the body",
+    },
+    "id_header": {
+        **_STRING,
+        "pattern": webhooks.HEADER_PATTERN,
+        "patternErrorMessage": f"expected {webhooks.HEADER_EXPECTED}",
+        "description": "hmac: the header holding the delivery id (idempotency)",
+    },
+    "tolerance": {
+        **_DURATION,
+        "description": "stripe, standard: how far the signed timestamp may be from now (5m)",
+    },
+}
+
 
 def _entries(ref: str) -> dict[str, Any]:
     return {
@@ -152,6 +199,7 @@ def structure() -> dict[str, Any]:
             "queues": _entries("#/$defs/queue"),
             "cron": _entries("#/$defs/cron"),
             "access": _entries("#/$defs/access"),
+            "webhooks": _entries("#/$defs/webhook"),
         },
         "$defs": {
             "name": {
@@ -204,6 +252,12 @@ def structure() -> dict[str, Any]:
                 "required": ["token", "scopes"],
                 "properties": ACCESS_KEYS,
             },
+            "webhook": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["path", "queue", "scheme", "secret"],
+                "properties": WEBHOOK_KEYS,
+            },
         },
     }
 
@@ -233,4 +287,16 @@ def published(plugins: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
         "token": {**ACCESS_KEYS["token"], "pattern": access.TOKEN_PATTERN},
         "scopes": {**scopes, "items": {**_STRING, "pattern": access.SCOPE_PATTERN}},
     }
+    defs["webhook"]["properties"] = {
+        **WEBHOOK_KEYS,
+        "path": {**WEBHOOK_KEYS["path"], "pattern": webhooks.PATH_PATTERN},
+        "scheme": {**WEBHOOK_KEYS["scheme"], "enum": list(webhooks.SCHEMES)},
+        "secret": {**WEBHOOK_KEYS["secret"], "pattern": webhooks.SECRET_PATTERN},
+    }
+    defs["webhook"]["allOf"] = [
+        {
+            "if": {"properties": {"scheme": {"const": webhooks.HMAC}}},
+            "then": {"required": ["header"]},
+        }
+    ]
     return schema

@@ -226,6 +226,8 @@ def _wrong_type(expected: Any, found: Any, path: Path) -> tuple[str, str]:
         hint = "an entry is a mapping of its settings, like `handler: shell` and `params:`"
     elif len(path) == 2 and path[0] == "access":
         hint = 'an access entry is a mapping like `{token: "${env:API_TOKEN}", scopes: [read]}`'
+    elif len(path) == 2 and path[0] == "webhooks":
+        hint = "a webhook is a mapping of `path`, `queue`, `scheme` and `secret`"
     return message, hint
 
 

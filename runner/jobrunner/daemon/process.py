@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from jobrunner.config.model import Access
+from jobrunner.config.model import Access, Webhook
 from jobrunner.daemon import watch
 from jobrunner.daemon.notify import Notifier
 from jobrunner.daemon.signals import Signals
@@ -308,6 +308,10 @@ class Daemon:
     def access(self) -> Mapping[str, Access]:
         """The `access:` entries in force, for the HTTP server's gate."""
         return self.in_force.config.access
+
+    def webhooks(self) -> Mapping[str, Webhook]:
+        """The `webhooks:` entries in force, for the HTTP server's webhook routes."""
+        return self.in_force.config.webhooks
 
     def liveness(self) -> list[str]:
         """Why this daemon is not alive and well (for `/healthz`); empty when it is."""

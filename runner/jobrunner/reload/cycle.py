@@ -117,7 +117,8 @@ class Reloader:
         new = verdict.loaded.config
         view = publish.view(new, 0)
         access = (publish.access(self.in_force.config), publish.access(new))
-        change = plan(self.in_force.view, view, access)
+        hooks = (publish.webhooks(self.in_force.config), publish.webhooks(new))
+        change = plan(self.in_force.view, view, access, hooks)
         return Prepared(new, lanes(new), view, verdict.texts, change)
 
     def _report(self, verdict: quarantine.Verdict) -> None:

@@ -9,6 +9,7 @@ daemons published) share it. It prints as a diff:
     ~ queue emails: concurrency 5 → 10, params changed
     - cron old-cleanup
     ~ access on-call: scopes [read] → [operate, read]
+    ~ webhook github-push: queue deploys → builds
 
 and names what the runtime must do, so that what is logged is what is applied:
 the lanes to stop and start (a lane is a queue, or a cron entry with a handler
@@ -16,7 +17,8 @@ of its own, served at the queue's concurrency), and the cron entries to add,
 drop or re-plan from now (those whose schedule changed). Every other entry
 keeps its state. Access entries are not in the published view (no token, nor
 its reference, is stored): the daemon hands their names and scopes in
-(`publish.access`), and the plan names them with their scopes only.
+(`publish.access`), and the plan names them with their scopes only. Webhooks
+likewise (`publish.webhooks`), without their secret.
 """
 
 from __future__ import annotations
@@ -29,9 +31,9 @@ from typing import Any, Literal
 from jobrunner.storage.records import Entry, Published
 from jobrunner.values import duration, size
 
-Kind = Literal["queue", "cron", "access"]
+Kind = Literal["queue", "cron", "access", "webhook"]
 Sign = Literal["+", "-", "~"]
-SECONDS = {"timeout", "delay", "max_delay", "dead_retain", "retain_completed", "ttl"}
+SECONDS = {"timeout", "delay", "max_delay", "dead_retain", "retain_completed", "ttl", "tolerance"}
 BYTES = {"max_payload", "memory_limit"}
 IGNORED = {"source", "explain"}  # where an entry is written is not what it does
 OPAQUE = {"params_hash": "params", "payload_schema": "payload_schema", "payload": "payload"}
@@ -71,11 +73,12 @@ def plan(
     old: Published | None,
     new: Published,
     access: tuple[Mapping[str, Entry], Mapping[str, Entry]] = ({}, {}),
+    webhooks: tuple[Mapping[str, Entry], Mapping[str, Entry]] = ({}, {}),
 ) -> Plan:
     """The changes that turn `old` into `new` (None: nothing was running).
 
-    `access` holds the access entries before and after (`publish.access`), which
-    the published views leave out.
+    `access` and `webhooks` hold the access entries and webhooks before and after
+    (`publish.access`, `publish.webhooks`), which the published views leave out.
     """
     changes: list[Change] = []
     replan: set[str] = set()
@@ -83,6 +86,7 @@ def plan(
         ("queue", old.queues if old else {}, new.queues),
         ("cron", old.crons if old else {}, new.crons),
         ("access", *access),
+        ("webhook", *webhooks),
     )
     for kind, before, after in sections:
         for name in sorted(set(before) | set(after)):

@@ -8,7 +8,9 @@ YAML; `jobrunner status` reads its generation and hash; `plan` compares two.
 Access entries (`access:`) are not published: a token, or even its
 reference, never reaches the storage. Their names and scopes count in the
 content hash, so a change of scopes is a new generation, and `access(config)`
-gives them to the plan.
+gives them to the plan. Webhooks (`webhooks:`) likewise: their path, queue,
+scheme, headers and tolerance count in the hash and `webhooks(config)` gives
+them to the plan; their secret, or its reference, is never stored.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import hashlib
 import json
 from typing import Any
 
-from jobrunner.config.model import Access, Config, Cron, Enqueue, Policy, Queue, thaw
+from jobrunner.config.model import Access, Config, Cron, Enqueue, Policy, Queue, Webhook, thaw
 from jobrunner.storage.records import Entry, Published
 from jobrunner.values import duration, schedule
 
@@ -29,6 +31,11 @@ def view(config: Config, generation: int) -> Published:
     hashed: dict[str, Any] = {"queues": queues, "crons": crons}
     if config.access:  # absent, so a configuration without access keeps its hash
         hashed["access"] = {name: {"scopes": e["scopes"]} for name, e in access(config).items()}
+    if config.webhooks:  # absent, so a configuration without webhooks keeps its hash
+        hashed["webhooks"] = {
+            name: {k: v for k, v in e.items() if k != "source"}
+            for name, e in webhooks(config).items()
+        }
     text = json.dumps(hashed, sort_keys=True, default=str)
     return Published(generation, _digest(text), queues, crons, tuple(sorted(config.files)))
 
@@ -43,6 +50,28 @@ def _access(entry: Access) -> dict[str, Any]:
         "scopes": sorted(entry.scopes),
         "source": f"{entry.source.file}:{entry.source.line}",
     }
+
+
+def webhooks(config: Config) -> dict[str, Entry]:
+    """The webhooks of `config` as the plan compares them: everything but the secret."""
+    return {name: _webhook(entry) for name, entry in sorted(config.webhooks.items())}
+
+
+def _webhook(entry: Webhook) -> dict[str, Any]:
+    found: dict[str, Any] = {
+        "path": entry.path,
+        "queue": entry.queue,
+        "scheme": entry.scheme,
+        "headers": list(entry.headers),
+        "source": f"{entry.source.file}:{entry.source.line}",
+    }
+    if entry.header:
+        found["header"] = entry.header
+    if entry.id_header:
+        found["id_header"] = entry.id_header
+    if entry.scheme in ("stripe", "standard"):
+        found["tolerance"] = entry.tolerance.total_seconds()
+    return found
 
 
 def content_hash(config: Config) -> str:

@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException
 from jobrunner import metrics
 from jobrunner.storage import StorageError
 from jobrunner.version import __version__
-from jobrunner.web import api
+from jobrunner.web import api, webhooks
 from jobrunner.web.access import Gate
 from jobrunner.web.cluster import Cluster
 from jobrunner.web.host import Host
@@ -67,6 +67,7 @@ def build(host: Host, *, cluster: bool, exposed: bool = False) -> FastAPI:
         return problem(503, "Storage unavailable", str(exc))
 
     app.include_router(api.router(host, gate))
+    app.include_router(webhooks.router(host.webhooks, host.storage))  # signed, not gated
 
     @app.get(
         "/api/v1/openapi.json",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
-from jobrunner.config.model import Access
+from jobrunner.config.model import Access, Webhook
 from jobrunner.storage import Storage
 
 
@@ -24,4 +24,8 @@ class Host(Protocol):
 
     def access(self) -> Mapping[str, Access]:
         """The `access:` entries of the configuration in force (web/access.py)."""
+        ...
+
+    def webhooks(self) -> Mapping[str, Webhook]:
+        """The `webhooks:` entries of the configuration in force (web/webhooks.py)."""
         ...
