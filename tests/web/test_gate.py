@@ -10,7 +10,8 @@ from fastapi import HTTPException
 
 from jobrunner.config.model import Access, Source
 from jobrunner.values.refs import Ref
-from jobrunner.web.access import REFRESH, Gate
+from jobrunner.web.access import Gate
+from jobrunner.web.secrets import REFRESH
 
 
 def entry(name: str, variable: str, *scopes: str) -> Access:

@@ -26,7 +26,7 @@ from jobrunner.reload import publish
 from jobrunner.reload.plan import plan
 from jobrunner.storage import Storage
 from jobrunner.values.refs import Ref
-from jobrunner.web.webhooks import Refused, Secrets, secret_for, verify
+from jobrunner.web.webhooks import Refused, secret_for, verify, webhook_secrets
 
 # GitHub's documented example (docs: "Validating webhook deliveries").
 GITHUB_SECRET = "It's a Secret to Everybody"
@@ -149,9 +149,9 @@ def test_generic_hmac_with_and_without_prefix() -> None:
 def test_secrets_resolve_lazily_and_an_unusable_one_is_none() -> None:
     entries = {"github": hook("github"), "standard": hook("standard")}
     environ = {"S": "whsec_"}  # fine for github, not a Standard Webhooks secret
-    secrets = Secrets(environ, lambda path: "", time.monotonic)
-    assert secrets.get(entries, "github") == b"whsec_"
-    assert secrets.get(entries, "standard") is None
+    secrets = webhook_secrets(environ, lambda path: "", time.monotonic).of(entries)
+    assert secrets.get("github") == b"whsec_"
+    assert secrets.get("standard") is None
     assert "whsec_" not in repr(entries["github"])  # the model leaves the secret out
 
 

@@ -11,7 +11,6 @@ Scopes: `read`, `operate`, `enqueue` (into every queue) and `enqueue:QUEUE`
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Collection, Mapping
 
 from jobrunner.config.model import Access, Source
@@ -29,7 +28,6 @@ TOKEN_PATTERN = r"^\$\{(env:[A-Za-z_][A-Za-z0-9_]*|file:/[^}]*)\}$"
 SCOPE_PATTERN = rf"^(read|operate|enqueue(:{names.PATTERN.strip('^$')})?)$"
 # Stands in for a token reported unusable (written in plain text, say).
 NO_TOKEN = refs.Ref("env", "")
-_ONE_REFERENCE = re.compile(r"\$\{[^}]*\}")
 _TOKEN_HINT = (
     "job files live in Git: keep the token in the daemon's environment or in a secret "
     'file, and write `token: "${env:API_TOKEN}"` or `token: "${file:/run/secrets/api-token}"`'
@@ -48,7 +46,7 @@ def build(
     problems: list[Problem] = []
     token, text = NO_TOKEN, raw.get("token")
     if isinstance(text, str):
-        found = _reference(text)
+        found = refs.secret(text, "token", _TOKEN_HINT)
         if isinstance(found, refs.Ref):
             token = found
         else:
@@ -61,20 +59,6 @@ def build(
     description = str(raw.get("description", ""))
     entry = Access(str(path[-1]), token, frozenset(map(str, scopes)), source, description)
     return entry, problems
-
-
-def _reference(text: str) -> refs.Ref | tuple[str, str, str]:
-    """The one reference `text` is, or (code, message, hint); never echoes a token."""
-    if _ONE_REFERENCE.fullmatch(text):
-        (found,) = refs.scan(text)
-        return found if isinstance(found, refs.Ref) else ("reference", found, "")
-    if "${" in text:
-        return (
-            "token",
-            f"the token must be one reference and nothing else: expected {refs.EXPECTED}",
-            "put the whole token in the variable or file",
-        )
-    return ("token", "the token is written in the file in plain text", _TOKEN_HINT)
 
 
 def scope_issue(text: str, queues: Collection[str]) -> tuple[str, str, str] | None:

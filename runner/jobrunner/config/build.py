@@ -14,10 +14,10 @@ reach a `Config`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from jobrunner.config import access, limits, payload, policy, shape, webhooks
 from jobrunner.config.model import (
@@ -38,6 +38,8 @@ from jobrunner.parse.document import Document, Path
 from jobrunner.problem import Problem, Severity
 from jobrunner.values import duration, rate, schedule, size, template, zones
 from jobrunner.values.suggest import did_you_mean
+
+T = TypeVar("T")
 
 SCHEDULE_KEYS = ("schedule", "every", "at")
 # Stands in for a schedule reported unusable: the entry's file has errors, so
@@ -94,37 +96,32 @@ def build(doc: Document, skip: set[Path]) -> Built:
                 out.queues.append(queue)
             elif kind == "cron" and (cron := entry.cron()):
                 out.crons.append(cron)
-    _access(doc, skip, out)
-    _webhooks(doc, skip, out)
+    out.access += _section(doc, skip, "access", "access", access.build, out)
+    out.webhooks += _section(doc, skip, "webhooks", "webhook", webhooks.build, out)
     return out
 
 
-def _access(doc: Document, skip: set[Path], out: Built) -> None:
-    """The entries of the file's `access:` section (config/access.py)."""
-    entries = doc.data.get("access")
+def _section(
+    doc: Document,
+    skip: set[Path],
+    section: str,
+    kind: str,
+    build: Callable[[Document, Path, Mapping[str, Any]], tuple[T | None, list[Problem]]],
+    out: Built,
+) -> list[T]:
+    """The entries of the file's `section` (`access:`, `webhooks:`), each built by `build`;
+    its problems go to `out`. `kind` names an entry's keys for `shape.usable`."""
+    built: list[T] = []
+    entries = doc.data.get(section)
     for name, given in entries.items() if isinstance(entries, dict) else ():
         if not isinstance(given, dict):
             continue
-        path = ("access", name)
-        raw = shape.usable(given, "access") if path in skip else given
-        entry, problems = access.build(doc, path, raw)
+        path = (section, name)
+        entry, problems = build(doc, path, shape.usable(given, kind) if path in skip else given)
         out.problems.extend(problems)
         if entry is not None:
-            out.access.append(entry)
-
-
-def _webhooks(doc: Document, skip: set[Path], out: Built) -> None:
-    """The entries of the file's `webhooks:` section (config/webhooks.py)."""
-    entries = doc.data.get("webhooks")
-    for name, given in entries.items() if isinstance(entries, dict) else ():
-        if not isinstance(given, dict):
-            continue
-        path = ("webhooks", name)
-        raw = shape.usable(given, "webhook") if path in skip else given
-        entry, problems = webhooks.build(doc, path, raw)
-        out.problems.extend(problems)
-        if entry is not None:
-            out.webhooks.append(entry)
+            built.append(entry)
+    return built
 
 
 def _defaults(doc: Document, misshapen: bool, problems: list[Problem]) -> dict[str, Any]:

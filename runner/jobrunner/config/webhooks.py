@@ -40,7 +40,6 @@ HEADER_EXPECTED = "an HTTP header name, like X-GitHub-Event"
 # Stands in for a secret reported unusable.
 NO_SECRET = refs.Ref("env", "")
 _PATH = re.compile(PATH_PATTERN)
-_ONE_REFERENCE = re.compile(r"\$\{[^}]*\}")
 _SECRET_HINT = (
     "job files live in Git: keep the secret in the daemon's environment or in a secret "
     'file, and write `secret: "${env:GITHUB_WEBHOOK_SECRET}"` or '
@@ -65,7 +64,7 @@ def build(
 
     secret, text = NO_SECRET, raw.get("secret")
     if isinstance(text, str):
-        found = _reference(text)
+        found = refs.secret(text, "secret", _SECRET_HINT)
         if isinstance(found, refs.Ref):
             secret = found
         else:
@@ -149,17 +148,3 @@ def path_issue(text: str) -> str | None:
             "none starting with '.'"
         )
     return None
-
-
-def _reference(text: str) -> refs.Ref | tuple[str, str, str]:
-    """The one reference `text` is, or (code, message, hint); never echoes a secret."""
-    if _ONE_REFERENCE.fullmatch(text):
-        (found,) = refs.scan(text)
-        return found if isinstance(found, refs.Ref) else ("reference", found, "")
-    if "${" in text:
-        return (
-            "secret",
-            f"the secret must be one reference and nothing else: expected {refs.EXPECTED}",
-            "put the whole secret in the variable or file",
-        )
-    return ("secret", "the secret is written in the file in plain text", _SECRET_HINT)

@@ -96,3 +96,24 @@ def resolve(ref: Ref, environ: Mapping[str, str], read_file: Callable[[str], str
         return read_file(ref.target).rstrip("\n")
     except OSError as exc:
         raise LookupError(f"cannot read {ref.target}: {exc.strerror or exc}") from None
+
+
+_ONE_REFERENCE = re.compile(r"\$\{[^}]*\}")
+
+
+def secret(text: str, what: str, hint: str) -> Ref | tuple[str, str, str]:
+    """The one reference `text` is, or (code, message, hint) saying why it is not one.
+
+    For a value that must never sit in a job file (an access token, a webhook secret,
+    named `what`): the message never echoes `text`, which may be the secret itself.
+    """
+    if _ONE_REFERENCE.fullmatch(text):
+        (found,) = scan(text)
+        return found if isinstance(found, Ref) else ("reference", found, "")
+    if "${" in text:
+        return (
+            what,
+            f"the {what} must be one reference and nothing else: expected {EXPECTED}",
+            f"put the whole {what} in the variable or file",
+        )
+    return (what, f"the {what} is written in the file in plain text", hint)

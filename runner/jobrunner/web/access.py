@@ -11,8 +11,8 @@ the route's scope: `read` (every GET, `/metrics`, the OpenAPI document),
 403 with one that lacks the scope; a token that two entries share (a copy
 mistake) may do only what both allow.
 
-Tokens are read through their references when first needed and again every
-`REFRESH` seconds (a rotated secret file is picked up), compared in constant
+Tokens are read through their references when first needed and again every five
+seconds (web/secrets.py; a rotated secret file is picked up), compared in constant
 time with every token in force, and never logged: an entry whose reference does
 not resolve is logged once by name and matches nothing.
 """
@@ -20,28 +20,20 @@ not resolve is logged once by name and matches nothing.
 from __future__ import annotations
 
 import hmac
-import logging
 import os
-import threading
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
 
 from fastapi import HTTPException, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from jobrunner.config.access import resolve_token
 from jobrunner.config.model import Access
-from jobrunner.logs import event
+from jobrunner.web.secrets import Secrets, read_text
 
 BEARER = HTTPBearer(auto_error=False, description="A token of an `access:` entry in force.")
 CREDENTIALS = Security(BEARER)  # documents the scheme in the OpenAPI document
-REFRESH = 5.0  # seconds a resolved token is reused before its reference is read again
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="jobrunner"'}
-
-
-def _read(path: str) -> str:
-    return Path(path).read_text(encoding="utf-8").strip()
 
 
 class Gate:
@@ -51,18 +43,18 @@ class Gate:
         *,
         exposed: bool,
         environ: Mapping[str, str] = os.environ,
-        read_file: Callable[[str], str] = _read,
+        read_file: Callable[[str], str] = read_text,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """`entries`: the access entries in force now; `exposed`: the server listens on an
         address other hosts can reach."""
         self.entries, self.exposed = entries, exposed
-        self.environ, self.read_file, self.clock = environ, read_file, clock
-        self._lock = threading.Lock()
-        self._for: Mapping[str, Access] | None = None  # the entries the tokens were read for
-        self._tokens: list[tuple[bytes, Access]] = []
-        self._read_at = -REFRESH
-        self._unusable: set[str] = set()  # entries logged as not resolving
+
+        def read(entry: Access) -> bytes:
+            return resolve_token(entry, environ, read_file).encode()
+
+        unusable = "access entry has no usable token: it matches no request"
+        self._tokens: Secrets[Access, bytes] = Secrets(read, unusable, clock)
 
     def need(self, scope: str) -> Callable[..., None]:
         """A FastAPI dependency: the request must carry a token allowed `scope` (the OpenAPI
@@ -107,29 +99,8 @@ class Gate:
         entries = self.entries()
         if not entries and not self.exposed:
             return None
-        with self._lock:
-            now = self.clock()
-            if entries is not self._for or now - self._read_at >= REFRESH:
-                self._tokens = [t for t in map(self._resolve, entries.values()) if t is not None]
-                self._for, self._read_at = entries, now
-            return self._tokens
-
-    def _resolve(self, entry: Access) -> tuple[bytes, Access] | None:
-        try:
-            token = resolve_token(entry, self.environ, self.read_file)
-        except (LookupError, OSError, UnicodeDecodeError) as exc:
-            if entry.name not in self._unusable:
-                self._unusable.add(entry.name)
-                event(
-                    logging.ERROR,
-                    "access entry has no usable token: it matches no request",
-                    entry=entry.name,
-                    where=f"{entry.source.file}:{entry.source.line}",
-                    error="not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else str(exc),
-                )
-            return None
-        self._unusable.discard(entry.name)
-        return token.encode(), entry
+        tokens = self._tokens.of(entries)
+        return [(tokens[name], entry) for name, entry in entries.items() if name in tokens]
 
 
 def _bearer(authorization: str | None) -> bytes | None:

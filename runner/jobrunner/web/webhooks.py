@@ -22,7 +22,7 @@ Answers: 202 `{"id": job id}` once the job is stored; 401 for a missing or bad
 signature or a stale timestamp; 413 for a body over the queue's `max_payload`;
 400 for a payload the queue refuses; 404 for a path no webhook serves; 503 when
 the storage is down or the secret does not resolve (the sender retries). Secrets
-are read through their references when first needed and again every `REFRESH`
+are read through their references when first needed and again every five
 seconds, and never logged.
 """
 
@@ -33,11 +33,9 @@ import hmac
 import json
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
@@ -53,8 +51,8 @@ from jobrunner.config.model import Webhook
 from jobrunner.logs import event
 from jobrunner.storage import Storage
 from jobrunner.values import duration
+from jobrunner.web.secrets import Secrets, read_text, reason
 
-REFRESH = 5.0  # seconds a resolved secret is reused before its reference is read again
 MAX_KEY = 200  # characters of a delivery id used as it is in an idempotency key
 CHALLENGE = {"WWW-Authenticate": 'Signature realm="jobrunner webhooks"'}
 
@@ -64,10 +62,6 @@ Secret = bytes | StandardWebhook  # what a scheme verifies with
 
 class Refused(Exception):
     """A delivery whose signature does not hold: the reason, without any secret."""
-
-
-def _read(path: str) -> str:
-    return Path(path).read_text(encoding="utf-8").strip()
 
 
 # -- verification, pure: (webhook, secret, body, headers, now) → delivery id -------------
@@ -186,60 +180,23 @@ def _standard(
 # -- the routes ---------------------------------------------------------------------------
 
 
-class Secrets:
-    """The secrets of the webhooks in force, by webhook name, read through their references
-    at most every `REFRESH` seconds; an entry whose reference does not resolve is logged
-    once, by name, and has none."""
+def webhook_secrets(
+    environ: Mapping[str, str], read_file: Callable[[str], str], clock: Callable[[], float]
+) -> Secrets[Webhook, Secret]:
+    """The secrets of the webhooks in force, by name (web/secrets.py)."""
 
-    def __init__(
-        self,
-        environ: Mapping[str, str],
-        read_file: Callable[[str], str],
-        clock: Callable[[], float],
-    ) -> None:
-        self.environ, self.read_file, self.clock = environ, read_file, clock
-        self._lock = threading.Lock()
-        self._for: Mapping[str, Webhook] | None = None
-        self._secrets: dict[str, Secret] = {}
-        self._read_at = -REFRESH
-        self._unusable: set[str] = set()
+    def read(hook: Webhook) -> Secret:
+        return secret_for(hook.scheme, resolve(hook.secret, environ, read_file))
 
-    def get(self, entries: Mapping[str, Webhook], name: str) -> Secret | None:
-        with self._lock:
-            now = self.clock()
-            if entries is not self._for or now - self._read_at >= REFRESH:
-                self._secrets = {}
-                for hook in entries.values():
-                    secret = self._resolve(hook)
-                    if secret is not None:
-                        self._secrets[hook.name] = secret
-                self._for, self._read_at = entries, now
-            return self._secrets.get(name)
-
-    def _resolve(self, hook: Webhook) -> Secret | None:
-        try:
-            secret = secret_for(hook.scheme, resolve(hook.secret, self.environ, self.read_file))
-        except (LookupError, OSError, UnicodeDecodeError, ValueError) as exc:
-            if hook.name not in self._unusable:
-                self._unusable.add(hook.name)
-                event(
-                    logging.ERROR,
-                    "webhook has no usable secret: its deliveries are answered 503",
-                    webhook=hook.name,
-                    where=f"{hook.source.file}:{hook.source.line}",
-                    error=_why(exc),
-                )
-            return None
-        self._unusable.discard(hook.name)
-        return secret
+    return Secrets(
+        read, "webhook has no usable secret: its deliveries are answered 503", clock, _why
+    )
 
 
 def _why(exc: Exception) -> str:
-    if isinstance(exc, UnicodeDecodeError):
-        return "not UTF-8 text"
-    if isinstance(exc, ValueError) and not isinstance(exc, LookupError):
+    if isinstance(exc, ValueError) and not isinstance(exc, LookupError | UnicodeDecodeError):
         return "not a Standard Webhooks secret (whsec_ and base64)"  # never the value
-    return str(exc)
+    return reason(exc)
 
 
 def router(
@@ -247,14 +204,14 @@ def router(
     storage: Storage,
     *,
     environ: Mapping[str, str] = os.environ,
-    read_file: Callable[[str], str] = _read,
+    read_file: Callable[[str], str] = read_text,
     clock: Callable[[], float] = time.monotonic,
     wall: Callable[[], float] = time.time,
 ) -> APIRouter:
     """The webhook routes; `webhooks`: the webhooks in force now."""
     routes = APIRouter()
     client = Client.over(storage)
-    secrets = Secrets(environ, read_file, clock)
+    secrets = webhook_secrets(environ, read_file, clock)
     index: dict[str, Any] = {"for": None, "by_path": {}}
 
     def find(path: str) -> tuple[Mapping[str, Webhook], Webhook]:
@@ -271,7 +228,7 @@ def router(
     async def deliver(request: Request, rest: str) -> JSONResponse:
         entries, hook = find("/hooks/" + rest)
         body = await _body(request, hook.max_body)
-        secret = secrets.get(entries, hook.name)
+        secret = secrets.of(entries).get(hook.name)
         if secret is None:
             raise HTTPException(503, f"webhook '{hook.name}' has no usable secret: see the log")
         headers = {name.lower(): value for name, value in request.headers.items()}
