@@ -34,6 +34,7 @@ import pytest
 import yaml
 from conftest import ROOT, run_cli
 from daemon_proc import Daemon
+from servers import free_port
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 
@@ -417,3 +418,46 @@ def test_ctrl_c_lets_running_jobs_finish(readme: Walkthrough, run_it: Ran) -> No
     assert [(e["msg"], e.get("grace")) for e in events][:1] == [
         ("stopping: running jobs may finish", float(grace))
     ]
+
+
+# -- Over HTTP -------------------------------------------------------------------
+
+
+def test_over_http(tmp_path: Path) -> None:
+    """ "Over HTTP": the daemon with `--http 9100` (here a free port), and each curl of the
+    block in a real shell, its output the README's."""
+    text = README.read_text(encoding="utf-8")
+    section = _section(text, "### Over HTTP")
+    (flag,) = _quoted(section, r"Start the daemon with `(--http \d+)` instead")
+    shown_port = flag.split()[1]
+    (steps,) = _console(section)
+    where = _checkout(tmp_path)
+    port = str(free_port())
+    _clear_of_a_minute()  # no cron entry's job in the metrics the README shows
+    daemon = Newcomer(f"jobrunner run --http {port}", where)
+    ids: dict[str, str] = {}
+    try:
+        daemon.start()
+        for step in steps:
+            command = step.command.replace(f"localhost:{shown_port}", f"localhost:{port}")
+            for shown, real in ids.items():
+                command = command.replace(shown, real)
+            deadline = time.monotonic() + 20
+            while True:
+                ran = subprocess.run(
+                    ["bash", "-o", "pipefail", "-c", command],
+                    cwd=where,
+                    capture_output=True,
+                    text=True,
+                    timeout=30,
+                )
+                lines = ran.stdout.splitlines()
+                if _same(lines) == _same(step.output) or time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)  # a job that has not run yet
+            assert ran.returncode == 0, (step.command, ran.stderr)
+            assert _same(lines) == _same(step.output), step.command
+            if '"id":' in step.output[0]:
+                ids[json.loads(step.output[0])["id"]] = json.loads(lines[0])["id"]
+    finally:
+        daemon.stop()

@@ -7,6 +7,9 @@
         job_id = jobs.enqueue("send-email", {"to": "ada@example.com", "template": "welcome"})
         later = jobs.enqueue("send-email", {...}, delay=timedelta(minutes=10))
         info = jobs.job(job_id)  # JobInfo: state, attempts and their errors, result, times
+        page = jobs.jobs("send-email", states=["dead"], where=("to", "ada@example.com"))
+        more = jobs.jobs("send-email", states=["dead"], where=("to", "ada@example.com"),
+                         cursor=page.next)  # JobPage: jobs newest first, next, examined
         jobs.pause("send-email", "mail relay down")  # no daemon starts its jobs until resumed
         jobs.resume("send-email")
         jobs.cancel(later)  # Cancel.CANCELLED: it never runs; a running one is stopped
@@ -36,7 +39,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -53,7 +56,15 @@ from jobrunner.job import (
     State,
     new_id,
 )
-from jobrunner.storage import Cancel, Pause, Storage, StorageError, open_storage, records
+from jobrunner.storage import (
+    Cancel,
+    Pause,
+    Storage,
+    StorageError,
+    open_storage,
+    records,
+    search,
+)
 from jobrunner.storage.base import PAUSE_TEXT
 from jobrunner.storage.records import Published
 from jobrunner.values import size, suggest, template
@@ -69,6 +80,7 @@ __all__ = [
     "Client",
     "EnqueueError",
     "JobInfo",
+    "JobPage",
     "Pause",
     "StorageError",
     "UnknownJob",
@@ -146,6 +158,20 @@ class JobInfo:
         data["attempts"] = [{**asdict(a), "duration": a.duration} for a in self.attempts]
         data["extra"] = dict(self.extra)
         return data
+
+
+@dataclass(frozen=True, slots=True)
+class JobPage:
+    """One page of a job search (`Client.jobs`), newest first."""
+
+    jobs: tuple[JobInfo, ...]
+    next: str | None  # the `cursor` of the next page; None when nothing is left
+    examined: int  # stored entries read for this page (at most search.BUDGET)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (what `GET /api/v1/jobs` answers and `jobs list --json` prints)."""
+        jobs = [info.as_dict() for info in self.jobs]
+        return {"jobs": jobs, "next": self.next, "examined": self.examined}
 
 
 class Client:
@@ -228,6 +254,34 @@ class Client:
         """What is known of a job, or None if its id is unknown (or its record expired)."""
         record = self.storage.record(job_id)
         return JobInfo.from_record(record) if record else None
+
+    def jobs(
+        self,
+        queue: str | None = None,
+        *,
+        states: Iterable[str] = (),
+        since: float | None = None,
+        until: float | None = None,
+        where: tuple[str, Any] | None = None,
+        limit: int = search.LIMIT,
+        cursor: str | None = None,
+    ) -> JobPage:
+        """A page of jobs, newest first by creation time: of `queue` (every queue if None),
+        in one of `states` (names; any if empty), created in `[since, until)` (epoch
+        seconds), whose payload field `where[0]` (a dotted path, `customer.id`) equals the
+        JSON value `where[1]`. Pass the page's `next` as `cursor` for the next one.
+
+        One call reads at most `search.BUDGET` stored entries, so a page may be short, even
+        empty, while `next` says there is more to look at. ValueError for a bad filter, a
+        `limit` out of 1..500 or a cursor that is not the `next` of this same search.
+        """
+        match = None if where is None else search.Match.parse(*where)
+        query = search.Query(
+            queue, search.states(states), since, until, match, limit, cursor or None
+        )
+        page = self.storage.jobs(query)
+        found = tuple(map(JobInfo.from_record, page.records))
+        return JobPage(found, page.next, page.examined)
 
     # -- pausing queues ----------------------------------------------------------
 

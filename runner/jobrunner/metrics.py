@@ -36,16 +36,11 @@ DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 
 JOBS = Counter(
     "jobrunner_jobs",
-    "Attempts this daemon settled, by queue and outcome: succeeded, retried (failed, "
-    "another attempt follows), dead (dead-lettered), cancelled (by an operator) or "
-    "interrupted (handed back at shutdown).",
+    "Attempts settled by this daemon, by queue and outcome: succeeded, retried (failed, "
+    "another attempt follows), dead (dead-lettered), cancelled (by an operator), "
+    "interrupted (handed back at shutdown) or lost (its lease expired: the daemon that "
+    "held it died or hung; another delivery follows, or past max_deliveries it counts as dead).",
     ["queue", "outcome"],
-    registry=REGISTRY,
-)
-LOST = Counter(
-    "jobrunner_leases_expired",
-    "Leases this daemon found expired and handed back for another delivery (or buried past "
-    "max_deliveries): the daemon that held them died or hung.",
     registry=REGISTRY,
 )
 JOB_DURATION = Histogram(

@@ -14,7 +14,17 @@ import pytest
 from garbage import corrupt_record, inject_garbage, overwrite_value, write_pause
 
 from jobrunner.job import Attempt, Job, Record, State, Unreadable, decode, new_id
-from jobrunner.storage import Cancel, Pause, Redelivery, Storage, open_storage, records
+from jobrunner.storage import (
+    Cancel,
+    Pause,
+    Reclaimed,
+    Redelivery,
+    Storage,
+    deadletter,
+    open_storage,
+    records,
+    search,
+)
 
 BACKENDS = ["sqlite", "redis"]
 
@@ -108,7 +118,7 @@ def test_expired_lease_is_redelivered_with_history(store: Storage) -> None:
     store.lease("q", "dead-daemon", count=1, lease_for=0.2)
     assert store.reclaim({}, Redelivery()) == []
     time.sleep(0.3)
-    assert store.reclaim({}, Redelivery()) == [j.id]
+    assert store.reclaim({}, Redelivery()) == [Reclaimed(j.id, "q", buried=False)]
     [lease] = store.lease("q", "d2", count=1, lease_for=30)
     assert lease.deliveries == 1
     rec = store.record(j.id)
@@ -119,15 +129,68 @@ def test_expired_lease_is_redelivered_with_history(store: Storage) -> None:
 def test_poison_pill_goes_dead_after_max_deliveries(store: Storage) -> None:
     j = job()
     store.enqueue(j)
+    found = []
     for _ in range(2):
         store.lease("q", "d1", count=1, lease_for=0.05)
         time.sleep(0.1)
-        store.reclaim({"q": Redelivery(max_deliveries=2, dead_retain=60)}, Redelivery())
+        found += store.reclaim({"q": Redelivery(max_deliveries=2, dead_retain=60)}, Redelivery())
+    assert found == [Reclaimed(j.id, "q", buried=False), Reclaimed(j.id, "q", buried=True)]
     assert store.lease("q", "d1", count=1, lease_for=30) == []
     rec = store.record(j.id)
     assert rec is not None and rec.state is State.DEAD
     assert "max_deliveries" in rec.reason
     assert [r.job.id for r in store.dead("q")] == [j.id]
+
+
+def test_stats_say_since_when_the_longest_waiting_ready_job_is_due(store: Storage) -> None:
+    """The age of a backlog: behind a crowd of urgent jobs, the low-priority job that has
+    waited longest still counts; a job due in the future does not; a leased one does not."""
+    assert "q" not in store.stats() or store.stats()["q"].oldest_ready is None
+    before = time.time()
+    old = replace(job(), priority=3)
+    store.enqueue(old, at=before - 100)  # due 100 s ago: ready since then
+    for _ in range(20):
+        store.enqueue(replace(job(), priority=0))
+    store.enqueue(job(), at=before + 3600)
+    since = store.stats()["q"].oldest_ready
+    assert since is not None and abs(since - (before - 100)) < 1
+    leased = store.lease("q", "d1", count=30, lease_for=30)
+    assert len(leased) == 21
+    assert store.stats()["q"].oldest_ready is None  # nothing ready: none waits
+    fresh = job()
+    store.enqueue(fresh)
+    since = store.stats()["q"].oldest_ready
+    assert since is not None and before - 1 < since <= time.time() + 1
+
+
+def test_a_filtered_walk_of_the_dead_letters_acts_on_each_match_once(
+    store: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replaying a filtered set: the jobs the filter passes over stay at the head of the
+    dead list, and the walk still reaches every match behind them, in small reads too."""
+    monkeypatch.setattr(deadletter, "BATCH", 2)
+    kinds = {}
+    for n in range(9):
+        j = job()
+        store.enqueue(j)
+        [lease] = store.lease("q", "d1", count=1, lease_for=30)
+        kind = "TimeoutError" if n % 3 == 2 else "ValueError"
+        attempt = Attempt(1, time.time(), time.time(), "failed", "d1", kind, "no")
+        store.bury(lease, record_of(j, State.DEAD, attempts=(attempt,)), keep_for=60)
+        kinds[j.id] = kind
+    only = deadletter.DeadFilter(error="timeout")
+    looked = [r.job.id for r in deadletter.each_dead(store, "q", only, removes=False)]
+    assert sorted(looked) == sorted(i for i, k in kinds.items() if k == "TimeoutError")
+    walked = []
+    for record in deadletter.each_dead(store, "q", only):
+        walked.append(record.job.id)
+        assert store.replay(record.job.id)
+    assert sorted(walked) == sorted(looked)
+    assert {r.job.id for r in store.dead("q", 100)} == {
+        i for i, k in kinds.items() if k == "ValueError"
+    }
+    past = deadletter.DeadFilter(until=time.time() - 60)
+    assert list(deadletter.each_dead(store, None, past)) == []
 
 
 def test_heartbeat_extends_leases(store: Storage) -> None:
@@ -173,7 +236,7 @@ def test_a_stale_delivery_settles_nothing_after_its_job_was_delivered_again(
     store.enqueue(j)
     [stale] = store.lease("q", "paused", count=1, lease_for=0.2)
     time.sleep(0.3)
-    assert store.reclaim({}, Redelivery()) == [j.id]
+    assert [r.job_id for r in store.reclaim({}, Redelivery())] == [j.id]
     [current] = store.lease("q", "live", count=1, lease_for=30)
     assert current.token != stale.token
     ran = Attempt(1, time.time(), time.time(), "succeeded", daemon="paused")
@@ -341,7 +404,7 @@ def test_garbage_in_a_leased_jobs_record_neither_stops_reclaim_nor_hides_the_job
     store.lease("q", "gone", count=1, lease_for=0.2)
     corrupt_record(url, "q", j.id, b"\xff not a record", b"many")
     time.sleep(0.3)
-    assert store.reclaim({}, Redelivery()) == [j.id]
+    assert [r.job_id for r in store.reclaim({}, Redelivery())] == [j.id]
     [again] = store.lease("q", "d2", count=1, lease_for=30)
     assert decode(again.raw).id == j.id  # the message itself was fine: it runs again
     assert store.record(j.id) is not None
@@ -505,7 +568,7 @@ def test_an_expired_lease_of_a_paused_queue_goes_back_and_waits(store: Storage) 
     store.lease("q", "gone", count=1, lease_for=0.1)
     store.pause(Pause("q"))
     time.sleep(0.2)
-    assert store.reclaim({}, Redelivery()) == [j.id]
+    assert [r.job_id for r in store.reclaim({}, Redelivery())] == [j.id]
     assert store.lease("q", "d2", count=1, lease_for=30) == []
     store.resume("q")
     assert [x.job_id for x in store.lease("q", "d2", count=1, lease_for=30)] == [j.id]
@@ -607,3 +670,147 @@ def test_a_cancelled_job_can_be_replayed_with_its_history(store: Storage) -> Non
     assert decode(again.raw).attempt == 1
     assert store.cancel_requested([again]) == set()  # the old request is gone
     assert not store.replay(j.id)  # running: not dead nor cancelled
+
+
+# -- listing and searching jobs (storage/search.py) ---------------------------------
+
+
+def listed(store: Storage, **filters: Any) -> list[str]:
+    """The ids of every page of a search, in order, following the cursors."""
+    ids: list[str] = []
+    cursor = None
+    while True:
+        page = store.jobs(search.Query(cursor=cursor, **filters))
+        ids += [r.job.id for r in page.records]
+        if page.next is None:
+            return ids
+        cursor = page.next
+
+
+def made(store: Storage, queue: str = "q", created: float | None = None, **kw: Any) -> Job:
+    j = replace(job(queue, **kw), created=time.time() if created is None else created)
+    store.enqueue(j)
+    return j
+
+
+def test_jobs_are_listed_newest_first_by_queue(store: Storage) -> None:
+    now = time.time()
+    a1, b1, a2 = made(store, "a", now - 3), made(store, "b", now - 2), made(store, "a", now - 1)
+    page = store.jobs(search.Query(queue="a"))
+    assert [r.job.id for r in page.records] == [a2.id, a1.id]
+    assert page.next is None and page.examined == 2
+    assert page.records[0].state is State.QUEUED and page.records[0].job.queue == "a"
+    assert listed(store) == [a2.id, b1.id, a1.id]
+    assert listed(store, queue="nowhere") == []
+
+
+def test_jobs_are_found_by_state(store: Storage) -> None:
+    done, dead, waiting = made(store), made(store), made(store)
+    leases = {x.job_id: x for x in store.lease("q", "d1", count=2, lease_for=30)}
+    assert store.ack(leases[done.id], record_of(done), keep_for=60)
+    assert store.bury(leases[dead.id], record_of(dead, State.DEAD), keep_for=60)
+    assert listed(store, states=frozenset({State.DEAD})) == [dead.id]
+    both = frozenset({State.SUCCEEDED, State.QUEUED})
+    assert listed(store, states=both) == [waiting.id, done.id]
+    assert listed(store, states=frozenset({State.RUNNING})) == []
+
+
+def test_jobs_are_found_by_their_creation_time(store: Storage) -> None:
+    now = time.time()
+    old, mid, new = (made(store, created=now - ago) for ago in (300, 200, 100))
+    assert listed(store, since=now - 250) == [new.id, mid.id]
+    assert listed(store, until=now - 200) == [old.id]  # until is exclusive
+    assert listed(store, since=now - 200, until=now - 100) == [mid.id]  # since is inclusive
+    assert listed(store, since=now) == []
+
+
+def test_jobs_are_found_by_a_payload_field(store: Storage) -> None:
+    text = made(store, payload={"customer": {"id": "42"}})
+    number = made(store, payload={"customer": {"id": 42}})
+    seven = made(store, payload={"customer": {"id": "7"}, "n": True})
+    items = made(store, payload={"items": [{"sku": "x"}, {"sku": "y"}]})
+
+    def where(path: str, value: Any) -> list[str]:
+        return listed(store, match=search.Match.parse(path, value))
+
+    assert where("customer.id", "42") == [text.id]
+    assert where("payload.customer.id", 42) == [number.id]  # a number is not its text
+    assert where("customer.id", "99") == []
+    assert where("n", 1) == []  # nor is true a number
+    assert where("items.1.sku", "y") == [items.id]
+    assert where("customer", {"id": "7"}) == [seven.id]  # objects compare whole
+    assert where("customer", {"id": 42.0}) == [number.id]  # numbers by value
+    with pytest.raises(ValueError, match="dotted path"):
+        search.Match.parse("customer..id", 1)
+
+
+def test_paging_with_the_cursor_yields_each_job_once(store: Storage) -> None:
+    now = time.time()
+    same = [made(store, created=now - 50) for _ in range(7)]  # created in one instant
+    made(store, "other")
+    jobs = [made(store, created=now - 100 + n) for n in range(16)] + same
+    newest_first = sorted(jobs, key=lambda j: (j.created, j.id), reverse=True)
+    pages, cursors = [], [None]
+    while not pages or cursors[-1] is not None:
+        page = store.jobs(search.Query(queue="q", limit=5, cursor=cursors[-1]))
+        pages.append([r.job.id for r in page.records])
+        cursors.append(page.next)
+    assert [i for p in pages for i in p] == [j.id for j in newest_first]
+    assert [len(p) for p in pages] == [5, 5, 5, 5, 3]
+    made(store)  # newer than the first page: the pages that follow do not move
+    rest = store.jobs(search.Query(queue="q", limit=500, cursor=cursors[1]))
+    assert [r.job.id for r in rest.records] == [i for p in pages[1:] for i in p]
+
+
+def test_a_search_examines_a_bounded_number_of_entries_a_call(
+    store: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rare match: each call stops after its budget, short (even empty) with a cursor."""
+    monkeypatch.setattr(search, "BUDGET", 10)
+    rare = made(store, created=time.time() - 100, payload={"rare": True})
+    for _ in range(25):
+        made(store, payload={"rare": False})
+    query = search.Query(match=search.Match.parse("rare", True), limit=5)
+    pages = [store.jobs(query)]
+    while pages[-1].next is not None:
+        pages.append(store.jobs(replace(query, cursor=pages[-1].next)))
+    assert all(p.examined <= 10 for p in pages)
+    assert pages[0].records == () and pages[0].next is not None and pages[0].examined == 10
+    assert [r.job.id for p in pages for r in p.records] == [rare.id]
+    assert sum(p.examined for p in pages) == 26
+
+
+def test_a_garbage_cursor_is_refused(store: Storage) -> None:
+    made(store), made(store)
+    cursor = store.jobs(search.Query(limit=1)).next
+    assert cursor is not None
+    for garbage in ("", "x", "j1.", "j1.!!!", "j1.WzFd", cursor + "A" * 3000, cursor[:-3]):
+        with pytest.raises(ValueError, match="cursor"):
+            store.jobs(search.Query(limit=1, cursor=garbage))
+    with pytest.raises(ValueError, match="other filters"):
+        store.jobs(search.Query(queue="q", limit=1, cursor=cursor))
+    assert len(store.jobs(search.Query(limit=5, cursor=cursor)).records) == 1
+    with pytest.raises(ValueError, match="limit"):
+        search.Query(limit=501)
+
+
+def test_jobs_gone_from_storage_are_not_listed(store: Storage) -> None:
+    kept, brief, dead = made(store), made(store), made(store)
+    leases = {x.job_id: x for x in store.lease("q", "d1", count=3, lease_for=30)}
+    assert store.ack(leases[brief.id], record_of(brief), keep_for=0.05)
+    assert store.bury(leases[dead.id], record_of(dead, State.DEAD), keep_for=60)
+    assert store.purge(job_id=dead.id) == 1
+    time.sleep(0.1)
+    store.expire()
+    page = store.jobs(search.Query())
+    assert [r.job.id for r in page.records] == [kept.id]
+
+
+def test_an_unreadable_record_is_listed_as_such(store: Storage, url: str) -> None:
+    j, fine = made(store), made(store)
+    corrupt_record(url, "q", j.id, b'{"job": 5}', b"1")
+    records = {r.job.id: r for r in store.jobs(search.Query()).records}
+    assert records[fine.id].state is State.QUEUED
+    assert records[j.id].state is State.DEAD
+    assert records[j.id].reason.startswith("unreadable record")
+    assert listed(store, match=search.Match.parse("a", 1)) == []

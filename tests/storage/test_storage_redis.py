@@ -18,12 +18,13 @@ from typing import Any
 
 import pytest
 import redis
-from garbage import inject_garbage
+from garbage import inject_garbage, replace_key
 from redis.crc import key_slot
 
 from jobrunner.job import Job, Record, State, decode, new_id
-from jobrunner.storage import Redelivery, Storage, StorageError, open_storage
-from jobrunner.storage.redis.store import RedisStorage
+from jobrunner.storage import Reclaimed, Redelivery, Storage, StorageError, open_storage
+from jobrunner.storage.redis.store import RedisStorage, listing_key
+from jobrunner.storage.search import Query
 
 GLOBAL_KEYS = {"jr:queues", "jr:config", "jr:daemons"}
 
@@ -67,6 +68,7 @@ def workload(s: Storage) -> None:
     s.publish({"generation": 1})
     s.beat("d1", {"pid": 1}, 10)
     s.daemons(), s.expire()
+    assert len(s.jobs(Query(limit=500)).records) == 5
 
 
 def test_keys_of_one_queue_share_its_hash_tag(store: RedisStorage, redis_url: str) -> None:
@@ -92,12 +94,58 @@ def test_every_script_is_valid_on_a_redis_cluster(cluster_url: str) -> None:
         storage.close()
 
 
+def test_a_stray_key_where_the_job_listing_belongs_is_set_aside(
+    store: RedisStorage, redis_url: str
+) -> None:
+    """The listing is an index the queue can do without: set aside, it starts anew."""
+    store.enqueue(job())
+    replace_key(redis_url, listing_key("q"), "string", b"not a zset")
+    assert store.jobs(Query()).records == ()  # read: set aside
+    later = job()
+    store.enqueue(later)
+    assert [r.job.id for r in store.jobs(Query()).records] == [later.id]
+    replace_key(redis_url, listing_key("q"), "list", b"not a zset")
+    last = job()
+    store.enqueue(last)  # written: set aside by the enqueue script's check
+    assert [r.job.id for r in store.jobs(Query()).records] == [last.id]
+    client = redis.Redis.from_url(redis_url)
+    try:
+        assert client.type("jr:{q}:corrupt:jobs") == b"list"
+        assert b"jobs" in client.hgetall("jr:{q}:corrupt")
+    finally:
+        client.close()
+
+
+def test_expire_sweeps_listing_entries_whose_job_is_gone(
+    store: RedisStorage, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch of each listing a call, oldest first, going on where the last call stopped."""
+    from jobrunner.storage.redis import store as module
+
+    monkeypatch.setattr(module, "BATCH", 2)
+    jobs = [Job(new_id(), "q", {}, created=time.time() - 10 + n) for n in range(5)]
+    for j in jobs:
+        store.enqueue(j)
+    for lease in store.lease("q", "d1", count=4, lease_for=30):
+        store.ack(lease, record_of(decode(lease.raw)), keep_for=0.05)
+    time.sleep(0.1)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        left = []
+        for _ in range(3):
+            store.expire()
+            left.append(client.zcard(listing_key("q")))
+        assert left == [3, 1, 1]
+    finally:
+        client.close()
+
+
 def test_a_stale_lease_changes_nothing(store: RedisStorage) -> None:
     j = job()
     store.enqueue(j)
     [old] = store.lease("q", "d1", count=1, lease_for=0.05)
     time.sleep(0.1)
-    assert store.reclaim({}, Redelivery()) == [j.id]
+    assert [r.job_id for r in store.reclaim({}, Redelivery())] == [j.id]
     [new] = store.lease("q", "d2", count=1, lease_for=30)
     assert new.token != old.token
     assert not store.ack(old, record_of(j), keep_for=60)
@@ -177,7 +225,9 @@ def test_a_stray_message_past_max_deliveries_is_kept_as_dead(
     [lease] = store.lease("q", "d1", count=1, lease_for=0.05)
     assert lease.raw == b"\x80 not json"
     time.sleep(0.1)
-    assert store.reclaim({}, Redelivery(max_deliveries=1)) == [lease.job_id]
+    assert store.reclaim({}, Redelivery(max_deliveries=1)) == [
+        Reclaimed(lease.job_id, lease.queue, buried=True)
+    ]
     [dead] = store.dead("q")
     assert dead.job.id == lease.job_id and "not json" in dead.job.payload
     assert "max_deliveries" in dead.reason and [a.outcome for a in dead.attempts] == ["lost"]

@@ -11,6 +11,7 @@ from conftest import run_cli
 
 from jobrunner.job import Job, Record, State, new_id
 from jobrunner.storage import StorageError
+from jobrunner.storage.search import Query
 from jobrunner.storage.sqlite.schema import SCHEMA
 from jobrunner.storage.sqlite.store import SqliteStorage
 
@@ -33,6 +34,31 @@ def test_a_database_from_before_delivery_tokens_is_migrated(tmp_path: Path) -> N
         [lease] = store.lease("q", "d1", count=1, lease_for=30)
         assert lease.token.endswith(":1")
         assert store.ack(lease, Record(job, State.SUCCEEDED, updated=time.time()), 60)
+    finally:
+        store.close()
+
+
+def test_a_database_from_before_the_job_listing_is_migrated(tmp_path: Path) -> None:
+    """Records kept by an older version get their creation time from their JSON (0 when it
+    does not read), and are listed."""
+    path = tmp_path / "state.db"
+    old = SCHEMA.replace(",\n    created REAL NOT NULL DEFAULT 0", "")
+    assert old != SCHEMA
+    db = sqlite3.connect(path)
+    db.executescript(old)
+    job = Job(id=new_id(), queue="q", payload={"n": 1}, created=time.time() - 60)
+    for job_id, data in ((job.id, Record(job, State.SUCCEEDED).encode()), ("junk", "\xff")):
+        db.execute(
+            "INSERT INTO record (id, queue, state, data, updated) VALUES (?, 'q', 'dead', ?, 0)",
+            (job_id, data),
+        )
+    db.commit()
+    db.close()
+    store = SqliteStorage(path)
+    try:
+        page = store.jobs(Query(since=time.time() - 120))
+        assert [r.job.id for r in page.records] == [job.id]
+        assert [r.job.id for r in store.jobs(Query()).records] == [job.id, "junk"]
     finally:
         store.close()
 

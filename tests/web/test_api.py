@@ -7,14 +7,16 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from daemon_proc import Daemon, wait_until
 from servers import free_port
 
-from jobrunner.job import State
+from jobrunner.job import Job, State, new_id
 from jobrunner.storage import Storage
 
 JOBS = """\
@@ -31,7 +33,11 @@ queues:
     handler: python
     params: {callable: "jobapp:permanent"}
 cron:
-  nightly: {schedule: "0 3 * * *", queue: work, payload: {out: /dev/null, n: 0}}
+  nightly:
+    schedule: "0 3 * * *"
+    timezone: Europe/Berlin
+    queue: work
+    payload: {out: /dev/null, n: 0}
 """
 
 
@@ -131,6 +137,13 @@ def test_dead_letters_list_replay_and_purge(web: tuple[int, Path], store: Storag
     assert status == 200 and {j["id"] for j in replayed["replayed"]} == set(ids)
     for job_id in ids:
         wait_until(done(store, job_id, State.DEAD), what="every replayed job to die again")
+    status, picked = call(port, "GET", "/api/v1/dead?error=NEVER%20WORK&since=2000-01-01T00:00Z")
+    assert status == 200 and {j["id"] for j in picked["jobs"]} == set(ids)
+    assert call(port, "GET", "/api/v1/dead?error=timeout")[1] == {"jobs": []}
+    status, replayed = call(port, "POST", "/api/v1/dead/replay?queue=doomed&error=timeout")
+    assert (status, replayed) == (200, {"replayed": [], "missing": []})
+    assert call(port, "GET", "/api/v1/dead?since=yesterday")[0] == 422
+    assert call(port, "DELETE", "/api/v1/dead?all=true&until=2000-01-01T00:00Z")[1] == {"purged": 0}
     assert call(port, "DELETE", "/api/v1/dead")[0] == 400  # neither queue nor all
     assert call(port, "DELETE", f"/api/v1/dead/{ids[0]}") == (200, {"purged": 1})
     assert call(port, "DELETE", f"/api/v1/dead/{ids[0]}")[0] == 404
@@ -158,6 +171,12 @@ def test_overview_routes_and_cron_trigger(web: tuple[int, Path], store: Storage)
     wait_until(done(store, run["id"], State.SUCCEEDED), what="the triggered run")
     status, cron = call(port, "GET", "/api/v1/crons/nightly")
     assert status == 200 and cron["job"] == run["id"] and cron["manual"] is True
+    ticks = [datetime.fromisoformat(t) for t in cron["upcoming"]]
+    assert len(ticks) == 5 and ticks == sorted(ticks) and ticks[0].timestamp() == cron["next"]
+    berlin = ZoneInfo("Europe/Berlin")
+    assert all(t.utcoffset() == t.astimezone(berlin).utcoffset() for t in ticks)
+    assert all((t.hour, t.minute) == (3, 0) for t in ticks)  # 03:00 in its own zone
+    assert len(call(port, "GET", "/api/v1/crons/nightly?count=2")[1]["upcoming"]) == 2
     status, problem = call(port, "POST", "/api/v1/crons/nightl/trigger")
     assert status == 404 and "did you mean 'nightly'" in problem["detail"]
     status, everything = call(port, "GET", "/api/v1/status")
@@ -173,6 +192,7 @@ def test_the_openapi_document_lists_every_route(web: tuple[int, Path]) -> None:
         "/api/v1/queues/{queue}/jobs",
         "/api/v1/queues/{queue}/batch",
         "/api/v1/jobs/{job_id}",
+        "/api/v1/jobs",
         "/api/v1/dead",
         "/api/v1/dead/replay",
         "/api/v1/crons/{name}/trigger",
@@ -217,3 +237,47 @@ def test_cancel_and_retry_a_job(web: tuple[int, Path], store: Storage) -> None:
     wait_until(done(store, job["id"], State.SUCCEEDED), what="the retried job to run")
     status, problem = call(port, "POST", f"/api/v1/jobs/{job['id']}/retry")
     assert status == 409 and "succeeded" in problem["detail"]
+
+
+def test_jobs_are_listed_and_searched_a_page_at_a_time(
+    web: tuple[int, Path], store: Storage
+) -> None:
+    """Jobs of a queue no daemon serves, so that they stay as they were stored."""
+    port, _ = web
+    now = time.time()
+    ids = []
+    for n, customer in enumerate(("42", 42, "7")):
+        job = Job(new_id(), "listed", {"customer": {"id": customer}}, created=now - 30 + n)
+        ids.append(store.enqueue(job))
+    newest = ids[::-1]
+    status, body = call(port, "GET", "/api/v1/jobs?queue=listed")
+    assert status == 200 and [j["id"] for j in body["jobs"]] == newest
+    assert (body["next"], body["examined"]) == (None, 3)
+    assert body["jobs"][0] == call(port, "GET", f"/api/v1/jobs/{newest[0]}")[1]
+
+    def found(query: str) -> list[str]:
+        status, body = call(port, "GET", f"/api/v1/jobs?queue=listed&{query}")
+        assert status == 200, body
+        return [j["id"] for j in body["jobs"]]
+
+    assert found("field=customer.id&value=%2242%22") == [ids[0]]  # the text "42"
+    assert found("field=payload.customer.id&value=42") == [ids[1]]  # the number 42
+    assert found("field=customer.id&value=nobody") == []
+    assert found("state=queued&state=dead") == newest
+    assert found("state=succeeded") == []
+    assert found(f"since={now - 29.5}&until=2100-01-01T00:00:00Z") == newest[:2]
+    status, page = call(port, "GET", "/api/v1/jobs?queue=listed&limit=2")
+    assert [j["id"] for j in page["jobs"]] == newest[:2] and page["next"]
+    assert found(f"limit=2&cursor={page['next']}") == newest[2:]
+    for bad, says in (
+        ("state=sleeping", "state"),
+        ("cursor=garbage", "cursor"),
+        (f"queue=other&cursor={page['next']}", "other filters"),
+        ("field=customer.id", "field and value"),
+        ("field=a..b&value=1", "dotted path"),
+        ("since=2030-01-01T00:00Z&until=2020-01-01T00:00Z", "before"),
+        ("limit=501", "limit"),
+    ):
+        status, problem = call(port, "GET", f"/api/v1/jobs?{bad}")
+        assert status == 422 and problem["status"] == 422, (bad, problem)
+        assert says in json.dumps(problem), (bad, problem)

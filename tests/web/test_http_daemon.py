@@ -17,7 +17,7 @@ from daemon_proc import Daemon, wait_until
 from servers import RedisServer, free_port
 
 from jobrunner.job import Job, State, new_id
-from jobrunner.storage import Storage
+from jobrunner.storage import Pause, Storage
 
 JOBS = """\
 version: 1
@@ -94,6 +94,11 @@ def test_the_web_role_runs_no_jobs_and_exports_the_deployment(
     assert status == 200
     assert metric(text, "jobrunner_queue_jobs", queue="work", state="ready") == 1
     assert metric(text, "jobrunner_queue_jobs", queue="work", state="dead") == 0
+    assert metric(text, "jobrunner_queue_oldest_ready_age_seconds", queue="work") >= 1.0
+    assert metric(text, "jobrunner_queue_paused", queue="work") == 0
+    store.pause(Pause("work", by="test"))
+    text = get(port, "/metrics")[2]
+    assert metric(text, "jobrunner_queue_paused", queue="work") == 1
     assert metric(text, "jobrunner_daemons", role="web") == 1
     assert metric(text, "jobrunner_storage_up") == 1
     shown = run_cli("status", "--storage", url)

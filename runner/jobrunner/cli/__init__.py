@@ -17,6 +17,7 @@ from jobrunner.cli import exits
 from jobrunner.cli.dlq import dlq
 from jobrunner.cli.enqueue import enqueue
 from jobrunner.cli.health import health
+from jobrunner.cli.joblist import job_list
 from jobrunner.cli.jobs import jobs
 from jobrunner.cli.plan import plan
 from jobrunner.cli.queues import queues
@@ -56,6 +57,7 @@ cli.add_command(plan)
 cli.add_command(enqueue)
 cli.add_command(status)
 cli.add_command(trigger)
+jobs.add_command(job_list)  # `jobs list`: its own module, on the helpers of cli/jobs.py
 cli.add_command(jobs)
 cli.add_command(dlq)
 cli.add_command(queues)

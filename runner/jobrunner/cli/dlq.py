@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import click
@@ -19,11 +19,12 @@ import click
 from jobrunner.cli.jobs import ago, connect, emit, storage_errors, table
 from jobrunner.cli.options import storage_url
 from jobrunner.cli.status import safe
-from jobrunner.job import State
+from jobrunner.job import Record, State
 
 if TYPE_CHECKING:  # the client is imported by the commands that talk to the storage
     from jobrunner.client import Client, JobInfo
     from jobrunner.storage import Storage
+    from jobrunner.storage.deadletter import DeadFilter
 
 REASON_WIDTH = 72
 
@@ -31,6 +32,44 @@ _json = click.option("--json", "as_json", is_flag=True, help="Print JSON, for sc
 _ids = click.argument("job_ids", nargs=-1, metavar="[ID]...")
 _queue = click.option("--queue", metavar="QUEUE", help="Every dead job of this queue.")
 _all = click.option("--all", "all_", is_flag=True, help="Every dead job of every queue.")
+
+
+def _moment(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    from jobrunner.values import moment
+
+    if value is None:
+        return None
+    try:
+        return moment.parse(value, time.time())
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _filters(command: Callable[..., None]) -> Callable[..., None]:
+    """--error, --since and --until: which dead jobs, by what killed them and when."""
+    for option in reversed(
+        (
+            click.option(
+                "--error",
+                metavar="TEXT",
+                help="Only jobs whose reason, last error type or message contains TEXT (any case).",
+            ),
+            click.option(
+                "--since",
+                metavar="WHEN",
+                callback=_moment,
+                help="Only jobs that died at or after WHEN: 2h (ago) or 2026-12-06T09:30Z.",
+            ),
+            click.option(
+                "--until",
+                metavar="WHEN",
+                callback=_moment,
+                help="Only jobs that died before WHEN.",
+            ),
+        )
+    ):
+        command = option(command)
+    return command
 
 
 @click.group()
@@ -60,24 +99,46 @@ def dlq() -> None:
     metavar="N",
     help="Show at most N jobs.",
 )
+@_filters
 @storage_url
 @_json
-def list_(queue: str | None, limit: int, storage: str, as_json: bool) -> None:
+def list_(
+    queue: str | None,
+    limit: int,
+    error: str | None,
+    since: float | None,
+    until: float | None,
+    storage: str,
+    as_json: bool,
+) -> None:
     """List dead jobs, oldest first: id, queue, attempts, when and why they died.
+
+    --error, --since and --until pick the same jobs as they do for `replay`
+    and `purge`: list first to see what those will act on.
 
     \b
     Examples:
       jobrunner dlq list
       jobrunner dlq list --queue send-email --limit 20
+      jobrunner dlq list --error TimeoutError --since 2h
       jobrunner dlq list --json | jq -r '.[].id'
     """
+    from itertools import islice
+
+    from jobrunner.storage.deadletter import DeadFilter, each_dead
+
+    only = DeadFilter(error, since, until)
     client = connect(storage)
     with storage_errors(), client:
         from jobrunner.client import JobInfo
 
-        found = [JobInfo.from_record(r) for r in client.storage.dead(queue, limit)]
+        if only:
+            picked = islice(each_dead(client.storage, queue, only, removes=False), limit)
+            found = [JobInfo.from_record(r) for r in picked]
+        else:
+            found = [JobInfo.from_record(r) for r in client.storage.dead(queue, limit)]
         stats = client.storage.stats()
-        total = _dead_count(client.storage, queue)
+        total = _dead_count(client.storage, queue) if not only else len(found)
         empty = "" if found else _unknown_queue(client, queue) if queue else "no dead jobs"
     broken = [
         f"warning: queue {safe(name)} is broken in storage, its dead jobs cannot be listed: "
@@ -130,29 +191,41 @@ def show(job_id: str, storage: str, as_json: bool) -> None:
 @_ids
 @_queue
 @_all
+@_filters
 @storage_url
 @_json
 def replay(
-    job_ids: tuple[str, ...], queue: str | None, all_: bool, storage: str, as_json: bool
+    job_ids: tuple[str, ...],
+    queue: str | None,
+    all_: bool,
+    error: str | None,
+    since: float | None,
+    until: float | None,
+    storage: str,
+    as_json: bool,
 ) -> None:
     """Put dead jobs back in their queue as fresh first attempts (history kept).
 
     Fix the cause first (the handler, the endpoint, the payload schema),
-    then replay. Prints each job it replayed. Exit status: 0, or 1 if an ID
-    was not in the dead-letter queue (the others are still replayed).
+    then replay. --error, --since and --until narrow --queue or --all to the
+    jobs that died of one cause or in one window (`dlq list` with the same
+    options shows them first). Prints each job it replayed. Exit status: 0,
+    or 1 if an ID was not in the dead-letter queue (the others are still
+    replayed).
 
     \b
     Examples:
       jobrunner dlq replay 01a201dd79c77ae84ed42874 01a201dd7a4927852d756690
       jobrunner dlq replay --queue send-email
+      jobrunner dlq replay --queue send-email --error "connection refused" --since 1h
       jobrunner dlq replay --all --json
     """
-    _one_selector(job_ids, queue, all_, "replay")
+    only = _picked(job_ids, queue, all_, "replay", error, since, until)
     client = connect(storage)
     replayed, missing = [], []
     with storage_errors(), client:
         configured = _configured(client)
-        for job_id, job_queue in _targets(client, job_ids, queue):
+        for job_id, job_queue in _targets(client, job_ids, queue, only):
             if not client.storage.replay(job_id):
                 missing.append(job_id)
                 continue
@@ -172,14 +245,24 @@ def replay(
 @_ids
 @_queue
 @_all
+@_filters
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @storage_url
 @_json
 def purge(
-    job_ids: tuple[str, ...], queue: str | None, all_: bool, yes: bool, storage: str, as_json: bool
+    job_ids: tuple[str, ...],
+    queue: str | None,
+    all_: bool,
+    error: str | None,
+    since: float | None,
+    until: float | None,
+    yes: bool,
+    storage: str,
+    as_json: bool,
 ) -> None:
     """Delete dead jobs for good.
 
+    --error, --since and --until narrow --queue or --all as for `replay`.
     Asks for confirmation when run on a terminal, unless --yes. Exit status:
     0, 1 if an ID was not in the dead-letter queue or the answer was no.
 
@@ -187,13 +270,15 @@ def purge(
     Examples:
       jobrunner dlq purge 01a201dd79c77ae84ed42874
       jobrunner dlq purge --queue send-email
-      jobrunner dlq purge --all --yes        # in a script
+      jobrunner dlq purge --all --until 7d --yes     # in a script: older than a week
     """
-    _one_selector(job_ids, queue, all_, "purge")
+    only = _picked(job_ids, queue, all_, "purge", error, since, until)
     client = connect(storage)
     with storage_errors(), client:
-        count = len(job_ids) or _dead_count(client.storage, queue)
+        picked = [r.job.id for r in _each(client, queue, only, removes=False)] if only else []
+        count = len(job_ids) or (len(picked) if only else _dead_count(client.storage, queue))
         scope = f"of queue '{queue}' " if queue else "of every queue " if all_ else ""
+        scope += "that match " if only else ""
         if (
             count
             and not yes
@@ -207,6 +292,9 @@ def purge(
             missing = [i for i in dict.fromkeys(job_ids) if not client.storage.purge(job_id=i)]
             purged = [i for i in dict.fromkeys(job_ids) if i not in missing]
             count = len(purged)
+        elif only:
+            purged = [i for i in picked if client.storage.purge(job_id=i)]
+            missing, count = [], len(purged)
         else:
             purged, missing = [], []
             count = client.storage.purge(queue=queue)
@@ -220,26 +308,49 @@ def purge(
     _fail_if_missing(missing)
 
 
-def _one_selector(job_ids: tuple[str, ...], queue: str | None, all_: bool, verb: str) -> None:
+def _picked(
+    job_ids: tuple[str, ...],
+    queue: str | None,
+    all_: bool,
+    verb: str,
+    error: str | None,
+    since: float | None,
+    until: float | None,
+) -> DeadFilter:
+    """The filter of the jobs to act on, once the selectors given make sense together."""
+    from jobrunner.storage.deadletter import DeadFilter
+
     given = sum((bool(job_ids), queue is not None, all_))
     if given == 0:
         raise click.UsageError(f"say which dead jobs to {verb}: job IDs, --queue QUEUE or --all")
     if given > 1:
         raise click.UsageError("give job IDs, --queue or --all: only one of them")
+    only = DeadFilter(error, since, until)
+    if only and job_ids:
+        raise click.UsageError("--error, --since and --until narrow --queue or --all, not IDs")
+    return only
+
+
+def _each(
+    client: Client, queue: str | None, only: DeadFilter, *, removes: bool = True
+) -> Iterator[Record]:
+    from jobrunner.storage.deadletter import each_dead
+
+    return each_dead(client.storage, queue, only, removes=removes)
 
 
 def _targets(
-    client: Client, job_ids: tuple[str, ...], queue: str | None
+    client: Client, job_ids: tuple[str, ...], queue: str | None, only: DeadFilter
 ) -> Iterator[tuple[str, str]]:
-    """(id, queue) of each job named, or of every dead job of `queue` (None: all)."""
+    """(id, queue) of each job named, or of every dead job of `queue` (None: all) that
+    `only` admits."""
     if job_ids:
         for job_id in dict.fromkeys(job_ids):
             record = client.storage.record(job_id)
             yield job_id, record.job.queue if record else ""
         return
-    from jobrunner.storage.deadletter import each_dead
-
-    yield from each_dead(client.storage, queue)
+    for record in _each(client, queue, only):
+        yield record.job.id, record.job.queue
 
 
 def _fail_if_missing(missing: list[str]) -> None:

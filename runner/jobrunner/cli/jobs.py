@@ -1,5 +1,6 @@
 """`jobrunner jobs show|cancel|retry`: everything known of one job (its rendering is shared
-with `dlq`), cancelling jobs and putting dead or cancelled ones back."""
+with `dlq`), cancelling jobs and putting dead or cancelled ones back. `jobs list` is in
+joblist.py."""
 
 from __future__ import annotations
 
@@ -134,7 +135,7 @@ def emit(info: JobInfo, as_json: bool) -> None:
 
 @click.group()
 def jobs() -> None:
-    """Look up jobs by id: their state, attempts, errors and result."""
+    """Find jobs (`list`) and look them up by id: their state, attempts, errors and result."""
 
 
 @jobs.command()

@@ -121,7 +121,7 @@ def list_(storage: str, as_json: bool) -> None:
     store = open_or_exit(storage)
     try:
         with storage_errors():
-            data = all_queues(store)
+            data = all_queues(store, time.time())
     finally:
         store.close()
     if as_json:

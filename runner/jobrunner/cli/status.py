@@ -57,10 +57,12 @@ def queue_table(queues: dict[str, dict[str, Any]], now: float) -> list[str]:
             safe(name) + ("" if q["kind"] == "queue" else f" ({q['kind']})"),
             "paused" if q.get("paused") else "broken" if q.get("broken") else "active",
             *("?" if q[c] is None else q[c] for c in COUNTS),
+            "-" if q.get("oldest_ready_age") is None else _ago(q["oldest_ready_age"]),
         ]
         for name, q in queues.items()
     ]
-    lines = table(["QUEUE", "STATE", *(c.upper() for c in COUNTS)], rows).splitlines()
+    heading = ["QUEUE", "STATE", *(c.upper() for c in COUNTS), "OLDEST READY"]
+    lines = table(heading, rows).splitlines()
     for name, q in queues.items():
         pause = q.get("paused")
         if pause:

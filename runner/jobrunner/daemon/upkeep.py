@@ -92,10 +92,14 @@ class Upkeep:
             )
             for name, lane in self.in_force.lanes.items()
         }
-        for job_id in self.storage.reclaim(policies, Redelivery()):
-            metrics.LOST.inc()
+        for lost in self.storage.reclaim(policies, Redelivery()):
+            metrics.JOBS.labels(lost.queue, "dead" if lost.buried else "lost").inc()
+            what = "dead-lettered past max_deliveries" if lost.buried else "handed back"
             event(
-                logging.WARNING, "lease expired: job handed back for another delivery", job=job_id
+                logging.WARNING,
+                f"lease expired: job {what}",
+                job=lost.job_id,
+                queue=lost.queue,
             )
         if self.buries_orphans:
             self.bury_orphans()

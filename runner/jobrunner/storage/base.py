@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Any, Protocol, TypeGuard
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeGuard
 
 from jobrunner.job import (
     DEAD_LETTER_RETAIN,
@@ -23,6 +23,9 @@ from jobrunner.job import (
     Unreadable,
     decode_record,
 )
+
+if TYPE_CHECKING:  # search.py reads is_time from here
+    from jobrunner.storage.search import Page, Query
 
 EPOCH_LIMIT = 1e11  # seconds: a stored time beyond this (year 5138) is garbage, not a time
 PAUSE_TEXT = 1000  # characters of a pause's `by` and `reason` kept when it is read
@@ -54,6 +57,18 @@ class QueueStats:
     dead: int = 0  # in the dead-letter queue
     broken: str = ""  # why the queue's keys cannot be read (a stray writer's), if so
     set_aside: int = 0  # stray keys of the queue set aside, kept for inspection
+    # Since when (epoch seconds) the longest-waiting ready job has been due: its enqueue,
+    # its delay's end or its retry's backoff end. None when nothing is ready. On Redis it is
+    # read from the first jobs in line at each priority (stats.lua), not from every job.
+    oldest_ready: float | None = None
+
+
+class Reclaimed(NamedTuple):
+    """A job whose lease expired, handed back for another delivery or buried."""
+
+    job_id: str
+    queue: str
+    buried: bool  # past max_deliveries: dead-lettered, not delivered again
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,7 +292,7 @@ class Storage(Protocol):
         """Give back every job `owner` holds at once (clean shutdown); how many."""
         ...
 
-    def reclaim(self, policies: Mapping[str, Redelivery], default: Redelivery) -> list[str]:
+    def reclaim(self, policies: Mapping[str, Redelivery], default: Redelivery) -> list[Reclaimed]:
         """Return expired leases to their queue; bury jobs past their queue's max_deliveries.
 
         Each expiry is recorded in the job's history as a `lost` attempt.
@@ -323,6 +338,12 @@ class Storage(Protocol):
     def record(self, job_id: str) -> Record | None: ...
 
     def dead(self, queue: str | None = None, limit: int = 100) -> list[Record]: ...
+
+    def jobs(self, query: Query) -> Page:
+        """A page of the jobs `query` asks for, newest first by creation time (`Job.created`),
+        examining at most `search.BUDGET` stored entries: a page may come back short, even
+        empty, with a cursor to go on (storage/search.py). ValueError for a bad cursor."""
+        ...
 
     def replay(self, job_id: str) -> bool:
         """Put a dead or cancelled job back in its queue as a fresh first attempt (history

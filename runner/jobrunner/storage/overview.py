@@ -53,14 +53,14 @@ def gather(storage: Storage, now: float) -> dict[str, Any]:
         "storage": storage.url,
         "config": config,
         "daemons": daemons,
-        "queues": _queues(doc, stats, paused),
+        "queues": _queues(doc, stats, paused, now),
         "crons": _crons(storage, doc, now, damage),
         "problems": problems.as_dict() if problems is not None else None,
         "storage_problems": damage,
     }
 
 
-def all_queues(storage: Storage) -> dict[str, Any]:
+def all_queues(storage: Storage, now: float) -> dict[str, Any]:
     """Every queue with its counts and pause (what `jobrunner queues list --json` prints):
     `queues` as `gather` has it, and the `storage_problems` met on the way."""
     damage: list[dict[str, str]] = []
@@ -68,7 +68,8 @@ def all_queues(storage: Storage) -> dict[str, Any]:
     doc = records.Published.from_dict(data) if data is not None else None
     paused = storage.paused()
     damage.extend(_unreadable(paused))
-    return {"queues": _queues(doc, storage.stats(), paused), "storage_problems": damage}
+    queues = _queues(doc, storage.stats(), paused, now)
+    return {"queues": queues, "storage_problems": damage}
 
 
 def _unreadable(paused: Mapping[str, Pause]) -> list[dict[str, str]]:
@@ -108,12 +109,16 @@ def _aside(storage: Storage, queue: str, counts: QueueStats) -> str:
 
 
 def _queues(
-    doc: Published | None, stats: Mapping[str, QueueStats], paused: Mapping[str, Pause]
+    doc: Published | None,
+    stats: Mapping[str, QueueStats],
+    paused: Mapping[str, Pause],
+    now: float,
 ) -> dict[str, dict[str, Any]]:
     """Every configured queue, even idle; then anything else that holds jobs or is paused.
 
     A queue whose keys do not read has no counts (null) and says why under `broken`.
-    `paused` is null, or who paused the queue, when and why.
+    `oldest_ready_age` is how long (seconds) its longest-waiting ready job has been due,
+    null when none is ready. `paused` is null, or who paused the queue, when and why.
     """
     queues = doc.queues if doc is not None else {}
     crons = {name for name, c in doc.crons.items() if "handler" in c} if doc is not None else set()
@@ -126,6 +131,7 @@ def _queues(
         found[name] = {
             "kind": kind,
             **{c: None if broken else getattr(counts, c, 0) for c in COUNTS},
+            "oldest_ready_age": _age(counts, now),
             "paused": paused[name].as_dict() if name in paused else None,
         }
         if broken:
@@ -133,6 +139,11 @@ def _queues(
         if counts is not None and counts.set_aside:
             found[name]["set_aside"] = counts.set_aside
     return found
+
+
+def _age(counts: QueueStats | None, now: float) -> float | None:
+    since = counts.oldest_ready if counts is not None else None
+    return None if since is None else round(max(0.0, now - since), 3)
 
 
 def _crons(
@@ -169,17 +180,27 @@ def _crons(
 
 def _next(entry: Entry, now: float) -> float | None:
     """The entry's next tick after `now` (epoch seconds), from its published schedule fields."""
+    times = upcoming(entry, now, 1)
+    return times[0].timestamp() if times else None
+
+
+def upcoming(entry: Entry, now: float, count: int) -> list[datetime]:
+    """The entry's next `count` ticks after `now`, in its own time zone (UTC unless its
+    schedule names one); none for a schedule written by another version."""
+    from zoneinfo import ZoneInfo
+
     from jobrunner.values import duration, schedule
 
     when: schedule.Schedule
     try:
+        zone = ZoneInfo(entry.get("timezone") or "UTC")
         if "schedule" in entry:
             when = schedule.Cron(entry["schedule"], entry.get("timezone") or "UTC")
         elif "every" in entry:
             when = schedule.Every(duration.parse(entry["every"]))
         else:
             when = schedule.At(schedule.parse_at(entry["at"]))
-        upcoming = schedule.next_fire(when, datetime.fromtimestamp(now, UTC))
+        times = schedule.upcoming(when, datetime.fromtimestamp(now, UTC), count)
     except (KeyError, ValueError, TypeError, LookupError):  # written by another version
-        return None
-    return upcoming.timestamp() if upcoming is not None else None
+        return []
+    return [t.astimezone(zone) for t in times]

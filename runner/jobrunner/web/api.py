@@ -12,19 +12,28 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Header, HTTPException, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from jobrunner.client import Client, EnqueueError, JobInfo, UnknownJob
+from jobrunner.job import State
 from jobrunner.scheduler.manual import TriggerError, trigger_now
-from jobrunner.storage import Cancel, overview
-from jobrunner.storage.deadletter import each_dead
+from jobrunner.storage import Cancel, overview, records, search
+from jobrunner.storage.deadletter import DeadFilter, each_dead
 from jobrunner.values import suggest
 from jobrunner.web.access import Gate
 from jobrunner.web.host import Host
 
+JOBS_DESCRIPTION = f"""Jobs of one queue (or of every queue) newest first by creation
+time (their first enqueue), filtered by state, creation time and one payload field, with
+the same per-job JSON as `GET /api/v1/jobs/{{job_id}}`. Answers `{{"jobs": [...], "next":
+cursor or null, "examined": n}}`: pass `next` as `cursor`, with the same filters, for the
+next page. One request reads at most {search.BUDGET:,} stored jobs, whatever the filters:
+a page may be short, or empty, while `next` is not null (a rare payload value takes
+several requests, each cheap). A bad filter or cursor is a 422 problem document."""
 MAX_BATCH = 1000  # jobs in one batch enqueue
 MAX_LIST = 1000  # dead jobs in one listing
 NAME = r"^[^/]{1,200}$"
@@ -32,6 +41,36 @@ PROBLEM = "application/problem+json"
 
 QueueName = Annotated[str, Path(description="A queue of the configuration in force.")]
 JobId = Annotated[str, Path(description="A job's id, as enqueue returned it.")]
+
+
+def dead_filter(
+    error: Annotated[
+        str | None,
+        Query(
+            max_length=1000,
+            description="Only dead jobs whose reason, last error type or message contains this "
+            "(any case).",
+        ),
+    ] = None,
+    since: Annotated[
+        datetime | None,
+        Query(description="Only jobs that died at or after this time (RFC 3339; UTC if naive)."),
+    ] = None,
+    until: Annotated[
+        datetime | None, Query(description="Only jobs that died before this time.")
+    ] = None,
+) -> DeadFilter:
+    """The dead jobs a listing, replay or purge picks: the same filter as `jobrunner dlq`."""
+    return DeadFilter(error, _epoch(since), _epoch(until))
+
+
+def _epoch(when: datetime | None) -> float | None:
+    if when is None:
+        return None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+
+
+Picked = Annotated[DeadFilter, Depends(dead_filter)]
 
 
 class Problem(BaseModel):
@@ -254,11 +293,77 @@ def router(host: Host, gate: Gate) -> APIRouter:
             raise HTTPException(404, f"no job '{job_id}' (unknown, or its record expired)")
         return info.as_dict()
 
+    @api.get(
+        "/jobs",
+        summary="List and search jobs, newest first, a page at a time",
+        description=JOBS_DESCRIPTION,
+        tags=["jobs"],
+        dependencies=read,
+    )
+    def jobs(
+        queue: Annotated[
+            str | None, Query(pattern=NAME, description="Only this queue's; all if absent.")
+        ] = None,
+        state: Annotated[
+            list[State] | None, Query(description="Only jobs in one of these states (repeat).")
+        ] = None,
+        since: Annotated[
+            datetime | None,
+            Query(
+                description="Only jobs created at or after this time (RFC 3339, UTC if "
+                "naive, or epoch seconds)."
+            ),
+        ] = None,
+        until: Annotated[
+            datetime | None, Query(description="Only jobs created before this time.")
+        ] = None,
+        field: Annotated[
+            str | None,
+            Query(
+                max_length=search.MAX_PATH,
+                description="A payload field, as a dotted path: `customer.id`, `items.0.sku`.",
+            ),
+        ] = None,
+        value: Annotated[
+            str | None,
+            Query(
+                max_length=10_000,
+                description="What `field` must equal: JSON when it reads as JSON (`42`, "
+                '`true`, `"42"`), else the text itself.',
+            ),
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=search.MAX_LIMIT)] = search.LIMIT,
+        cursor: Annotated[
+            str | None,
+            Query(max_length=search.MAX_CURSOR, description="The `next` of the previous page."),
+        ] = None,
+    ) -> dict[str, Any]:
+        if (field is None) != (value is None):
+            raise HTTPException(422, "give field and value together: field=PATH&value=VALUE")
+        where = None if field is None or value is None else (field, search.typed(value))
+        try:
+            page = client.jobs(
+                queue,
+                states=state or (),
+                since=_epoch(since),
+                until=_epoch(until),
+                where=where,
+                limit=limit,
+                cursor=cursor,
+            )
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+        return page.as_dict()
+
     @api.get("/dead", summary="Dead jobs, oldest first", tags=["dead letters"], dependencies=read)
     def dead(
+        only: Picked,
         queue: Annotated[str | None, Query(pattern=NAME)] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_LIST)] = 100,
     ) -> dict[str, Any]:
+        if only:
+            picked = islice(each_dead(storage, queue, only, removes=False), limit)
+            return {"jobs": [JobInfo.from_record(r).as_dict() for r in picked]}
         found = [JobInfo.from_record(r).as_dict() for r in storage.dead(queue, limit)]
         return {"jobs": found}
 
@@ -277,19 +382,21 @@ def router(host: Host, gate: Gate) -> APIRouter:
 
     @api.post(
         "/dead/replay",
-        summary="Replay every dead job of a queue, or of every queue",
+        summary="Replay the dead jobs of a queue, or of every queue, that the filters pick",
         tags=["dead letters"],
         dependencies=operate,
     )
     def replay_all(
+        only: Picked,
         queue: Annotated[
             str | None, Query(pattern=NAME, description="Only this queue's; all if absent.")
         ] = None,
     ) -> Replayed:
         done, missing = [], []
-        for job_id, job_queue in each_dead(storage, queue):
+        for record in each_dead(storage, queue, only):
+            job_id = record.job.id
             if storage.replay(job_id):
-                done.append(Enqueued(id=job_id, queue=job_queue))
+                done.append(Enqueued(id=job_id, queue=record.job.queue))
             else:  # replayed or purged by someone else meanwhile
                 missing.append(job_id)
         return Replayed(replayed=done, missing=missing)
@@ -308,17 +415,22 @@ def router(host: Host, gate: Gate) -> APIRouter:
 
     @api.delete(
         "/dead",
-        summary="Delete the dead jobs of a queue (or, with all=true, of every queue) for good",
+        summary="Delete the dead jobs of a queue (or, with all=true, of every queue) that the "
+        "filters pick, for good",
         tags=["dead letters"],
         responses=problems(400),
         dependencies=operate,
     )
     def purge(
+        only: Picked,
         queue: Annotated[str | None, Query(pattern=NAME)] = None,
         all_: Annotated[bool, Query(alias="all")] = False,
     ) -> Purged:
         if (queue is None) == (not all_):
             raise HTTPException(400, "say which dead jobs to purge: queue=NAME or all=true")
+        if only:
+            picked = [r.job.id for r in each_dead(storage, queue, only, removes=False)]
+            return Purged(purged=sum(storage.purge(job_id=job_id) for job_id in picked))
         return Purged(purged=storage.purge(queue=queue))
 
     @api.get(
@@ -337,9 +449,18 @@ def router(host: Host, gate: Gate) -> APIRouter:
         responses=problems(404),
         dependencies=read,
     )
-    def cron(name: Annotated[str, Path()]) -> dict[str, Any]:
-        found = overview.gather(storage, now())["crons"]
-        return {"name": name, **_known(found, name, "cron entry")}
+    def cron(
+        name: Annotated[str, Path()],
+        count: Annotated[int, Query(ge=1, le=100, description="How many next ticks.")] = 5,
+    ) -> dict[str, Any]:
+        """The entry as `/crons` has it, and `upcoming`: its next ticks, in its time zone."""
+        at = now()
+        found = overview.gather(storage, at)["crons"]
+        entry = _known(found, name, "cron entry")
+        doc = records.read_published(storage)
+        published = doc.crons.get(name, {}) if doc is not None else {}
+        ticks = [] if entry["suspended"] else overview.upcoming(published, at, count)
+        return {"name": name, **entry, "upcoming": [t.isoformat() for t in ticks]}
 
     @api.post(
         "/crons/{name}/trigger",

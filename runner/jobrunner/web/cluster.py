@@ -7,6 +7,7 @@ in `jobrunner.metrics`.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -30,6 +31,7 @@ class Cluster(Collector):
         )
         try:
             stats, daemons = self.storage.stats(), self.storage.daemons()
+            paused = self.storage.paused()
             published = records.read_published(self.storage)
         except StorageError:
             up.add_metric([], 0)
@@ -44,12 +46,28 @@ class Cluster(Collector):
             "Jobs in each queue of the deployment, by state (dead: in the dead-letter queue).",
             labels=["queue", "state"],
         )
+        age = GaugeMetricFamily(
+            "jobrunner_queue_oldest_ready_age_seconds",
+            "How long each queue's longest-waiting ready job has been due (0: none ready).",
+            labels=["queue"],
+        )
+        stopped = GaugeMetricFamily(
+            "jobrunner_queue_paused",
+            "Whether each queue is paused (1): no daemon starts its jobs until it is resumed.",
+            labels=["queue"],
+        )
         empty = QueueStats()  # a configured queue that never held a job has no counters yet
-        for queue in sorted({*stats, *configured}):
+        now = time.time()
+        for queue in sorted({*stats, *configured, *paused}):
             counts = stats.get(queue, empty)
             for state in STATES:
                 jobs.add_metric([queue, state], getattr(counts, state))
+            since = counts.oldest_ready
+            age.add_metric([queue], 0.0 if since is None else max(0.0, now - since))
+            stopped.add_metric([queue], 1 if queue in paused else 0)
         yield jobs
+        yield age
+        yield stopped
         alive = GaugeMetricFamily(
             "jobrunner_daemons",
             "Live daemons of the deployment (their heartbeat is current), by role.",

@@ -1,7 +1,7 @@
 """What the Redis scripts return and what job hashes hold, by name, and how to read it.
 
 Scripts reply with flat lists (LEASE: five values a job; EXPIRED: Redis's time,
-then nine values a lease); HMGET returns the record fields in RECORD_FIELDS
+then nine values a lease; JOBS: six values a job); HMGET returns the record fields in RECORD_FIELDS
 order. The named tuples here give each position its name, and `read_record`
 turns stored fields into a `Record`, showing a stray writer's bytes as a dead
 record with the reason instead of raising.
@@ -55,6 +55,20 @@ class Expired(NamedTuple):
     updated: bytes | None
     run_at: bytes | None
     msg: bytes  # the message, or the member itself for a stray writer's bytes
+
+    def stored(self) -> Stored:
+        return Stored(self.rec, self.state, self.updated, self.run_at, self.msg)
+
+
+class Listed(NamedTuple):
+    """One job of a JOBS reply (six values): how its hash was found, then its fields."""
+
+    how: bytes  # ok: a job hash; gone: no key (dropped from the listing); bad: another type
+    rec: bytes | None  # for `bad`, the type the key holds
+    state: bytes | None
+    updated: bytes | None
+    run_at: bytes | None
+    msg: bytes | None
 
     def stored(self) -> Stored:
         return Stored(self.rec, self.state, self.updated, self.run_at, self.msg)

@@ -11,8 +11,10 @@ Every queue script receives the same six keys, all under the queue's hash tag
     KEYS[6] jr:{Q}:dead-until  zset  job id -> end of retention (for `expire`)
 
 and a seventh where it needs one (the owner's set jr:{Q}:owner:OWNER, the
-idempotency key jr:{Q}:idem:KEY, the rate log jr:{Q}:rate, or the key to set
-aside); `lease` has an eighth, the queue's pause jr:{Q}:paused. ARGV[1] is
+idempotency key jr:{Q}:idem:KEY, the rate log jr:{Q}:rate, the key to set
+aside, or the job listing jr:{Q}:jobs, a zset of job id -> creation time in
+epoch seconds, for `enqueue`, `purge`, `jobs` and `sweep`); `lease` has an
+eighth, the queue's pause jr:{Q}:paused, and `enqueue` the idempotency key. ARGV[1] is
 the prefix `jr:{Q}:`, from which a script derives the keys named by job ids: the job hash
 jr:{Q}:job:ID (fields: msg, score, n, owner, dlv, rec, state, updated,
 run_at, and `cancel` while a cancel of the running job is requested), the owner
@@ -70,6 +72,8 @@ class Scripts:
     take: Script
     cancel: Script
     aside: Script
+    jobs: Script
+    sweep: Script
 
     @classmethod
     def register(cls, client: redis.Redis) -> Scripts:

@@ -8,6 +8,7 @@ script touches one cluster slot; see scripts.py and lua/ for the scripts):
                         `cancel` while a cancel of the running job is requested
     jr:{Q}:owner:NAME   set of the job ids daemon NAME holds in Q
     jr:{Q}:idem:KEY     idempotency key -> job id, with a TTL (SET NX PX)
+    jr:{Q}:jobs         zset: the job listing, job id -> creation time (epoch seconds)
     jr:{Q}:rate         zset: sliding-window log of starts
     jr:{Q}:wake         pub/sub channel: something became due in Q (or Q was resumed)
     jr:{Q}:paused       Q is paused while this key exists: the lease script checks it
@@ -34,6 +35,15 @@ and `run_at` are kept beside it because the scripts change them (a lease sets
 `running`) and override the JSON. Finished records, dead jobs and
 idempotency keys expire through key TTLs, so `expire()` counts only the dead
 jobs it drops from the dead-letter index. Queue names stay in jr:queues.
+
+The job listing (`jobs`) is written by the enqueue script, and read newest first a
+page at a time: one pipelined ZREVRANGEBYSCORE on the listing of each queue searched,
+then one pipelined call of the `jobs` script per queue for the hashes of the entries
+examined (storage/search.py bounds how many). An entry whose job hash is gone (expired
+by its TTL, purged) is dropped by that script when a listing meets it, by `purge`, and
+by `expire`, which sweeps a batch of each listing a call, oldest first, going on where
+its last call stopped. Jobs enqueued by a version before the listing existed are not
+listed.
 
 Anyone who can write to the Redis may have put anything anywhere, so what
 is read back is never trusted: a key of the wrong type (a list where a job
@@ -87,6 +97,7 @@ from jobrunner.storage.base import (
     Lease,
     Pause,
     QueueStats,
+    Reclaimed,
     Redelivery,
     StorageError,
     buried_lost,
@@ -98,6 +109,7 @@ from jobrunner.storage.redis.replies import (
     RECORD_FIELDS,
     Expired,
     Leased,
+    Listed,
     Stored,
     as_count,
     fields_record,
@@ -108,6 +120,7 @@ from jobrunner.storage.redis.replies import (
 )
 from jobrunner.storage.redis.scripts import Scripts
 from jobrunner.storage.redis.wake import WakeRelay
+from jobrunner.storage.search import Candidate, Page, Position, Query, collect, start
 from jobrunner.storage.signing import (
     Keys,
     dump_value,
@@ -124,7 +137,7 @@ BATCH = 500  # leases reclaimed, dead jobs purged or expired per script call
 REGISTER_EVERY = 60.0  # seconds between re-adding a queue this process uses to jr:queues
 ASIDE_ROUNDS = 32  # stray keys one call sets aside before it gives up until the next call
 ASIDE_KEEP = DEAD_LETTER_RETAIN.total_seconds()  # how long a key set aside is kept
-SPARE = (b"job:", b"owner:", b"idem:", b"rate")  # queue keys a stray key is set aside from
+SPARE = (b"job:", b"owner:", b"idem:", b"rate", b"jobs")  # queue keys a stray key is set aside from
 COUNTER = re.compile(rb"0|[1-9][0-9]{0,11}")  # what the scripts accept in jr:{Q}:seq
 BROKEN = re.compile(r"BROKEN (\w+) (\w+) ([0-9a-f]*)")
 BAD_DATA = ("WRONGTYPE", "not an integer", "not a valid float", "would overflow")
@@ -181,6 +194,10 @@ def paused_key(queue: str) -> str:
     return prefix(queue) + "paused"
 
 
+def listing_key(queue: str) -> str:
+    return prefix(queue) + "jobs"
+
+
 def ms(seconds: float) -> int:
     return max(1, math.ceil(seconds * 1000))
 
@@ -227,6 +244,7 @@ class RedisStorage:
         self._relay = WakeRelay(client)
         self._registered: dict[str, float] = {}  # queue -> when we last added it to jr:queues
         self._broken: dict[str, tuple[str, bytes | None, str]] = {}  # queue -> reason, key, want
+        self._swept: dict[str, str] = {}  # queue -> the listing score `expire` swept up to
 
     @classmethod
     def from_url(cls, url: str, keys: Keys | None = None) -> RedisStorage:
@@ -459,13 +477,14 @@ class RedisStorage:
         at: float | None = None,
         idempotency_ttl: float | None = None,
     ) -> str:
-        keys = queue_keys(job.queue)
+        keys = [*queue_keys(job.queue), listing_key(job.queue)]
         if job.idempotency_key is not None and idempotency_ttl:
             keys.append(prefix(job.queue) + "idem:" + job.idempotency_key)
         ttl = ms(idempotency_ttl) if idempotency_ttl else 0
         when = "" if at is None else at
         message = seal(self.keys, job.encode())
         args: list[Arg] = [prefix(job.queue), job.id, message, job.priority, delay, when, ttl]
+        args.append(repr(start(job.created)))
         with self._guard(f"enqueueing job {job.id}"):
             self._register(job.queue)
             return text(self._one(job.queue, self._lua.enqueue, keys, args))
@@ -572,8 +591,8 @@ class RedisStorage:
         with self._guard(f"releasing the leases of {owner}"):
             return sum(self._per_owner(self._lua.release, owner))
 
-    def reclaim(self, policies: Mapping[str, Redelivery], default: Redelivery) -> list[str]:
-        moved: list[str] = []
+    def reclaim(self, policies: Mapping[str, Redelivery], default: Redelivery) -> list[Reclaimed]:
+        moved: list[Reclaimed] = []
         with self._guard("reclaiming expired leases"):
             queues = self._queues()
             while queues:
@@ -584,7 +603,12 @@ class RedisStorage:
                     if not isinstance(reply, QueueBroken) and len(reply) > 1
                 }
                 done = self._requeue_lost(plans)
-                moved += [job_id for ids in done.values() for job_id in ids]
+                for queue, ids in done.items():
+                    plan = plans[queue]  # 8 arguments per lease: id, n, 'queue' | 'dead', ...
+                    buried = {
+                        text(plan[i]) for i in range(0, len(plan), 8) if plan[i + 2] == "dead"
+                    }
+                    moved += [Reclaimed(job_id, queue, job_id in buried) for job_id in ids]
                 # A full batch that moved something: there may be more.
                 queues = [q for q in plans if len(plans[q]) == 8 * BATCH and done.get(q)]
         return moved
@@ -754,6 +778,75 @@ class RedisStorage:
             ]
         return [r for r in records if r is not None and r.state is State.DEAD]
 
+    def jobs(self, query: Query) -> Page:
+        """Read from the job listings, a queue's or every queue's, merged newest first."""
+        with self._guard("listing jobs"):
+            queues = [query.queue] if query.queue else self._queues()
+            return collect(query, lambda after, n: self._listed(queues, query, after, n))
+
+    def _listed(
+        self, queues: Sequence[str], query: Query, after: Position | None, n: int
+    ) -> list[Candidate]:
+        """The next `n` entries of the listings after `after`, with the records they name."""
+        entries = sorted(self._entries(queues, query, after, n), reverse=True)[:n]
+        ids: dict[str, list[str]] = {}
+        for position, queue in entries:
+            ids.setdefault(queue, []).append(position.job_id)
+        calls: dict[str, Call] = {
+            q: (self._lua.jobs, [*queue_keys(q), listing_key(q)], [prefix(q), *found])
+            for q, found in ids.items()
+        }
+        records: dict[tuple[str, str], Record | None] = {}
+        for queue, reply in self._each(calls).items():
+            if isinstance(reply, QueueBroken):
+                continue  # logged once; its entries read as gone
+            found = groups(reply, Listed, len(Listed._fields))
+            for job_id, listed in zip(ids[queue], found, strict=True):
+                records[queue, job_id] = listed_record(queue, job_id, listed)
+        return [(position, records.get((q, position.job_id))) for position, q in entries]
+
+    def _entries(
+        self, queues: Sequence[str], query: Query, after: Position | None, n: int
+    ) -> list[tuple[Position, str]]:
+        """Up to `n` entries of each queue's listing after `after`, in the time range.
+
+        The score range includes `after`'s own time, so that jobs created in the same
+        instant are not lost; those of them not after `after` are skipped, and a listing
+        whose whole read was skipped is read again, further (rarely: times are to the µs).
+        """
+        top = "+inf" if query.until is None else f"({query.until!r}"
+        if after is not None:
+            top = repr(after.created)
+        bottom = "-inf" if query.since is None else repr(query.since)
+        skip = dict.fromkeys(queues, 0)
+        found: list[tuple[Position, str]] = []
+        while skip:
+            pipe = self._client.pipeline(transaction=False)
+            for q, k in skip.items():
+                pipe.zrevrangebyscore(listing_key(q), top, bottom, 0, n + k, withscores=True)
+            again = {}
+            for (q, k), reply in zip(skip.items(), pipe.execute(raise_on_error=False), strict=True):
+                if isinstance(reply, redis.ResponseError):
+                    self._listing_aside(q, reply)
+                    continue
+                listed = [(Position(score, text(m)), q) for m, score in reply]
+                kept = [entry for entry in listed if after is None or entry[0] < after]
+                if len(listed) - len(kept) > k and len(listed) == n + k:
+                    again[q] = len(listed) - len(kept)
+                else:
+                    found.extend(kept[:n])
+            skip = again
+        return found
+
+    def _listing_aside(self, queue: str, error: redis.ResponseError) -> None:
+        """A listing that does not read as a zset is set aside; the next enqueue starts anew."""
+        if not bad_data(error):
+            raise error
+        key = listing_key(queue)
+        got = text(self._client.type(key))
+        if got not in ("zset", "none"):
+            self._set_aside(queue, key.encode(), b"jobs", "zset", got)
+
     def replay(self, job_id: str) -> bool:
         with self._guard(f"replaying job {job_id}"):
             found = self._find(job_id)
@@ -780,8 +873,9 @@ class RedisStorage:
             for q in [queue] if queue else self._queues():
                 while True:
                     try:
+                        keys = [*queue_keys(q), listing_key(q)]
                         n, examined = self._one(
-                            q, self._lua.purge, queue_keys(q), [prefix(q), job_id or "", BATCH]
+                            q, self._lua.purge, keys, [prefix(q), job_id or "", BATCH]
                         )
                     except QueueBroken:
                         break  # logged once; `stats` says why
@@ -798,9 +892,12 @@ class RedisStorage:
         for queue, counts in replies.items():
             if isinstance(counts, QueueBroken):
                 found[queue] = QueueStats(broken=counts.reason)
-            elif any(counts):
-                ready, scheduled, running, dead, aside = map(int, counts)
-                found[queue] = QueueStats(ready, scheduled, running, dead, set_aside=aside)
+            elif any(counts[:5]):
+                ready, scheduled, running, dead, aside = map(int, counts[:5])
+                since = float(counts[5]) if counts[5] else None
+                found[queue] = QueueStats(
+                    ready, scheduled, running, dead, set_aside=aside, oldest_ready=since
+                )
         return found
 
     # -- configuration and daemons -------------------------------------------
@@ -888,12 +985,36 @@ class RedisStorage:
                 ok = {q: int(n) for q, n in counts.items() if not isinstance(n, QueueBroken)}
                 forgotten += sum(ok.values())
                 queues = [q for q, n in ok.items() if n >= BATCH]
+            self._sweep()
         self.daemons()
         return forgotten
+
+    def _sweep(self) -> None:
+        """Drop a batch of each queue's listing entries whose job is gone (oldest first, from
+        where the last sweep stopped); not counted as forgotten: the records were, by TTL."""
+        calls: dict[str, Call] = {
+            q: (
+                self._lua.sweep,
+                [*queue_keys(q), listing_key(q)],
+                [prefix(q), self._swept.get(q, "-inf"), BATCH],
+            )
+            for q in self._queues()
+        }
+        for queue, reply in self._each(calls).items():
+            if not isinstance(reply, QueueBroken):
+                self._swept[queue] = text(reply[1]) or "-inf"
 
     def close(self) -> None:
         self._relay.close()
         self._client.close()
+
+
+def listed_record(queue: str, job_id: str, listed: Listed) -> Record | None:
+    """A record as the `jobs` script read it: None when gone (or a stray message)."""
+    if listed.how == b"bad":
+        why = f"{prefix(queue)}job:{job_id} holds {kind(text(listed.rec or b''))}, not a hash"
+        return unreadable_record(job_id, queue, None, why)
+    return read_record(listed.stored(), job_id, queue) if listed.how == b"ok" else None
 
 
 def load(keys: Keys | None, raw: bytes, what: str) -> Any:

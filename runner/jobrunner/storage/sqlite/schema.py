@@ -26,7 +26,8 @@ CREATE TABLE IF NOT EXISTS record (
     state TEXT NOT NULL,
     data TEXT NOT NULL,
     updated REAL NOT NULL,
-    expires REAL
+    expires REAL,
+    created REAL NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS record_state ON record (state, queue);
 CREATE INDEX IF NOT EXISTS record_expires ON record (expires);
@@ -43,12 +44,30 @@ CREATE TABLE IF NOT EXISTS paused (queue TEXT PRIMARY KEY, info TEXT NOT NULL);
 """
 
 
+# The job listing (`jobs`), newest first by creation time, of one queue or of every queue;
+# created after the column they index, which an earlier version's table lacks.
+LISTING = """
+CREATE INDEX IF NOT EXISTS record_created ON record (created, id);
+CREATE INDEX IF NOT EXISTS record_queue_created ON record (queue, created, id);
+"""
+# A record's creation time (`Job.created`) read from its JSON, 0 where none reads.
+CREATED = (
+    "CASE WHEN typeof(data) = 'text' AND json_valid(data)"
+    " AND json_type(data, '$.job.created') IN ('integer', 'real')"
+    " THEN json_extract(data, '$.job.created') ELSE 0 END"
+)
+
+
 def create(db: sqlite3.Connection) -> None:
     """Create what is missing, and add the columns an earlier version did not have.
 
     A table an earlier version did not have (`paused`) is created by SCHEMA itself.
     """
     db.executescript(SCHEMA)
+    if "created" not in {row[1] for row in db.execute("PRAGMA table_info(record)")}:
+        db.execute("ALTER TABLE record ADD COLUMN created REAL NOT NULL DEFAULT 0")
+        db.execute(f"UPDATE record SET created = {CREATED}")  # the records kept so far
+    db.executescript(LISTING)
     columns = {row[1] for row in db.execute("PRAGMA table_info(queue)")}
     if "delivery" not in columns:  # per-delivery lease tokens (fencing)
         db.execute("ALTER TABLE queue ADD COLUMN delivery INTEGER NOT NULL DEFAULT 0")

@@ -29,6 +29,7 @@ text; text that is not UTF-8 is read with U+FFFD in place of the bad bytes.
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import threading
 import time
@@ -44,6 +45,7 @@ from jobrunner.storage.base import (
     Lease,
     Pause,
     QueueStats,
+    Reclaimed,
     Redelivery,
     StorageError,
     buried_lost,
@@ -52,6 +54,7 @@ from jobrunner.storage.base import (
     decode_stored,
     lost,
 )
+from jobrunner.storage.search import Candidate, Page, Position, Query, collect, start
 from jobrunner.storage.signing import (
     Keys,
     dump_value,
@@ -179,8 +182,8 @@ class SqliteStorage:
 
     def _put_record(self, db: sqlite3.Connection, record: Record, expires: float | None) -> None:
         db.execute(
-            "INSERT OR REPLACE INTO record (id, queue, state, data, updated, expires) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO record (id, queue, state, data, updated, expires, created) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 record.job.id,
                 record.job.queue,
@@ -188,6 +191,7 @@ class SqliteStorage:
                 record.encode(),
                 record.updated,
                 expires,
+                start(record.job.created),
             ),
         )
 
@@ -331,7 +335,7 @@ class SqliteStorage:
             (state.value, state.value, job_id),
         )
 
-    def reclaim(self, policies: Mapping[str, Redelivery], default: Redelivery) -> list[str]:
+    def reclaim(self, policies: Mapping[str, Redelivery], default: Redelivery) -> list[Reclaimed]:
         now = time.time()
         moved = []
         with self._write(wake=True) as db:
@@ -342,12 +346,13 @@ class SqliteStorage:
             ).fetchall()
             for seq, stored_id, stored_queue, stored_deliveries, stored_owner in expired:
                 job_id, queue, owner = _name(stored_id), _name(stored_queue), _name(stored_owner)
-                moved.append(job_id)
                 deliveries = _count(stored_deliveries)
                 policy = policies.get(queue, default)
+                buried = deliveries + 1 >= policy.max_deliveries
+                moved.append(Reclaimed(job_id, queue, buried))
                 row = db.execute("SELECT data FROM record WHERE id = ?", (stored_id,)).fetchone()
                 record = lost(_stored(db, seq, row[0] if row else None), owner, now)
-                if deliveries + 1 >= policy.max_deliveries:
+                if buried:
                     db.execute("DELETE FROM queue WHERE seq = ?", (seq,))
                     dead = buried_lost(record, deliveries + 1, owner)
                     self._put_record(db, dead, now + policy.dead_retain)
@@ -441,6 +446,29 @@ class SqliteStorage:
         rows = self._read(sql + " ORDER BY updated LIMIT ?", [*args, limit])
         return [_readable(_name(job_id), _name(queue), data) for data, job_id, queue in rows]
 
+    def jobs(self, query: Query) -> Page:
+        """Read from `record` (every job has one from its enqueue on) by the creation-time
+        indexes; rows whose `created` a stray writer made other than a number are left out."""
+        return collect(query, lambda after, n: self._listed(query, after, n))
+
+    def _listed(self, query: Query, after: Position | None, n: int) -> list[Candidate]:
+        sql = f"SELECT created, id, queue, data FROM record WHERE {NUMBER.format('created')}"
+        args: list[Any] = []
+        for clause, value in (
+            ("queue = ?", query.queue),
+            ("created >= ?", query.since),
+            ("created < ?", query.until),
+        ):
+            if value is not None:
+                sql, args = f"{sql} AND {clause}", [*args, value]
+        if after is not None:
+            sql, args = f"{sql} AND (created, id) < (?, ?)", [*args, *after]
+        rows = self._read(f"{sql} ORDER BY created DESC, id DESC LIMIT ?", [*args, n])
+        return [
+            (Position(float(created), _name(job_id)), _readable(_name(job_id), _name(q), data))
+            for created, job_id, q, data in rows
+        ]
+
     def replay(self, job_id: str) -> bool:
         now = time.time()
         with self._write(wake=True) as db:
@@ -484,19 +512,26 @@ class SqliteStorage:
             return db.execute(sql, args).rowcount
 
     def stats(self) -> dict[str, QueueStats]:
-        """Counts by queue; a queue name a stray writer stored as other than text is shown
-        as text (a blob's bytes, decoded)."""
+        """Counts by queue, and since when its longest-waiting ready job has been due; a queue
+        name a stray writer stored as other than text is shown as text (a blob's bytes,
+        decoded). One pass over the waiting jobs, by the queue index."""
         now = time.time()
         due = f"(run_at <= ? OR NOT {NUMBER.format('run_at')})"
         counts: dict[str, dict[str, int]] = {}
-        for queue, ready, scheduled, running in self._read(
+        oldest: dict[str, float] = {}
+        for queue, ready, scheduled, running, since in self._read(
             f"SELECT queue, SUM(owner IS NULL AND {due}), SUM(owner IS NULL AND NOT {due}),"
-            " SUM(owner IS NOT NULL) FROM queue GROUP BY queue",
-            (now, now),
+            " SUM(owner IS NOT NULL),"
+            f" MIN(CASE WHEN owner IS NULL AND run_at <= ? AND {NUMBER.format('run_at')}"
+            " THEN run_at END) FROM queue GROUP BY queue",
+            (now, now, now),
         ):
-            found = counts.setdefault(_name(queue), {})
-            for name, n in (("ready", ready), ("scheduled", scheduled), ("running", running)):
-                found[name] = found.get(name, 0) + n
+            name = _name(queue)
+            found = counts.setdefault(name, {})
+            for field, n in (("ready", ready), ("scheduled", scheduled), ("running", running)):
+                found[field] = found.get(field, 0) + n
+            if since is not None:
+                oldest[name] = min(float(since), oldest.get(name, math.inf))
         for queue, dead in self._read(
             "SELECT queue, COUNT(*) FROM record WHERE state = 'dead' GROUP BY queue"
         ):
@@ -504,7 +539,11 @@ class SqliteStorage:
             found["dead"] = found.get("dead", 0) + dead
         return {
             queue: QueueStats(
-                c.get("ready", 0), c.get("scheduled", 0), c.get("running", 0), c.get("dead", 0)
+                c.get("ready", 0),
+                c.get("scheduled", 0),
+                c.get("running", 0),
+                c.get("dead", 0),
+                oldest_ready=oldest.get(queue),
             )
             for queue, c in sorted(counts.items())
         }

@@ -28,7 +28,9 @@ local function counter(key)
     broken(key, 'counter', 'string')
   end
 end
--- The queue keys (positions in KEYS) a script uses, before it writes.
+-- The queue keys (positions in KEYS) a script uses, before it writes. The job
+-- listing jr:{Q}:jobs (a zset) is KEYS[7] of the scripts that use it (enqueue,
+-- purge, jobs, sweep), which check it themselves: KEYS[7] is another key elsewhere.
 local TYPES = {'zset', 'zset', 'zset', 'counter', 'zset', 'zset'}
 local function sound(...)
   for _, i in ipairs({...}) do
