@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from jobrunner.config import access, limits, payload, policy, shape, webhooks
+from jobrunner.config import access, alerts, limits, payload, policy, shape, webhooks
 from jobrunner.config.model import (
     Access,
+    Alert,
     Cron,
     Enqueue,
     Handler,
@@ -68,6 +69,7 @@ class Built:
     crons: list[Cron] = field(default_factory=list)
     access: list[Access] = field(default_factory=list)
     webhooks: list[Webhook] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
 
 
@@ -98,6 +100,7 @@ def build(doc: Document, skip: set[Path]) -> Built:
                 out.crons.append(cron)
     out.access += _section(doc, skip, "access", "access", access.build, out)
     out.webhooks += _section(doc, skip, "webhooks", "webhook", webhooks.build, out)
+    out.alerts += _section(doc, skip, "alerts", "alert", alerts.build, out)
     return out
 
 
@@ -109,8 +112,8 @@ def _section(
     build: Callable[[Document, Path, Mapping[str, Any]], tuple[T | None, list[Problem]]],
     out: Built,
 ) -> list[T]:
-    """The entries of the file's `section` (`access:`, `webhooks:`), each built by `build`;
-    its problems go to `out`. `kind` names an entry's keys for `shape.usable`."""
+    """The entries of the file's `section` (`access:`, `webhooks:`, `alerts:`), each built
+    by `build`; its problems go to `out`. `kind` names an entry's keys for `shape.usable`."""
     built: list[T] = []
     entries = doc.data.get(section)
     for name, given in entries.items() if isinstance(entries, dict) else ():

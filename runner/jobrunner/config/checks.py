@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
-from jobrunner.config import access, compiled, limits, payload, shape, webhooks
-from jobrunner.config.model import Access, Cron, Enqueue, Handler, Queue, Webhook, thaw
+from jobrunner.config import access, alerts, compiled, limits, payload, shape, webhooks
+from jobrunner.config.model import Access, Alert, Cron, Enqueue, Handler, Queue, Webhook, thaw
 from jobrunner.config.shape import describe
 from jobrunner.parse.document import Document, Path
 from jobrunner.plugin import CheckOptions
@@ -38,6 +38,7 @@ class Scope:
     read_file: Callable[[str], str] | None = None  # set to resolve ${file:…}
     access: Sequence[Access] = ()
     webhooks: Sequence[Webhook] = ()
+    alerts: Sequence[Alert] = ()
 
     def problem(
         self,
@@ -61,7 +62,7 @@ class Scope:
         """
         return (file, path) in self._misshapen or (file, ("defaults",)) in self._misshapen
 
-    def written(self, entry: Queue | Cron | Access | Webhook, key: str) -> Any:
+    def written(self, entry: Queue | Cron | Access | Webhook | Alert, key: str) -> Any:
         """`key` of `entry` as its file has it (`{}` when absent): plain JSON data.
 
         The entry holds a read-only copy, which `thaw` would rebuild; validators
@@ -89,8 +90,8 @@ class Scope:
 
 def unique_names(scope: Scope) -> Iterator[Problem]:
     """Names are unique across queues and cron entries of the whole directory, and access
-    entries and webhooks each among themselves (their names name token holders and
-    senders, not work)."""
+    entries, webhooks and alerts each among themselves (their names name token holders,
+    senders and audiences, not work)."""
     yield from _duplicates(
         scope,
         [*scope.queues, *scope.crons],
@@ -106,12 +107,17 @@ def unique_names(scope: Scope) -> Iterator[Problem]:
         scope.webhooks,
         "webhook names are unique across every file of the jobs directory: rename one",
     )
+    yield from _duplicates(
+        scope,
+        scope.alerts,
+        "alert names are unique across every file of the jobs directory: rename one",
+    )
 
 
 def _duplicates(
-    scope: Scope, entries: Iterable[Queue | Cron | Access | Webhook], hint: str
+    scope: Scope, entries: Iterable[Queue | Cron | Access | Webhook | Alert], hint: str
 ) -> Iterator[Problem]:
-    seen: dict[str, Queue | Cron | Access | Webhook] = {}
+    seen: dict[str, Queue | Cron | Access | Webhook | Alert] = {}
     for entry in sorted(entries, key=lambda e: (e.source.file, e.source.line)):
         first = seen.setdefault(entry.name, entry)
         if first is not entry:
@@ -120,6 +126,7 @@ def _duplicates(
                 Cron: "a cron entry",
                 Access: "an access entry",
                 Webhook: "a webhook",
+                Alert: "an alert",
             }
             line, column = scope.docs[first.source.file].position(first.source.path, key=True)
             yield scope.problem(
@@ -213,6 +220,42 @@ def webhook_routes(scope: Scope) -> Iterator[Problem]:
             f"unknown queue '{hook.queue}'{did_you_mean(hook.queue, queues)}",
             f"defined queues: {', '.join(sorted(queues)) or 'none'}",
         )
+
+
+def alert_queues(scope: Scope) -> Iterator[Problem]:
+    """Each alert's `queue`, and each queue of its `queues` filter, is defined; a filter
+    on an alert that routes no event about queues is refused (it would filter nothing)."""
+    queues = {q.name for q in scope.queues}
+    for alert in scope.alerts:
+        where = alert.source
+        if alert.queue not in queues and alert.queue not in scope.declared_queues:
+            yield _unknown_queue(scope, where.file, (*where.path, "queue"), alert.queue, queues)
+        if alert.queues is None:
+            continue
+        if not set(alert.events) & set(alerts.ABOUT_QUEUES):
+            yield scope.problem(
+                where.file,
+                (*where.path, "queues"),
+                "ignored",
+                f"`queues` narrows the events about queues ({', '.join(alerts.ABOUT_QUEUES)}), "
+                "and this alert routes none",
+                "remove `queues`, or route one of those events",
+                key=True,
+            )
+        for index, name in enumerate(scope.written(alert, "queues")):
+            if name not in queues and name not in scope.declared_queues:
+                at: Path = (*where.path, "queues", index)
+                yield _unknown_queue(scope, where.file, at, name, queues)
+
+
+def _unknown_queue(scope: Scope, file: str, path: Path, name: str, queues: set[str]) -> Problem:
+    return scope.problem(
+        file,
+        path,
+        "reference",
+        f"unknown queue '{name}'{did_you_mean(name, queues)}",
+        f"defined queues: {', '.join(sorted(queues)) or 'none'}",
+    )
 
 
 def handlers(scope: Scope) -> Iterator[Problem]:
@@ -385,6 +428,7 @@ CHECKS: tuple[Callable[[Scope], Iterator[Problem]], ...] = (
     references,
     access_scopes,
     webhook_routes,
+    alert_queues,
     handlers,
     memory_limits,
     secret_refs,

@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from jobrunner.config import build, checks, collector, shape
-from jobrunner.config.model import Access, Config, Cron, Queue, Webhook
+from jobrunner.config.model import Access, Alert, Config, Cron, Queue, Webhook
 from jobrunner.parse import document
 from jobrunner.plugin import CheckOptions
 from jobrunner.problem import Problem, Severity
@@ -128,6 +128,7 @@ def assemble(
     crons: list[Cron] = []
     access: list[Access] = []
     webhooks: list[Webhook] = []
+    alerts: list[Alert] = []
     for name, raw in texts.items():
         if isinstance(raw, OSError):
             problems.append(_unreadable(name, raw))
@@ -139,6 +140,7 @@ def assemble(
         crons.extend(one.crons)
         access.extend(one.access)
         webhooks.extend(one.webhooks)
+        alerts.extend(one.alerts)
     scope = checks.Scope(
         docs,
         queues,
@@ -150,6 +152,7 @@ def assemble(
         read_file,
         access,
         webhooks,
+        alerts,
     )
     problems.extend(checks.run_all(scope))
     if options.strict:
@@ -167,6 +170,7 @@ def assemble(
             for w in webhooks
             if w.source.file not in failed
         },
+        alerts={a.name: a for a in alerts if a.source.file not in failed},
     )
     return Loaded(config, problems, tuple(texts), failed)
 
@@ -181,6 +185,7 @@ class _File:
     crons: tuple[Cron, ...]
     access: tuple[Access, ...] = ()
     webhooks: tuple[Webhook, ...] = ()
+    alerts: tuple[Alert, ...] = ()
 
 
 def forget() -> None:
@@ -204,6 +209,7 @@ def _one_file(name: str, raw: bytes) -> _File:
         tuple(built.crons),
         tuple(built.access),
         tuple(built.webhooks),
+        tuple(built.alerts),
     )
 
 

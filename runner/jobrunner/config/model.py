@@ -155,12 +155,34 @@ class Webhook:
 
 
 @dataclass(frozen=True, slots=True)
+class Alert:
+    """Events routed into a queue, whose handler posts, pages or mails (runner/jobrunner/alerts/).
+
+    `events` are names of config/alerts.py's `EVENTS`. `queues` narrows the
+    events about a queue (`job.dead`, `queue.backlog`) to those queues; None
+    takes every queue. `throttle` (0: none) allows one alert job per event
+    kind and subject in that time; `backlog_age` is the threshold of
+    `queue.backlog`, and is set exactly when that event is routed.
+    """
+
+    name: str
+    events: tuple[str, ...]
+    queue: str
+    source: Source
+    queues: frozenset[str] | None = None
+    throttle: timedelta = timedelta(minutes=5)
+    backlog_age: timedelta | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     queues: Mapping[str, Queue] = field(default_factory=lambda: EMPTY)
     crons: Mapping[str, Cron] = field(default_factory=lambda: EMPTY)
     files: tuple[str, ...] = ()
     access: Mapping[str, Access] = field(default_factory=lambda: EMPTY)
     webhooks: Mapping[str, Webhook] = field(default_factory=lambda: EMPTY)
+    alerts: Mapping[str, Alert] = field(default_factory=lambda: EMPTY)
 
 
 # The leaves of JSON-like data, and the mappings it is made of: checked for before the

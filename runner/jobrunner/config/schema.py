@@ -3,9 +3,9 @@
 `structure()` is what `validate` checks shape against: handler `params` are
 left open there, because each plugin checks its own. `published(plugins)`
 adds, for editors, each installed plugin's params schema, the "exactly one
-of" rules, the forms of access tokens and scopes, and those of webhook paths,
-schemes and secrets; `schemas/jobfile.v1.json` is that document for the
-built-in plugins (a test keeps it in sync).
+of" rules, the forms of access tokens and scopes, those of webhook paths,
+schemes and secrets, and the names of alert events; `schemas/jobfile.v1.json`
+is that document for the built-in plugins (a test keeps it in sync).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from jobrunner.config import access, webhooks
+from jobrunner.config import access, alerts, webhooks
 from jobrunner.job import DEAD_LETTER_RETAIN, MAX_PAYLOAD
 from jobrunner.values import duration, names, rate, size
 
@@ -175,6 +175,33 @@ WEBHOOK_KEYS: dict[str, dict[str, Any]] = {
     },
 }
 
+ALERT_KEYS: dict[str, dict[str, Any]] = {
+    "description": {**_STRING, "description": "who is told, and how"},
+    "events": {
+        "type": "array",
+        "minItems": 1,
+        "uniqueItems": True,
+        "items": _STRING,
+        "description": f"the events routed: {', '.join(alerts.EVENTS)}",
+    },
+    "queue": {**_STRING, "description": "the queue each alert job goes into (its handler tells)"},
+    "queues": {
+        "type": "array",
+        "minItems": 1,
+        "uniqueItems": True,
+        "items": _STRING,
+        "description": "only events about these queues (job.dead, queue.backlog); default all",
+    },
+    "throttle": {
+        **_DURATION,
+        "description": "at most one alert job per event and subject in this time (5m; 0: none)",
+    },
+    "backlog_age": {
+        **_DURATION,
+        "description": "queue.backlog: alert when the oldest ready job has waited this long",
+    },
+}
+
 
 def _entries(ref: str) -> dict[str, Any]:
     return {
@@ -200,6 +227,7 @@ def structure() -> dict[str, Any]:
             "cron": _entries("#/$defs/cron"),
             "access": _entries("#/$defs/access"),
             "webhooks": _entries("#/$defs/webhook"),
+            "alerts": _entries("#/$defs/alert"),
         },
         "$defs": {
             "name": {
@@ -258,6 +286,12 @@ def structure() -> dict[str, Any]:
                 "required": ["path", "queue", "scheme", "secret"],
                 "properties": WEBHOOK_KEYS,
             },
+            "alert": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["events", "queue"],
+                "properties": ALERT_KEYS,
+            },
         },
     }
 
@@ -293,6 +327,17 @@ def published(plugins: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
         "scheme": {**WEBHOOK_KEYS["scheme"], "enum": list(webhooks.SCHEMES)},
         "secret": {**WEBHOOK_KEYS["secret"], "pattern": webhooks.SECRET_PATTERN},
     }
+    events = ALERT_KEYS["events"]
+    defs["alert"]["properties"] = {
+        **ALERT_KEYS,
+        "events": {**events, "items": {"enum": list(alerts.EVENTS)}},
+    }
+    defs["alert"]["allOf"] = [
+        {
+            "if": {"properties": {"events": {"contains": {"const": alerts.QUEUE_BACKLOG}}}},
+            "then": {"required": ["backlog_age"]},
+        }
+    ]
     defs["webhook"]["allOf"] = [
         {
             "if": {"properties": {"scheme": {"const": webhooks.HMAC}}},

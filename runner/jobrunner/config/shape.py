@@ -43,6 +43,8 @@ _MISSING_HINTS = {
     "handler": "name the plugin that runs the jobs, like `handler: shell`",
     "token": 'reference the token, like `token: "${env:API_TOKEN}"`',
     "scopes": "list what the token may do, like `scopes: [read]`",
+    "events": "list the events to route, like `events: [job.dead]`",
+    "queue": "name the queue its jobs go into, like `queue: notify`",
 }
 
 
@@ -228,6 +230,8 @@ def _wrong_type(expected: Any, found: Any, path: Path) -> tuple[str, str]:
         hint = 'an access entry is a mapping like `{token: "${env:API_TOKEN}", scopes: [read]}`'
     elif len(path) == 2 and path[0] == "webhooks":
         hint = "a webhook is a mapping of `path`, `queue`, `scheme` and `secret`"
+    elif len(path) == 2 and path[0] == "alerts":
+        hint = "an alert is a mapping like `{events: [job.dead], queue: notify}`"
     return message, hint
 
 

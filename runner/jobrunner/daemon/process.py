@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from jobrunner.alerts.deliver import Alerter
 from jobrunner.config.model import Access, Webhook
 from jobrunner.daemon import watch
 from jobrunner.daemon.notify import Notifier
@@ -159,15 +160,24 @@ def build(
 ) -> Daemon:
     """A daemon for `settings` on a connected storage, its parts chosen by its role."""
     in_force = InForce()
+    alert = Alerter(storage, lambda: in_force.config)  # the alerts in force, per event
     pool = None
     if settings.role in ("all", "worker"):
         plugins = Plugins(registry)
-        pool = Pool(storage, daemon_id, in_force.lane, plugins, settings.lease_for, in_force.origin)
-    scheduler = Scheduler(storage, daemon_id) if settings.role in ("all", "scheduler") else None
+        pool = Pool(
+            storage, daemon_id, in_force.lane, plugins, settings.lease_for, in_force.origin, alert
+        )
+    scheduler = None
+    if settings.role in ("all", "scheduler"):
+        scheduler = Scheduler(storage, daemon_id, alert=alert)
     runtime = Runtime(pool, scheduler, settings.queues)
     strict = strict_mode.applies(settings.strict)
-    reloader = Reloader(storage, registry, settings.jobs_dir, in_force, runtime, strict=strict)
-    return Daemon(settings, daemon_id, storage, in_force, runtime, reloader, signals, notifier)
+    reloader = Reloader(
+        storage, registry, settings.jobs_dir, in_force, runtime, strict=strict, alert=alert
+    )
+    return Daemon(
+        settings, daemon_id, storage, in_force, runtime, reloader, signals, notifier, alert
+    )
 
 
 class Daemon:
@@ -181,6 +191,7 @@ class Daemon:
         reloader: Reloader,
         signals: Signals,
         notifier: Notifier,
+        alert: Alerter | None = None,
     ) -> None:
         self.settings, self.id, self.storage = settings, daemon_id, storage
         self.in_force, self.runtime, self.reloader = in_force, runtime, reloader
@@ -193,6 +204,7 @@ class Daemon:
             self.info,
             buries_orphans=runtime.pool is not None,
             hold=runtime.pool.hold if runtime.pool is not None else None,
+            alert=alert,
         )
         self._stopped = threading.Event()  # stops the scheduler and the watcher
         self._loop_beat = time.monotonic()  # the main loop's last round (liveness)
@@ -375,6 +387,8 @@ class Daemon:
             handed = self.runtime.pool.hand_back_running(why)
         try:
             released = handed + self.storage.release(self.id)
+            if self.upkeep.survey is not None:
+                self.upkeep.survey.leaving()  # so that no other daemon reports it lost
             self.storage.leave(self.id)
         except StorageError as exc:
             event(

@@ -1,5 +1,5 @@
 """The daemon's periodic chores: heartbeat, lease renewal, reclaiming, expiry, orphans,
-and reading which queues are paused.
+reading which queues are paused, and the looks for alerts (alerts/survey.py).
 
 Each chore runs on its own period from the daemon's main loop; a storage
 failure marks the daemon unhealthy (shown by `jobrunner status` and
@@ -14,12 +14,18 @@ from collections.abc import Callable, Mapping, Set
 from typing import Any
 
 from jobrunner import metrics
+from jobrunner.alerts import event as alerts
+from jobrunner.alerts.deliver import Alerter
+from jobrunner.alerts.survey import Survey
+from jobrunner.config.alerts import JOB_DEAD
 from jobrunner.job import DEAD_LETTER_RETAIN, Job, Record, State, Unreadable, decode
 from jobrunner.logs import event
 from jobrunner.reload.in_force import InForce
 from jobrunner.storage import Lease, Redelivery, Storage, StorageError, records
 
 PAUSES_EVERY = 0.5  # seconds between reads of the paused queues: a pause holds within a second
+DAEMONS_EVERY = 5.0  # seconds between looks for lost daemons (at most a heartbeat period)
+BACKLOG_EVERY = 15.0  # seconds between looks at the queues' oldest ready jobs
 
 
 class Upkeep:
@@ -33,12 +39,15 @@ class Upkeep:
         *,
         buries_orphans: bool,
         hold: Callable[[Set[str], float], None] | None = None,
+        alert: Alerter | None = None,
     ) -> None:
         """`info`: what the heartbeat says of the daemon; `buries_orphans`: it runs workers;
-        `hold`: told the paused queues and when their read began (the pool's `hold`)."""
+        `hold`: told the paused queues and when their read began (the pool's `hold`);
+        `alert`: told of jobs dead-lettered here, and of what the alert looks find."""
         self.storage, self.owner, self.lease_for = storage, owner, lease_for
         self.in_force, self.info, self.buries_orphans = in_force, info, buries_orphans
-        self.hold = hold
+        self.hold, self.alert = hold, alert
+        self.survey = Survey(storage, alert, owner) if alert is not None else None
         self.healthy = True
         self.unhealthy_since: float | None = None  # epoch seconds the storage went away
         self._failing: dict[str, str] = {}  # chore -> its last unexpected failure
@@ -50,6 +59,9 @@ class Upkeep:
         ]
         if hold is not None:
             self.chores.append((PAUSES_EVERY, self.pauses))
+        if self.survey is not None:
+            self.chores.append((min(DAEMONS_EVERY, beat), self.survey.daemons))
+            self.chores.append((BACKLOG_EVERY, self.survey.backlog))
         self.due = [0.0] * len(self.chores)
 
     def tick(self) -> None:
@@ -101,6 +113,8 @@ class Upkeep:
                 job=lost.job_id,
                 queue=lost.queue,
             )
+            if lost.buried:
+                self._dead(lost.job_id, alerts.MAX_DELIVERIES)
         if self.buries_orphans:
             self.bury_orphans()
 
@@ -141,5 +155,18 @@ class Upkeep:
         except Unreadable:
             job = Job(lease.job_id, lease.queue, lease.raw.decode("utf-8", errors="replace"))
         record = Record(job, State.DEAD, reason=reason, updated=time.time())
-        self.storage.bury(lease, record, DEAD_LETTER_RETAIN.total_seconds())
+        if self.storage.bury(lease, record, DEAD_LETTER_RETAIN.total_seconds()):
+            self._dead(job.id, alerts.QUEUE_REMOVED, record)
         event(logging.WARNING, "job dead", job=job.id, queue=lease.queue, reason=reason)
+
+    def _dead(self, job_id: str, cause: str, record: Record | None = None) -> None:
+        """Report a job dead-lettered here; its record is read only if an alert wants it."""
+        if self.alert is None or not self.alert.wants(JOB_DEAD):
+            return
+        try:
+            record = record or self.storage.record(job_id)
+        except Exception as exc:  # the alert is lost, never the chore
+            event(logging.ERROR, "alert not delivered", job=job_id, error=str(exc))
+            return
+        if record is not None:
+            self.alert(alerts.job_dead(record, cause, time.time()))

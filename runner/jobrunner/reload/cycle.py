@@ -6,7 +6,10 @@ their last good versions, record the problems, plan against what this daemon
 runs) and changes nothing in force; `commit` publishes the configuration,
 keeps its files as the new last good set, swaps what is in force and applies
 the plan. The daemon's start uses the two halves to refuse unknown `--queues`
-before any lane starts.
+before any lane starts. A change refused, or files kept at their last good
+version, are reported to `alert` (`reload.refused`, alerts/event.py): a
+refusal at once, to the alerts in force; a quarantine once the configuration
+that keeps it is in force.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from pathlib import Path
 
 from jobrunner import config as config_mod
 from jobrunner import metrics
+from jobrunner.alerts import event as alerts
+from jobrunner.alerts.event import Event
 from jobrunner.config.model import Config
 from jobrunner.logs import event
 from jobrunner.problem import Severity
@@ -44,6 +49,7 @@ class Prepared:
     view: records.Published  # generation 0: the generation is decided when it is published
     texts: Mapping[str, bytes]
     plan: Plan
+    refusal: Event | None = None  # files kept at their last good version, or left out
 
 
 class Reloader:
@@ -57,8 +63,10 @@ class Reloader:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         *,
         strict: bool = False,
+        alert: Callable[[Event], None] = lambda _: None,
     ) -> None:
         self.storage, self.registry, self.jobs_dir = storage, registry, jobs_dir
+        self.alert = alert  # told of refused changes and quarantined files
         self.in_force, self.runtime, self.clock = in_force, runtime, clock
         self.strict = strict  # refuse files others could write (reload/strict.py)
         self._seen: Snapshot | None = None  # the files as last judged
@@ -110,6 +118,7 @@ class Reloader:
                 "the configuration in force stays",
                 files=", ".join(verdict.left_out),
             )
+            self.alert(self._refusal(snapshot, verdict))
             return None
         if verdict.summary():
             prefix = "started with the last good version of files that fail now: "
@@ -118,8 +127,21 @@ class Reloader:
         view = publish.view(new, 0)
         access = (publish.access(self.in_force.config), publish.access(new))
         hooks = (publish.webhooks(self.in_force.config), publish.webhooks(new))
-        change = plan(self.in_force.view, view, access, hooks)
-        return Prepared(new, lanes(new), view, verdict.texts, change)
+        routed = (publish.alerts(self.in_force.config), publish.alerts(new))
+        change = plan(self.in_force.view, view, access, hooks, routed)
+        failed = verdict.quarantined or verdict.left_out
+        refusal = self._refusal(snapshot, verdict) if failed else None
+        return Prepared(new, lanes(new), view, verdict.texts, change, refusal)
+
+    def _refusal(self, snapshot: Snapshot, verdict: quarantine.Verdict) -> Event:
+        return alerts.reload_refused(
+            snapshot,
+            verdict.problems,
+            self.clock().timestamp(),
+            refused=verdict.refused,
+            quarantined=verdict.quarantined,
+            left_out=verdict.left_out,
+        )
 
     def _report(self, verdict: quarantine.Verdict) -> None:
         for problem in verdict.problems:
@@ -164,6 +186,8 @@ class Reloader:
             crons=len(prepared.config.crons),
             changes=len(prepared.plan.changes),
         )
+        if prepared.refusal is not None:
+            self.alert(prepared.refusal)
 
     def _failed(self, exc: StorageError) -> None:
         """The storage failed mid-reload: nothing changed in force; the daemon tries again."""

@@ -18,7 +18,8 @@ drop or re-plan from now (those whose schedule changed). Every other entry
 keeps its state. Access entries are not in the published view (no token, nor
 its reference, is stored): the daemon hands their names and scopes in
 (`publish.access`), and the plan names them with their scopes only. Webhooks
-likewise (`publish.webhooks`), without their secret.
+likewise (`publish.webhooks`), without their secret, and alerts
+(`publish.alerts`).
 """
 
 from __future__ import annotations
@@ -31,9 +32,19 @@ from typing import Any, Literal
 from jobrunner.storage.records import Entry, Published
 from jobrunner.values import duration, size
 
-Kind = Literal["queue", "cron", "access", "webhook"]
+Kind = Literal["queue", "cron", "access", "webhook", "alert"]
 Sign = Literal["+", "-", "~"]
-SECONDS = {"timeout", "delay", "max_delay", "dead_retain", "retain_completed", "ttl", "tolerance"}
+SECONDS = {
+    "timeout",
+    "delay",
+    "max_delay",
+    "dead_retain",
+    "retain_completed",
+    "ttl",
+    "tolerance",
+    "throttle",
+    "backlog_age",
+}
 BYTES = {"max_payload", "memory_limit"}
 IGNORED = {"source", "explain"}  # where an entry is written is not what it does
 OPAQUE = {"params_hash": "params", "payload_schema": "payload_schema", "payload": "payload"}
@@ -74,11 +85,13 @@ def plan(
     new: Published,
     access: tuple[Mapping[str, Entry], Mapping[str, Entry]] = ({}, {}),
     webhooks: tuple[Mapping[str, Entry], Mapping[str, Entry]] = ({}, {}),
+    alerts: tuple[Mapping[str, Entry], Mapping[str, Entry]] = ({}, {}),
 ) -> Plan:
     """The changes that turn `old` into `new` (None: nothing was running).
 
-    `access` and `webhooks` hold the access entries and webhooks before and after
-    (`publish.access`, `publish.webhooks`), which the published views leave out.
+    `access`, `webhooks` and `alerts` hold those entries before and after
+    (`publish.access`, `publish.webhooks`, `publish.alerts`), which the published
+    views leave out.
     """
     changes: list[Change] = []
     replan: set[str] = set()
@@ -87,6 +100,7 @@ def plan(
         ("cron", old.crons if old else {}, new.crons),
         ("access", *access),
         ("webhook", *webhooks),
+        ("alert", *alerts),
     )
     for kind, before, after in sections:
         for name in sorted(set(before) | set(after)):

@@ -10,7 +10,8 @@ reference, never reaches the storage. Their names and scopes count in the
 content hash, so a change of scopes is a new generation, and `access(config)`
 gives them to the plan. Webhooks (`webhooks:`) likewise: their path, queue,
 scheme, headers and tolerance count in the hash and `webhooks(config)` gives
-them to the plan; their secret, or its reference, is never stored.
+them to the plan; their secret, or its reference, is never stored. Alerts
+(`alerts:`) count in the hash too, and `alerts(config)` gives them to the plan.
 """
 
 from __future__ import annotations
@@ -19,7 +20,17 @@ import hashlib
 import json
 from typing import Any
 
-from jobrunner.config.model import Access, Config, Cron, Enqueue, Policy, Queue, Webhook, thaw
+from jobrunner.config.model import (
+    Access,
+    Alert,
+    Config,
+    Cron,
+    Enqueue,
+    Policy,
+    Queue,
+    Webhook,
+    thaw,
+)
 from jobrunner.storage.records import Entry, Published
 from jobrunner.values import duration, schedule
 
@@ -35,6 +46,11 @@ def view(config: Config, generation: int) -> Published:
         hashed["webhooks"] = {
             name: {k: v for k, v in e.items() if k != "source"}
             for name, e in webhooks(config).items()
+        }
+    if config.alerts:  # absent, so a configuration without alerts keeps its hash
+        hashed["alerts"] = {
+            name: {k: v for k, v in e.items() if k != "source"}
+            for name, e in alerts(config).items()
         }
     text = json.dumps(hashed, sort_keys=True, default=str)
     return Published(generation, _digest(text), queues, crons, tuple(sorted(config.files)))
@@ -71,6 +87,25 @@ def _webhook(entry: Webhook) -> dict[str, Any]:
         found["id_header"] = entry.id_header
     if entry.scheme in ("stripe", "standard"):
         found["tolerance"] = entry.tolerance.total_seconds()
+    return found
+
+
+def alerts(config: Config) -> dict[str, Entry]:
+    """The alerts of `config` as the plan compares them."""
+    return {name: _alert(entry) for name, entry in sorted(config.alerts.items())}
+
+
+def _alert(entry: Alert) -> dict[str, Any]:
+    found: dict[str, Any] = {
+        "events": list(entry.events),
+        "queue": entry.queue,
+        "throttle": entry.throttle.total_seconds(),
+        "source": f"{entry.source.file}:{entry.source.line}",
+    }
+    if entry.queues is not None:
+        found["queues"] = sorted(entry.queues)
+    if entry.backlog_age is not None:
+        found["backlog_age"] = entry.backlog_age.total_seconds()
     return found
 
 

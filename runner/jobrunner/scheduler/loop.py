@@ -6,6 +6,8 @@ enqueue itself is the claim: any number of schedulers on one storage fire it
 once. `overlap: forbid` skips a tick while the entry's previous run is
 still queued or running, and records the skip. What each entry last did is
 kept in storage, so a restarted scheduler catches up per `starting_deadline`.
+Missed and skipped ticks are reported to `alert` (`tick.missed`,
+`tick.skipped`, alerts/event.py), which never raises.
 """
 
 from __future__ import annotations
@@ -14,21 +16,25 @@ import logging
 import random
 import secrets
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from jobrunner import metrics
+from jobrunner.alerts import event as alerts
+from jobrunner.alerts.event import Event
 from jobrunner.config.model import Config, Cron, Enqueue, thaw
 from jobrunner.job import PRIORITY_RANK, Job, State, new_id
 from jobrunner.logs import event
 from jobrunner.scheduler import ticks
 from jobrunner.storage import Storage, StorageError, records
+from jobrunner.values import schedule
 
 CLAIM_TTL = 86400.0  # long enough for every scheduler to have tried a tick
 ACTIVE = {State.SCHEDULED, State.QUEUED, State.RUNNING, State.RETRYING}
 MAX_SLEEP = 1.0  # re-check for reloads and stops at least this often
+MISSED = "no scheduler was running, or the storage was unreachable"
 
 
 @dataclass
@@ -40,8 +46,15 @@ class _Entry:
 
 
 class Scheduler:
-    def __init__(self, storage: Storage, daemon: str, clock: Any = None) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        daemon: str,
+        clock: Any = None,
+        alert: Callable[[Event], None] = lambda _: None,
+    ) -> None:
         self.storage, self.daemon = storage, daemon
+        self.alert = alert  # told of missed and skipped ticks
         self.clock = clock or (lambda: datetime.now(UTC))
         self.entries: dict[str, _Entry] = {}
         self.generation = 0
@@ -120,7 +133,7 @@ class Scheduler:
         cron = entry.cron
         decision = ticks.decide(cron.schedule, entry.last, now, cron.starting_deadline, entry.armed)
         entry.next = decision.next
-        entry.last = max(entry.last, now)
+        previous, entry.last = entry.last, max(entry.last, now)
         if cron.suspend:
             return
         if decision.missed:
@@ -130,8 +143,10 @@ class Scheduler:
                 "missed ticks passed over",
                 cron=name,
                 missed=decision.missed,
-                reason="no scheduler was running, or the storage was unreachable",
+                reason=MISSED,
             )
+            first = schedule.next_fire(cron.schedule, previous)
+            self.alert(alerts.tick_missed(name, first, decision.missed, now.timestamp(), MISSED))
         if decision.fire is not None:
             self.fire(cron, decision.fire, catch_up=decision.catch_up)
 
@@ -140,6 +155,8 @@ class Scheduler:
     def fire(self, cron: Cron, tick: datetime, *, catch_up: bool = False) -> str | None:
         """Enqueue the run of `cron` for `tick`; its job id, or None if skipped or already fired."""
         state = records.read_cron(self.storage, cron.name)
+        if state.last is not None and state.last >= tick.timestamp():
+            return None  # another scheduler handled this tick: its run is not a previous one
         if cron.overlap == "forbid" and self._running(state.job):
             self._skip(cron, tick, state)
             return None
@@ -202,6 +219,7 @@ class Scheduler:
             previous=state.job,
             skipped=skipped,
         )
+        self.alert(alerts.tick_skipped(cron.name, tick, state.job, self.clock().timestamp()))
 
     def next_ticks(self) -> dict[str, datetime | None]:
         with self._lock:

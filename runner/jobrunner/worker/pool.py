@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Set
 from typing import Any
 
+from jobrunner.alerts.event import Event
 from jobrunner.logs import event
 from jobrunner.storage import Storage
 from jobrunner.worker import engine
@@ -34,8 +35,10 @@ class Pool:
         plugins: Plugins,
         lease_for: float,
         origin: Callable[[], Mapping[str, Any]] = dict,
+        alert: Callable[[Event], None] = lambda _: None,
     ) -> None:
         self.storage, self.owner, self.lookup, self.origin = storage, owner, lookup, origin
+        self.alert = alert  # told of each job a lane buries (alerts/deliver.py)
         self.plugins, self.lease_for = plugins, lease_for
         self.serving: dict[str, tuple[LaneWorker, engine.LaneConsumer, int]] = {}
         # stopping; their jobs may still run
@@ -61,6 +64,7 @@ class Pool:
             lease_for=self.lease_for,
             prefetch=lane.concurrency,
             origin=self.origin,
+            alert=self.alert,
         )
         self.serving[lane.name] = (worker, engine.start(worker, lane.concurrency), lane.concurrency)
 

@@ -17,6 +17,9 @@ request (`cancel`, every half second): a running attempt's cancel event is set
 (a `shell` command or an isolated child is killed, an in-process handler sees
 `ctx.cancelled`), one not started yet never starts; either way the job ends
 CANCELLED with a `cancelled` attempt, kept as long as a dead job, never retried.
+
+Every job this lane buries is reported to `alert` as a `job.dead` event
+(alerts/event.py), once its bury is stored; `alert` never raises.
 """
 
 from __future__ import annotations
@@ -31,12 +34,14 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from jobrunner import metrics
+from jobrunner.alerts import event as alerts
+from jobrunner.alerts.event import Event
 from jobrunner.job import DEAD_LETTER_RETAIN, Attempt, Job, Record, State, Unreadable, decode
 from jobrunner.logs import event
 from jobrunner.storage import Lease, Storage, StorageError
 from jobrunner.worker import attempt, retry
 from jobrunner.worker.lane import Lane
-from jobrunner.worker.retry import Verdict
+from jobrunner.worker.retry import Status, Verdict
 
 DEAD_RETAIN = DEAD_LETTER_RETAIN.total_seconds()  # for jobs no lane is left to judge
 WAIT_SECONDS = 5.0  # longest a worker sleeps; what may make a job due (or a stop) wakes it sooner
@@ -66,8 +71,10 @@ class LaneWorker:
         lease_for: float,
         prefetch: int = 1,
         origin: Callable[[], Mapping[str, Any]] = dict,
+        alert: Callable[[Event], None] = lambda _: None,
     ) -> None:
         self.name, self.storage, self.owner = name, storage, owner
+        self.alert = alert  # told of each job this lane buries
         self.lookup, self.plugins = lookup, plugins
         self.lease_for, self.prefetch = lease_for, max(1, prefetch)
         self.origin = origin  # generation and commit of the configuration in force
@@ -170,9 +177,9 @@ class LaneWorker:
         lane = self.lookup(self.name)
         if lane is None:
             reason = f"queue '{self.name}' no longer exists in the configuration"
-            self.storage.bury(
-                lease, Record(job, State.DEAD, reason=reason, updated=time.time()), DEAD_RETAIN
-            )
+            record = Record(job, State.DEAD, reason=reason, updated=time.time())
+            if self.storage.bury(lease, record, DEAD_RETAIN):
+                self.alert(alerts.job_dead(record, alerts.QUEUE_REMOVED, record.updated))
             event(logging.WARNING, "job dead", job=job.id, queue=self.name, reason=reason)
             return
         if not self._wait_for_rate(lane, asked):
@@ -294,6 +301,9 @@ class LaneWorker:
             self._log(job, lane, outcome, decision, held)
         if held:
             self._count(lane.name, job, lease, outcome, decision.verdict)
+        if held and decision.verdict is Verdict.DEAD:
+            cause = alerts.PERMANENT if outcome.status is Status.PERMANENT else alerts.RETRIES
+            self.alert(alerts.job_dead(record, cause, outcome.ended))
 
     @staticmethod
     def _count(
@@ -364,7 +374,8 @@ class LaneWorker:
         text = lease.raw.decode("utf-8", errors="replace")[:2000]
         placeholder = Job(id=lease.job_id, queue=self.name, payload=text)
         record = Record(placeholder, State.DEAD, reason=why, updated=time.time())
-        self.storage.bury(lease, record, DEAD_RETAIN)
+        if self.storage.bury(lease, record, DEAD_RETAIN):
+            self.alert(alerts.job_dead(record, alerts.UNREADABLE, record.updated))
         event(
             logging.ERROR,
             "unreadable message buried",
