@@ -25,6 +25,8 @@ from jobrunner.storage import (
     records,
     search,
 )
+from jobrunner.storage.redis import store as redis_store
+from jobrunner.storage.sqlite import store as sqlite_store
 
 BACKENDS = ["sqlite", "redis"]
 
@@ -191,6 +193,53 @@ def test_a_filtered_walk_of_the_dead_letters_acts_on_each_match_once(
     }
     past = deadletter.DeadFilter(until=time.time() - 60)
     assert list(deadletter.each_dead(store, None, past)) == []
+
+
+def test_history_counts_each_settlement_once_by_minute_and_outcome(
+    store: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The charts' history: every way an attempt ends is counted in the step that settles
+    it, a stale delivery counts nothing, and expire forgets what is older than kept."""
+    start = time.time()
+    settled = {"succeeded": 3, "retried": 2, "dead": 1}
+    for outcome, n in settled.items():
+        for _ in range(n):
+            j = job()
+            store.enqueue(j)
+            [lease] = store.lease("q", "d1", count=1, lease_for=30)
+            if outcome == "succeeded":
+                assert store.ack(lease, record_of(j), keep_for=60)
+                store.ack(lease, record_of(j), keep_for=60)  # a repeat counts nothing more
+            elif outcome == "retried":
+                assert store.retry(lease, j.next_attempt(), 3600, record_of(j, State.RETRYING))
+            else:
+                assert store.bury(lease, record_of(j, State.DEAD), keep_for=60)
+    lost = job("other")
+    store.enqueue(lost)
+    store.lease("other", "gone", count=1, lease_for=0.05)
+    time.sleep(0.1)
+    assert len(store.reclaim({}, Redelivery())) == 1
+    [stale] = store.lease("other", "d2", count=1, lease_for=0.05)
+    time.sleep(0.1)
+    store.reclaim({}, Redelivery())  # lost again: its stale ack below counts nothing
+    assert not store.ack(stale, record_of(lost), keep_for=60)
+
+    def totals(queue: str | None) -> dict[tuple[str, str], int]:
+        found: dict[tuple[str, str], int] = {}
+        for t in store.history(queue, start - 60):
+            assert start - 120 < t.minute <= time.time() and t.minute % 60 == 0
+            found[t.queue, t.outcome] = found.get((t.queue, t.outcome), 0) + t.attempts
+        return found
+
+    assert totals("q") == {("q", o): n for o, n in settled.items()}
+    assert totals(None) == {**totals("q"), ("other", "lost"): 2}
+    assert store.history("q", time.time() + 120) == []
+    store.expire()
+    assert totals(None) != {}  # this minute is kept
+    for module in (sqlite_store, redis_store):
+        monkeypatch.setattr(module, "HISTORY_KEEP", -600)  # keep nothing older than the future
+    store.expire()
+    assert totals(None) == {}
 
 
 def test_heartbeat_extends_leases(store: Storage) -> None:

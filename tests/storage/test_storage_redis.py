@@ -420,3 +420,18 @@ def test_a_frozen_server_fails_a_producer_within_seconds(tmp_path: Path) -> None
     finally:
         server.process.send_signal(signal.SIGCONT)
         server.stop()
+
+
+def test_a_stray_key_where_the_history_belongs_costs_the_counts_not_the_settlement(
+    store: RedisStorage,
+) -> None:
+    store._client.set("jr:{q}:history", "a stray writer's string")
+    j = job()
+    store.enqueue(j)
+    [lease] = store.lease("q", "d1", count=1, lease_for=30)
+    assert store.ack(lease, record_of(j), keep_for=60)
+    assert store.record(j.id).state is State.SUCCEEDED  # type: ignore[union-attr]
+    assert store.history("q", time.time() - 60) == []
+    store.expire()  # the trim leaves the stray key alone
+    assert store._client.get("jr:{q}:history") == b"a stray writer's string"
+    assert "q" not in store.stats() or not store.stats()["q"].broken

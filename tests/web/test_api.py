@@ -144,6 +144,10 @@ def test_dead_letters_list_replay_and_purge(web: tuple[int, Path], store: Storag
     assert (status, replayed) == (200, {"replayed": [], "missing": []})
     assert call(port, "GET", "/api/v1/dead?since=yesterday")[0] == 422
     assert call(port, "DELETE", "/api/v1/dead?all=true&until=2000-01-01T00:00Z")[1] == {"purged": 0}
+    status, history = call(port, "GET", "/api/v1/history?queue=doomed&minutes=5")
+    assert status == 200 and len(history["minutes"]) == len(history["failed"]) == 5
+    assert history["total"]["dead"] == history["total"]["failed"] == sum(history["failed"]) == 7
+    assert call(port, "GET", "/api/v1/history?minutes=0")[0] == 422
     assert call(port, "DELETE", "/api/v1/dead")[0] == 400  # neither queue nor all
     assert call(port, "DELETE", f"/api/v1/dead/{ids[0]}") == (200, {"purged": 1})
     assert call(port, "DELETE", f"/api/v1/dead/{ids[0]}")[0] == 404
@@ -193,6 +197,7 @@ def test_the_openapi_document_lists_every_route(web: tuple[int, Path]) -> None:
         "/api/v1/queues/{queue}/batch",
         "/api/v1/jobs/{job_id}",
         "/api/v1/jobs",
+        "/api/v1/history",
         "/api/v1/dead",
         "/api/v1/dead/replay",
         "/api/v1/crons/{name}/trigger",

@@ -18,6 +18,7 @@ from jobrunner.storage.base import (
     Redelivery,
     Storage,
     StorageError,
+    Tally,
 )
 from jobrunner.storage.signing import BadKey, Keys
 
@@ -70,6 +71,7 @@ __all__ = [
     "Redelivery",
     "Storage",
     "StorageError",
+    "Tally",
     "open_storage",
     "redact",
 ]

@@ -63,6 +63,19 @@ class QueueStats:
     oldest_ready: float | None = None
 
 
+HISTORY_KEEP = 24 * 3600  # seconds of per-minute outcome counts kept, for the charts
+OUTCOMES = ("succeeded", "retried", "dead", "cancelled", "lost")  # what `history` counts
+
+
+class Tally(NamedTuple):
+    """How many attempts of a queue ended one way in one minute."""
+
+    queue: str
+    minute: int  # epoch seconds of the minute's start
+    outcome: str  # one of OUTCOMES
+    attempts: int
+
+
 class Reclaimed(NamedTuple):
     """A job whose lease expired, handed back for another delivery or buried."""
 
@@ -355,6 +368,14 @@ class Storage(Protocol):
         ...
 
     def stats(self) -> dict[str, QueueStats]: ...
+
+    def history(self, queue: str | None, since: float) -> list[Tally]:
+        """Per-minute counts of the attempts settled in `queue` (None: every queue) from the
+        minute holding `since` on: succeeded or cancelled (ack), retried, dead (bury, or
+        past max_deliveries), lost (a lease expired, delivered again). Counted in the same
+        step as the settlement, kept HISTORY_KEEP; a stray key where they belong costs the
+        counts, never a settlement."""
+        ...
 
     # -- configuration and daemons -------------------------------------------
     def publish(self, document: Mapping[str, Any]) -> None:

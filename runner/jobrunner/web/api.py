@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from jobrunner.client import Client, EnqueueError, JobInfo, UnknownJob
 from jobrunner.job import State
 from jobrunner.scheduler.manual import TriggerError, trigger_now
-from jobrunner.storage import Cancel, overview, records, search
+from jobrunner.storage import Cancel, overview, records, search, throughput
 from jobrunner.storage.deadletter import DeadFilter, each_dead
 from jobrunner.values import suggest
 from jobrunner.web.access import Gate
@@ -203,6 +203,24 @@ def router(host: Host, gate: Gate) -> APIRouter:
     @api.get("/queues", summary="Every queue: counts by state", tags=["queues"], dependencies=read)
     def queues() -> dict[str, Any]:
         return {"queues": overview.gather(storage, now())["queues"]}
+
+    @api.get(
+        "/history",
+        summary="Attempts per minute: succeeded and failed, oldest minute first",
+        tags=["queues"],
+        dependencies=read,
+    )
+    def history(
+        queue: Annotated[
+            str | None, Query(pattern=NAME, description="Only this queue's; all if absent.")
+        ] = None,
+        minutes: Annotated[
+            int, Query(ge=1, le=throughput.MAX_MINUTES, description="How far back (kept: a day).")
+        ] = 60,
+    ) -> dict[str, Any]:
+        """Counted when each attempt is settled (`failed`: retried, dead or lost); what the
+        dashboard charts."""
+        return throughput.per_minute(storage, now(), queue, minutes)
 
     @api.get(
         "/queues/{queue}",

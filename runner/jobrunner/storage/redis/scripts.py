@@ -74,6 +74,7 @@ class Scripts:
     aside: Script
     jobs: Script
     sweep: Script
+    trim: Script
 
     @classmethod
     def register(cls, client: redis.Redis) -> Scripts:

@@ -10,6 +10,8 @@ script touches one cluster slot; see scripts.py and lua/ for the scripts):
     jr:{Q}:idem:KEY     idempotency key -> job id, with a TTL (SET NX PX)
     jr:{Q}:jobs         zset: the job listing, job id -> creation time (epoch seconds)
     jr:{Q}:rate         zset: sliding-window log of starts
+    jr:{Q}:history      hash: MINUTE:OUTCOME -> attempts settled that minute (the charts),
+                        counted by the settling scripts, trimmed to HISTORY_KEEP by expire
     jr:{Q}:wake         pub/sub channel: something became due in Q (or Q was resumed)
     jr:{Q}:paused       Q is paused while this key exists: the lease script checks it
                         (JSON: since, by, reason; whatever else is there still pauses Q)
@@ -93,6 +95,8 @@ from jobrunner.job import (
 from jobrunner.logs import event
 from jobrunner.storage import redact
 from jobrunner.storage.base import (
+    HISTORY_KEEP,
+    OUTCOMES,
     Cancel,
     Lease,
     Pause,
@@ -100,6 +104,7 @@ from jobrunner.storage.base import (
     Reclaimed,
     Redelivery,
     StorageError,
+    Tally,
     buried_lost,
     cancelled,
     decode_pause,
@@ -986,8 +991,30 @@ class RedisStorage:
                 forgotten += sum(ok.values())
                 queues = [q for q, n in ok.items() if n >= BATCH]
             self._sweep()
+            cutoff = int((time.time() - HISTORY_KEEP) // 60)
+            self._per_queue(self._lua.trim, self._queues(), cutoff)
         self.daemons()
         return forgotten
+
+    def history(self, queue: str | None, since: float) -> list[Tally]:
+        first, last = int(since // 60), int(time.time() // 60) + 1  # a minute of clock skew
+        fields = [f"{m}:{o}" for m in range(first, last + 1) for o in OUTCOMES]
+        with self._guard("reading the history of outcomes"):
+            queues = [queue] if queue else self._queues()
+            pipe = self._client.pipeline(transaction=False)
+            for q in queues:
+                pipe.hmget(prefix(q) + "history", fields)
+            replies = pipe.execute(raise_on_error=False)
+        found = []
+        for q, counts in zip(queues, replies, strict=True):
+            if isinstance(counts, redis.ResponseError):  # a stray key: no counts to show
+                continue
+            for name, count in zip(fields, counts, strict=True):
+                n = as_count(count) if count is not None else 0
+                if n > 0:
+                    minute, outcome = name.split(":")
+                    found.append(Tally(q, int(minute) * 60, outcome, n))
+        return found
 
     def _sweep(self) -> None:
         """Drop a batch of each queue's listing entries whose job is gone (oldest first, from

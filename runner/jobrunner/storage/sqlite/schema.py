@@ -41,6 +41,10 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS claim (key TEXT PRIMARY KEY, expires REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS daemon (id TEXT PRIMARY KEY, info TEXT NOT NULL, expires REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS paused (queue TEXT PRIMARY KEY, info TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS history (
+    queue TEXT NOT NULL, minute INTEGER NOT NULL, outcome TEXT NOT NULL, count INTEGER NOT NULL,
+    PRIMARY KEY (minute, queue, outcome)
+);
 """
 
 
@@ -61,7 +65,7 @@ CREATED = (
 def create(db: sqlite3.Connection) -> None:
     """Create what is missing, and add the columns an earlier version did not have.
 
-    A table an earlier version did not have (`paused`) is created by SCHEMA itself.
+    A table an earlier version did not have (`paused`, `history`) is created by SCHEMA itself.
     """
     db.executescript(SCHEMA)
     if "created" not in {row[1] for row in db.execute("PRAGMA table_info(record)")}:

@@ -41,6 +41,7 @@ from typing import Any
 
 from jobrunner.job import Job, Record, State, Unreadable, unreadable_record
 from jobrunner.storage.base import (
+    HISTORY_KEEP,
     Cancel,
     Lease,
     Pause,
@@ -48,6 +49,7 @@ from jobrunner.storage.base import (
     Reclaimed,
     Redelivery,
     StorageError,
+    Tally,
     buried_lost,
     cancelled,
     decode_pause,
@@ -295,7 +297,9 @@ class SqliteStorage:
         with self._write() as db:
             held = self._take_lease(db, lease)
             if held:
-                self._put_record(db, record, time.time() + keep_for)
+                now = time.time()
+                self._put_record(db, record, now + keep_for)
+                _tally(db, lease.queue, record.state.value, now)
         return held
 
     def retry(self, lease: Lease, job: Job, delay: float, record: Record) -> bool:
@@ -305,6 +309,7 @@ class SqliteStorage:
             if held:
                 self._insert(db, job, now + delay)
                 self._put_record(db, replace(record, run_at=now + delay), None)
+                _tally(db, lease.queue, "retried", now)
         return held
 
     def bury(self, lease: Lease | None, record: Record, keep_for: float) -> bool:
@@ -315,7 +320,9 @@ class SqliteStorage:
             else:
                 held = self._take_lease(db, lease)
             if held:
-                self._put_record(db, replace(record, state=State.DEAD), time.time() + keep_for)
+                now = time.time()
+                self._put_record(db, replace(record, state=State.DEAD), now + keep_for)
+                _tally(db, record.job.queue if lease is None else lease.queue, "dead", now)
         return held
 
     def release(self, owner: str) -> int:
@@ -352,6 +359,7 @@ class SqliteStorage:
                 moved.append(Reclaimed(job_id, queue, buried))
                 row = db.execute("SELECT data FROM record WHERE id = ?", (stored_id,)).fetchone()
                 record = lost(_stored(db, seq, row[0] if row else None), owner, now)
+                _tally(db, queue, "dead" if buried else "lost", now)
                 if buried:
                     db.execute("DELETE FROM queue WHERE seq = ?", (seq,))
                     dead = buried_lost(record, deliveries + 1, owner)
@@ -608,7 +616,20 @@ class SqliteStorage:
                 (now - 3600,),
             )
             db.execute("DELETE FROM claim WHERE expires < ?", (now,))
+            db.execute("DELETE FROM history WHERE minute < ?", (now - HISTORY_KEEP,))
         return gone
+
+    def history(self, queue: str | None, since: float) -> list[Tally]:
+        sql = "SELECT queue, minute, outcome, count FROM history WHERE minute >= ?"
+        args: list[Any] = [since // 60 * 60]
+        if queue:
+            sql += " AND queue = ?"
+            args.append(queue)
+        return [
+            Tally(_name(q), minute, _name(outcome), count)
+            for q, minute, outcome, count in self._read(sql, args)
+            if isinstance(minute, int) and isinstance(count, int) and count > 0
+        ]
 
     def close(self) -> None:
         self._closed.set()
@@ -617,6 +638,15 @@ class SqliteStorage:
             self._watcher.join(timeout=1)
         with self._lock:
             self._db.close()
+
+
+def _tally(db: sqlite3.Connection, queue: str, outcome: str, now: float) -> None:
+    """Count one attempt's outcome in this minute's tally (history), with its settlement."""
+    db.execute(
+        "INSERT INTO history VALUES (?, ?, ?, 1)"
+        " ON CONFLICT (minute, queue, outcome) DO UPDATE SET count = count + 1",
+        (queue, int(now // 60) * 60, outcome),
+    )
 
 
 def _readable(job_id: str, queue: str, data: Any) -> Record:

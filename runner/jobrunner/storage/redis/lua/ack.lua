@@ -11,4 +11,5 @@ local job = jobkey(id)
 redis.call('HDEL', job, 'msg', 'owner')
 redis.call('HSET', job, 'rec', ARGV[4], 'state', ARGV[5], 'updated', ARGV[6], 'run_at', ARGV[7])
 redis.call('PEXPIRE', job, ARGV[8])
+tally(ARGV[5], tonumber(ARGV[6]) or clock())  -- the record's time: no TIME call
 return 1

@@ -12,5 +12,7 @@ else
   redis.call('ZREM', KEYS[1], id)
   redis.call('ZREM', KEYS[2], id)
 end
-entomb(id, ARGV[4], ARGV[5], ARGV[6], ARGV[7], clock())
+local now = clock()
+entomb(id, ARGV[4], ARGV[5], ARGV[6], ARGV[7], now)
+tally('dead', now)
 return 1

@@ -94,3 +94,8 @@ local function aside_count()
   if type(n) == 'number' then return n end
   return 0
 end
+-- Count an attempt's outcome in this minute's tally (history, for the charts): one
+-- command; a stray key where the tallies belong costs the count, never the settlement.
+local function tally(outcome, now)
+  redis.pcall('HINCRBY', P .. 'history', math.floor(now / 60) .. ':' .. outcome, 1)
+end

@@ -14,12 +14,14 @@ for i = 2, #ARGV, 8 do
     local job = jobkey(id)
     if ARGV[i + 2] == 'dead' then
       entomb(id, rec, ARGV[i + 5], ARGV[i + 6], ARGV[i + 7], now)
+      tally('dead', now)
     else
       ready(id, score(id))
       redis.call('HSET', job, 'dlv', (tonumber(redis.call('HGET', job, 'dlv')) or 0) + 1)
       redis.call('HSET', job, 'owner', '', 'state', ARGV[i + 4], 'updated', ARGV[i + 5],
         'run_at', ARGV[i + 6])
       if rec ~= '' then redis.call('HSET', job, 'rec', rec) end
+      tally('lost', now)
     end
     moved[#moved + 1] = id
   end

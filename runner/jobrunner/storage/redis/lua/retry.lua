@@ -14,4 +14,5 @@ local job = jobkey(id)
 redis.call('HSET', job, 'msg', ARGV[4], 'score', score, 'owner', '', 'dlv', 0,
   'rec', ARGV[7], 'state', ARGV[8], 'updated', ARGV[9], 'run_at', run_at)
 redis.call('PERSIST', job)
+tally('retried', now)
 return 1
