@@ -137,6 +137,8 @@ def fuzz_sqlite(url: str, rng: random.Random, retype: float) -> int:
         "VALUES (?, 'victim', ?, ?, ?, ?)",
         (rng.randbytes(6).hex(), cell(rng), cell(rng), rng.randbytes(20), cell(rng)),
     )
+    if retype:  # one value of another kind that status must name, whatever else was hit
+        set_cell(url, "INSERT OR REPLACE INTO meta VALUES ('config', ?)", (rng.randbytes(9),))
     return len(cells)
 
 
