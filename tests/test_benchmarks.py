@@ -56,3 +56,17 @@ def test_http_enqueue_bench_runs() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("sqlite") and "enqueues/s" in result.stdout
+
+
+def test_pages_bench_runs() -> None:
+    script = str(BENCHMARKS / "pages_bench.py")
+    result = subprocess.run(
+        [sys.executable, script, "--queues", "3", "--jobs", "60", "--rounds", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("sqlite: 3 queues")
+    assert "/queues/q001?field=customer&value=7" in result.stdout
+    assert result.stdout.count("median") == 2 * 11

@@ -175,7 +175,12 @@ def test_the_wheel_built_from_the_copied_sources_holds_every_module(tmp_path: Pa
         str(path.relative_to(ROOT / root))
         for root in ("runner", "plugins")
         for path in (ROOT / root).rglob("*")
-        if path.suffix in (".py", ".lua", ".typed") and "__pycache__" not in path.parts
+        if path.is_file()
+        and (
+            path.suffix in (".py", ".lua", ".typed", ".html", ".css", ".js")
+            or "vendor" in path.parts
+        )
+        and "__pycache__" not in path.parts
     }
     assert expected - names == set()
 

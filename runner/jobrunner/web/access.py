@@ -75,10 +75,14 @@ class Gate:
     def check(self, authorization: str | None, scope: str) -> str | None:
         """The name of the access entry whose token the request carries (None while the
         routes are open); HTTPException 401 or 403 when the request may not go on."""
-        tokens = self._in_force()
+        return self.admit(_bearer(authorization), scope)
+
+    def admit(self, presented: bytes | None, scope: str) -> str | None:
+        """`check` of a token already taken out of its header (the dashboard's sign-in and
+        sessions use it): the name of its access entry, None while the routes are open."""
+        tokens = self.in_force()
         if tokens is None:
             return None  # no entries, loopback only: open
-        presented = _bearer(authorization)
         if presented is None:
             raise HTTPException(401, "this route needs a bearer token", headers=CHALLENGE)
         holders = [  # every token compared, in constant time each
@@ -94,7 +98,7 @@ class Gate:
                 )
         return holders[0].name
 
-    def _in_force(self) -> list[tuple[bytes, Access]] | None:
+    def in_force(self) -> list[tuple[bytes, Access]] | None:
         """The tokens in force with their entries; None when the routes are open."""
         entries = self.entries()
         if not entries and not self.exposed:

@@ -6,6 +6,8 @@ FastAPI on Starlette: the routes are typed, and the OpenAPI 3.1 document at
 
 from __future__ import annotations
 
+import logging
+import traceback
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
@@ -16,14 +18,16 @@ from prometheus_client.exposition import choose_encoder
 from starlette.exceptions import HTTPException
 
 from jobrunner import metrics
+from jobrunner.logs import event
 from jobrunner.storage import StorageError
 from jobrunner.version import __version__
-from jobrunner.web import api, webhooks
+from jobrunner.web import api, pages, webhooks
 from jobrunner.web.access import Gate
 from jobrunner.web.cluster import Cluster
 from jobrunner.web.host import Host
 
 PROBLEM = api.PROBLEM
+TRACEBACK_LINES = 40  # the end of a failed request's traceback, in the log
 
 
 def problem(status: int, title: str, detail: str, kind: str = "about:blank") -> JSONResponse:
@@ -66,8 +70,23 @@ def build(host: Host, *, cluster: bool, exposed: bool = False) -> FastAPI:
     def unreachable(request: Request, exc: StorageError) -> JSONResponse:
         return problem(503, "Storage unavailable", str(exc))
 
+    @app.exception_handler(Exception)
+    def failed(request: Request, exc: Exception) -> JSONResponse:
+        """A bug: logged with its traceback (the server's own logger is not ours), and a
+        problem document that says where to look, never the traceback itself."""
+        event(
+            logging.ERROR,
+            "HTTP request failed",
+            method=request.method,
+            path=request.url.path,
+            error=f"{type(exc).__name__}: {exc}",
+            traceback="".join(traceback.format_exception(exc)[-TRACEBACK_LINES:]),
+        )
+        return problem(500, "Internal Server Error", "the request failed: see the daemon's log")
+
     app.include_router(api.router(host, gate))
     app.include_router(webhooks.router(host.webhooks, host.storage))  # signed, not gated
+    app.include_router(pages.router(host, gate))  # the dashboard (docs/dashboard.md)
 
     @app.get(
         "/api/v1/openapi.json",
