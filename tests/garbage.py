@@ -6,7 +6,7 @@ import sqlite3
 
 import redis
 
-from jobrunner.storage.redis.store import prefix
+from jobrunner.storage.redis.keys import prefix
 
 
 def inject_garbage(url: str, queue: str, raw: bytes) -> None:

@@ -23,7 +23,8 @@ from redis.crc import key_slot
 
 from jobrunner.job import Job, Record, State, decode, new_id
 from jobrunner.storage import Reclaimed, Redelivery, Storage, StorageError, open_storage
-from jobrunner.storage.redis.store import RedisStorage, listing_key
+from jobrunner.storage.redis.keys import listing_key
+from jobrunner.storage.redis.store import RedisStorage
 from jobrunner.storage.search import Query
 
 GLOBAL_KEYS = {"jr:queues", "jr:config", "jr:daemons"}

@@ -50,13 +50,8 @@ listed.
 Anyone who can write to the Redis may have put anything anywhere, so what
 is read back is never trusted: a key of the wrong type (a list where a job
 hash belongs, a string where a sorted set belongs) is found by the scripts
-before they write (scripts.py). A key the queue can do without, or rebuild
-(a job hash, an owner set, an idempotency key, the rate log; jr:queues and
-jr:daemons), is set aside under a `corrupt` name with the reason (a job is
-dead-lettered saying so) and the call goes on; any other key of queue Q
-marks Q broken: Q's calls lease nothing and settle nothing, `stats` gives
-the reason for Q, every other queue is served as before, and the daemon logs
-it once. Values (jr:config, jr:value:*) that do not read are ValueErrors,
+before they write, and contain.py sets it aside or marks only its queue
+broken. Values (jr:config, jr:value:*) that do not read are ValueErrors,
 which the records read as never written.
 
 `wait` sleeps on a condition; one thread per storage (wake.py) listens on
@@ -69,15 +64,11 @@ after it saw nothing ready (having subscribed first), so it misses nothing.
 from __future__ import annotations
 
 import json
-import logging
-import math
-import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import redis
 from redis.backoff import ExponentialWithJitterBackoff
@@ -85,14 +76,12 @@ from redis.commands.core import Script
 from redis.retry import Retry
 
 from jobrunner.job import (
-    DEAD_LETTER_RETAIN,
     Job,
     Record,
     State,
     Unreadable,
     unreadable_record,
 )
-from jobrunner.logs import event
 from jobrunner.storage import redact
 from jobrunner.storage.base import (
     HISTORY_KEEP,
@@ -109,6 +98,20 @@ from jobrunner.storage.base import (
     cancelled,
     decode_pause,
     lost,
+)
+from jobrunner.storage.redis.contain import Call, Containment, scrub
+from jobrunner.storage.redis.keys import (
+    CONFIG,
+    DAEMONS,
+    QUEUES,
+    QueueBroken,
+    bad_data,
+    kind,
+    listing_key,
+    ms,
+    paused_key,
+    prefix,
+    queue_keys,
 )
 from jobrunner.storage.redis.replies import (
     RECORD_FIELDS,
@@ -135,76 +138,11 @@ from jobrunner.storage.signing import (
     unseal,
 )
 
-QUEUES, CONFIG, DAEMONS = "jr:queues", "jr:config", "jr:daemons"
 SOCKET_TIMEOUT, CONNECT_TIMEOUT = 4.0, 3.0  # seconds without an answer, to connect
 CANCEL_TRIES = 5  # reads of a job that keeps moving on while `cancel` tries to catch it
 BATCH = 500  # leases reclaimed, dead jobs purged or expired per script call
 REGISTER_EVERY = 60.0  # seconds between re-adding a queue this process uses to jr:queues
-ASIDE_ROUNDS = 32  # stray keys one call sets aside before it gives up until the next call
-ASIDE_KEEP = DEAD_LETTER_RETAIN.total_seconds()  # how long a key set aside is kept
-SPARE = (b"job:", b"owner:", b"idem:", b"rate", b"jobs")  # queue keys a stray key is set aside from
-COUNTER = re.compile(rb"0|[1-9][0-9]{0,11}")  # what the scripts accept in jr:{Q}:seq
-BROKEN = re.compile(r"BROKEN (\w+) (\w+) ([0-9a-f]*)")
-BAD_DATA = ("WRONGTYPE", "not an integer", "not a valid float", "would overflow")
-KINDS = {
-    "zset": "a sorted set",
-    "hash": "a hash",
-    "set": "a set",
-    "list": "a list",
-    "string": "a string",
-    "stream": "a stream",
-    "counter": "a counter (a whole number)",
-}
 Arg = bytes | str | int | float  # what a script accepts as an argument
-Call = tuple[Script, list[Any], list[Any]]  # a script, its keys and its arguments
-
-
-class QueueBroken(StorageError):
-    """A key of one queue holds what jobrunner cannot use: that queue waits, the others go on."""
-
-    def __init__(self, queue: str, reason: str, key: bytes | None = None, want: str = "") -> None:
-        super().__init__(f"queue {queue} is broken in storage: {reason}")
-        self.queue, self.reason = queue, reason
-        self.key, self.want = key, want  # the key at fault, and what it should hold
-
-
-def wrong_key(exc: redis.ResponseError) -> tuple[bytes, str, str] | None:
-    """The key a script found of the wrong type, the type it wants and the one it has."""
-    found = BROKEN.match(str(exc))
-    if found is None:
-        return None
-    want, got, key = found.groups()
-    return bytes.fromhex(key), want, got
-
-
-def bad_data(exc: redis.ResponseError) -> bool:
-    """Whether Redis refused a command for what a key holds (not for its own state)."""
-    return wrong_key(exc) is not None or any(sign in str(exc) for sign in BAD_DATA)
-
-
-def kind(name: str) -> str:
-    return KINDS.get(name, f"a {name}")
-
-
-def prefix(queue: str) -> str:
-    return f"jr:{{{queue}}}:"
-
-
-def queue_keys(queue: str) -> list[str]:
-    p = prefix(queue)
-    return [p + name for name in ("ready", "scheduled", "leased", "seq", "dead", "dead-until")]
-
-
-def paused_key(queue: str) -> str:
-    return prefix(queue) + "paused"
-
-
-def listing_key(queue: str) -> str:
-    return prefix(queue) + "jobs"
-
-
-def ms(seconds: float) -> int:
-    return max(1, math.ceil(seconds * 1000))
 
 
 def connect(url: str) -> redis.Redis:
@@ -231,16 +169,7 @@ def connect(url: str) -> redis.Redis:
         ) from None
 
 
-def scrub(message: str, url: str) -> str:
-    """`message` without the URL's password, whatever a library put in it."""
-    try:
-        password = urlsplit(url).password
-    except ValueError:
-        return message
-    return message.replace(unquote(password), "***") if password else message
-
-
-class RedisStorage:
+class RedisStorage(Containment):
     def __init__(self, client: redis.Redis, url: str, keys: Keys | None = None) -> None:
         self.url, self.keys = redact(url), keys
         self._raw_url = url
@@ -308,169 +237,6 @@ class RedisStorage:
         if names:
             self._client.sadd(QUEUES, *names)
         return names
-
-    def _set_shared_aside(self, key: str, want: str) -> None:
-        """A shared index (jr:queues, jr:daemons) of the wrong type goes to jr:corrupt:{KEY}.
-
-        The name shares the key's cluster slot; the index is rebuilt by its writers.
-        """
-        got = text(self._client.type(key))
-        if got in (want, "none"):
-            return
-        aside = f"jr:corrupt:{{{key}}}"
-        try:
-            self._client.rename(key, aside)
-        except redis.ResponseError:
-            return  # another daemon was first
-        self._client.pexpire(aside, ms(ASIDE_KEEP))
-        event(
-            logging.ERROR,
-            "stray key set aside: it will be rebuilt",
-            key=key,
-            reason=f"{key} held {kind(got)}, not {kind(want)}; kept as {aside}",
-        )
-
-    def _batch(self, calls: Sequence[Call]) -> list[Any]:
-        """Run scripts in one pipelined round trip; the replies in order, an error as its reply.
-
-        Raw EVALSHA: redis-py's pipelined scripts ask SCRIPT EXISTS first, every time.
-        """
-        replies: list[Any] = [None] * len(calls)
-        todo = list(range(len(calls)))
-        for loaded in (False, True):
-            pipe = self._client.pipeline(transaction=False)
-            for i in todo:
-                script, keys, args = calls[i]
-                pipe.evalsha(script.sha, len(keys), *keys, *args)
-            for i, reply in zip(todo, pipe.execute(raise_on_error=False), strict=True):
-                replies[i] = reply
-            todo = [i for i in todo if isinstance(replies[i], redis.exceptions.NoScriptError)]
-            if not todo:
-                return replies
-            if loaded:
-                raise replies[todo[0]]
-            for i in todo:  # a restarted server or SCRIPT FLUSH
-                self._client.script_load(calls[i][0].script)
-        raise AssertionError("unreachable")
-
-    def _each(self, calls: Mapping[str, Call]) -> dict[str, Any]:
-        """Run one script call per queue in a pipelined round trip: per queue its reply, or
-        the `QueueBroken` saying why it has none.
-
-        A stray key the queue can do without is set aside and the call made again; an
-        error that is not about what a key holds (out of memory, a read-only replica) is
-        raised, as the storage's own trouble.
-        """
-        results: dict[str, Any] = {}
-        pending = dict(calls)
-        for _ in range(ASIDE_ROUNDS):
-            again = {}
-            for (queue, call), reply in zip(
-                pending.items(), self._batch(list(pending.values())), strict=True
-            ):
-                if not isinstance(reply, redis.ResponseError):
-                    results[queue] = reply
-                    continue
-                if not bad_data(reply):
-                    raise reply
-                try:
-                    self._contain(queue, reply)
-                    again[queue] = call
-                except QueueBroken as exc:
-                    results[queue] = exc
-            pending = again
-            if not pending:
-                break
-        for queue in pending:
-            results[queue] = QueueBroken(queue, "more stray keys than one call sets aside")
-        for queue, result in results.items():
-            if isinstance(result, QueueBroken):
-                self._note_broken(result)
-            elif queue in self._broken:
-                self._maybe_mended(queue)
-        return results
-
-    def _one(self, queue: str, script: Script, keys: list[Any], args: list[Any]) -> Any:
-        """One script call on one queue; `QueueBroken` when the queue cannot take it."""
-        result = self._each({queue: (script, keys, args)})[queue]
-        if isinstance(result, QueueBroken):
-            raise result
-        return result
-
-    def _per_queue(self, script: Script, queues: Sequence[str], *args: Any) -> dict[str, Any]:
-        """Run `script` on each queue in one pipelined round trip; per queue its reply."""
-        return self._each({q: (script, queue_keys(q), [prefix(q), *args]) for q in queues})
-
-    def _contain(self, queue: str, exc: redis.ResponseError) -> None:
-        """Set aside the stray key `exc` names, if the queue can do without it; otherwise
-        raise `QueueBroken` saying which key holds what."""
-        wrong = wrong_key(exc)
-        if wrong is None:
-            raise QueueBroken(queue, scrub(str(exc), self._raw_url))
-        key, want, got = wrong
-        head = prefix(queue).encode("utf-8", "surrogateescape")
-        name = key[len(head) :] if key.startswith(head) else b""
-        if name.startswith(SPARE) and want != "counter":
-            self._set_aside(queue, key, name, want, got)
-            return
-        reason = (
-            f"{text(key)} holds {kind(got)}, not {kind(want)} as jobrunner keeps there "
-            "(written by something else?): the queue waits until that key is repaired "
-            "or deleted (docs/security.md)"
-        )
-        raise QueueBroken(queue, reason, key, want)
-
-    def _set_aside(self, queue: str, key: bytes, name: bytes, want: str, got: str) -> None:
-        p = prefix(queue)
-        aside = f"{p}corrupt:{text(name)}"
-        why = f"{text(key)} held {kind(got)}, not {kind(want)}: set aside as {aside}"
-        args: list[Any] = [p, name, want, why, ms(ASIDE_KEEP)]
-        if name.startswith(b"job:"):
-            job_id = text(name[len(b"job:") :])
-            stray = Job(id=job_id, queue=queue, payload=f"(the job's key held {kind(got)})")
-            dead = Record(stray, State.DEAD, reason=why, updated=time.time())
-            args += [name[len(b"job:") :], dead.encode(), repr(dead.updated)]
-        else:
-            args += ["", "", ""]
-        [reply] = self._batch([(self._lua.aside, [*queue_keys(queue), key], args)])
-        if isinstance(reply, redis.ResponseError):
-            if not bad_data(reply):
-                raise reply
-            self._contain(queue, reply)  # a key aside.lua needs is itself broken
-            return
-        if int(reply):
-            event(logging.ERROR, "stray key set aside", queue=queue, key=text(key), reason=why)
-
-    def _sound(self, key: bytes, want: str) -> bool:
-        """Whether `key` holds what it should now (or nothing), as the scripts' check says."""
-        got = text(self._client.type(key))
-        if want != "counter":
-            return got in (want, "none")
-        if got != "string":
-            return got == "none"
-        value = self._client.get(key)
-        return isinstance(value, bytes) and COUNTER.fullmatch(value) is not None
-
-    def _note_broken(self, broken: QueueBroken) -> None:
-        """Log once that a queue is broken (again, when the reason changes)."""
-        queue = broken.queue
-        if queue in self._broken and self._broken[queue][0] == broken.reason:
-            return
-        self._broken[queue] = (broken.reason, broken.key, broken.want)
-        event(
-            logging.ERROR,
-            "queue broken in storage: its jobs wait, the other queues are served",
-            queue=queue,
-            reason=broken.reason,
-        )
-
-    def _maybe_mended(self, queue: str) -> None:
-        """A call on a broken queue went through: log once the queue works again, if so."""
-        _, key, want = self._broken[queue]
-        if key is not None and not self._sound(key, want):
-            return
-        del self._broken[queue]
-        event(logging.INFO, "queue readable again", queue=queue)
 
     # -- producers ---------------------------------------------------------
 
