@@ -75,6 +75,7 @@ class Scripts:
     jobs: Script
     sweep: Script
     trim: Script
+    history: Script
 
     @classmethod
     def register(cls, client: redis.Redis) -> Scripts:

@@ -764,21 +764,17 @@ class RedisStorage(Containment):
 
     def history(self, queue: str | None, since: float) -> list[Tally]:
         first, last = int(since // 60), int(time.time() // 60) + 1  # a minute of clock skew
-        fields = [f"{m}:{o}" for m in range(first, last + 1) for o in OUTCOMES]
         with self._guard("reading the history of outcomes"):
             queues = [queue] if queue else self._queues()
-            pipe = self._client.pipeline(transaction=False)
-            for q in queues:
-                pipe.hmget(prefix(q) + "history", fields)
-            replies = pipe.execute(raise_on_error=False)
+            replies = self._per_queue(self._lua.history, queues, first, last, *OUTCOMES)
         found = []
-        for q, counts in zip(queues, replies, strict=True):
-            if isinstance(counts, redis.ResponseError):  # a stray key: no counts to show
+        for q, counted in replies.items():
+            if isinstance(counted, QueueBroken):
                 continue
-            for name, count in zip(fields, counts, strict=True):
-                n = as_count(count) if count is not None else 0
-                if n > 0:
-                    minute, outcome = name.split(":")
+            for name, count in json.loads(counted).items():
+                minute, _, outcome = name.partition(":")
+                n = as_count(count)
+                if n > 0 and minute.isdigit():
                     found.append(Tally(q, int(minute) * 60, outcome, n))
         return found
 
