@@ -195,7 +195,12 @@ def test_status_lists_every_queue_and_daemon(url: str, doc: dict[str, Any]) -> N
     assert re.search(r"^  send-email +active +1 +1 +0 +0 +\d+s$", out, re.M), out
 
     data = json.loads(cli(url, "status", "--json").stdout)
-    assert data["config"] == {"generation": 1, "hash": doc["hash"], "files": doc["files"]}
+    assert data["config"] == {
+        "generation": 1,
+        "hash": doc["hash"],
+        "commit": None,  # no plan recorded: the commit is unknown
+        "files": doc["files"],
+    }
     assert data["queues"]["reports"] == {
         "kind": "queue",
         "ready": 0,

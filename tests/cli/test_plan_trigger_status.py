@@ -279,7 +279,7 @@ def test_status_lists_cron_entries_and_the_problems_found(url: str, tmp_path: Pa
     now = time.time()
     try:
         state = storage.get_value("cron:nightly")
-        storage.set_value("cron:nightly", {**state, "last": now - 125, "skipped": 3})
+        storage.set_value("cron:nightly", {**state, "last": now - 125, "skipped": 3, "missed": 7})
         storage.set_value(
             "problems",
             {
@@ -296,16 +296,16 @@ def test_status_lists_cron_entries_and_the_problems_found(url: str, tmp_path: Pa
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert re.search(
-        r"^  CRON +SCHEDULE +TARGET +LAST TICK +LAST RUN +NEXT TICK +SKIPPED$", out, re.M
+        r"^  CRON +SCHEDULE +TARGET +LAST TICK +LAST RUN +NEXT TICK +SKIPPED +MISSED$", out, re.M
     ), out
     nightly = (
         r"^  nightly +At 03:00 every day \(UTC\) +queue emails +2m\d+s ago "
-        r"+queued \(manual\) +in \S+ +3$"
+        r"+queued \(manual\) +in \S+ +3 +7$"
     )
     assert re.search(nightly, out, re.M), out
-    cleanup = r"^  cleanup +Every 1h, aligned to the Unix epoch +run shell +- +- +in \S+ +0$"
+    cleanup = r"^  cleanup +Every 1h, aligned to the Unix epoch +run shell +- +- +in \S+ +0 +0$"
     assert re.search(cleanup, out, re.M), out
-    assert re.search(r"^  paused +Every 10m.* +run shell +- +- +suspended +0$", out, re.M), out
+    assert re.search(r"^  paused +Every 10m.* +run shell +- +- +suspended +0 +0$", out, re.M), out
     assert out.endswith(
         "problems: 1 error, 0 warnings (checked 5s ago)\n"
         "  jobs.d/app.yaml:14:15: error: cron.nightly.timezone: unknown time zone "

@@ -115,3 +115,34 @@ def test_a_combination_that_does_not_validate_changes_nothing(jobs: Path, store:
     problems = records.read_problems(store)
     assert problems is not None and problems.refused
     assert r.in_force.generation == 1 and set(r.in_force.lanes) == {"emails"}
+
+
+def test_a_new_generation_records_its_plan_and_a_daemon_catching_up_keeps_it(
+    jobs: Path, store: Storage, tmp_path: Path
+) -> None:
+    commit = "fbff3d3018f4cdc3eff6e8dee87a7ddd3c5165eb"
+    (tmp_path / ".git").mkdir()  # jobs.d in a Git checkout, HEAD detached at `commit`
+    (tmp_path / ".git" / "HEAD").write_text(commit + "\n")
+    r = reloader(jobs, store)
+    r.reload()
+    first = records.AppliedPlan(1, 0, commit, NOW.timestamp(), ("+ queue emails", "+ cron tick"))
+    assert records.read_plan(store) == first
+    r.reload()  # judged again, nothing changed: the record stays
+    assert records.read_plan(store) == first
+    (jobs / "queue.yaml").write_text(QUEUE.replace("}}", "}, concurrency: 4}"))
+    r.reload()
+    second = records.AppliedPlan(
+        2, 1, commit, NOW.timestamp(), ("~ queue emails: concurrency 1 → 4",)
+    )
+    assert records.read_plan(store) == second
+    other = reloader(jobs, store)  # a second daemon catches up to generation 2
+    applied = other.reload()
+    assert applied is not None and len(applied.changes) == 2 and other.in_force.generation == 2
+    assert records.read_plan(store) == second  # not its own "+ queue emails, + cron tick"
+
+
+def test_the_applied_plan_record_tolerates_garbage(store: Storage) -> None:
+    store.set_value(records.PLAN_KEY, {"generation": "2", "changes": ["+ queue a", 3, None]})
+    assert records.read_plan(store) == records.AppliedPlan(0, 0, changes=("+ queue a",))
+    store.set_value(records.PLAN_KEY, ["not", "an", "object"])
+    assert records.read_plan(store) is None

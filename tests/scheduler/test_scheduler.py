@@ -15,7 +15,7 @@ from jobrunner.config.model import Config
 from jobrunner.job import State, decode
 from jobrunner.registry import discover
 from jobrunner.scheduler.loop import Scheduler
-from jobrunner.storage import Storage, open_storage
+from jobrunner.storage import Storage, open_storage, records
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -141,6 +141,23 @@ def test_a_missed_tick_older_than_the_deadline_is_skipped(store: Storage) -> Non
     take(s, every(deadline="5s"), 1)
     s.step()
     assert fired(store) == []
+
+
+def test_missed_ticks_are_counted_in_the_entry_state_once_across_schedulers(
+    store: Storage,
+) -> None:
+    store.set_value("cron:tick", {"last": T0.timestamp(), "skipped": 2})
+    clock = Clock(T0 + timedelta(minutes=30, seconds=5))  # 180 ticks, all past the deadline
+    for n in (1, 2):  # two schedulers pass over the same ticks: counted once
+        s = Scheduler(store, f"s{n}", clock)
+        take(s, every(deadline="5s"), 1)
+        s.step()
+    state = records.read_cron(store, "tick")
+    assert (state.missed, state.skipped) == (180, 2)
+    clock.advance(25)  # to 30:30: 30:10 and 30:20 missed, 30:30 is due and fires
+    s.step()
+    assert records.read_cron(store, "tick").missed == 182
+    assert [j.tick for j in fired(store)] == [clock.now.timestamp()]
 
 
 def test_suspended_entries_do_not_fire(store: Storage) -> None:

@@ -281,6 +281,9 @@ def test_an_operator_walks_through_the_dashboard(
     main = page.inner_text("main")
     assert "quarantined" in main
     assert re.search(r"jobs\.d/cron\.yaml:4:\d+", main), main
+    page.locator("details[id$='cron.yaml'] summary").click()  # its last good text, in force
+    assert 'schedule: "0 3 * * *"' in page.inner_text("details[id$='cron.yaml'] pre")
+    assert page.locator(".diff span").count() > 0  # the plan that made the generation
     check(page, "config", site)
 
     page.goto(base + "/")

@@ -204,3 +204,30 @@ def _cookie(name: str, value: str) -> http.cookiejar.Cookie:
         0, name, value, None, False, "127.0.0.1", False, False, "/", True, False, None,
         True, None, None, {},
     )  # fmt: skip
+
+
+def test_config_shows_the_last_plan_and_the_last_good_text_of_a_quarantined_file(
+    url: str, daemons: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    commit = "fbff3d3018f4cdc3eff6e8dee87a7ddd3c5165eb"
+    (tmp_path / ".git").mkdir()  # jobs.d in a Git checkout, HEAD detached at `commit`
+    (tmp_path / ".git" / "HEAD").write_text(commit + "\n")
+    root = tmp_path / "jobs.d"
+    root.mkdir()
+    good = QUEUES + "# the relay's password: ${env:SMTP_PASSWORD} <b>\n"
+    (root / "work.yaml").write_text(good)
+    port = free_port()
+    daemons(root, url, "--http", str(port))
+    browser = Browser(port)
+    status, _, html = browser.get("/")
+    assert status == 200 and f"commit <code>{commit}</code>" in html, html
+    (root / "work.yaml").write_text(QUEUES.replace("}}", "}, concurrency: many}") + "# broken\n")
+    wait_until(lambda: "Last good versions" in browser.get("/config")[2], what="the quarantine")
+    status, _, html = browser.get("/config")
+    assert status == 200
+    assert "${env:SMTP_PASSWORD} &lt;b&gt;" in html  # as written, escaped, not resolved
+    assert f'<details id="kept-{root / "work.yaml"}">' in html
+    assert "# broken" not in html  # the text on disk is not the one in force
+    assert '<span class="diff-add">+ queue work</span>' in html  # the plan of generation 1
+    assert "Generation <strong>1</strong>, the first its daemon ran" in html
+    assert f"commit <code>{commit}</code>" in html

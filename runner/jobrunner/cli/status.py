@@ -23,8 +23,9 @@ def render(data: dict[str, Any]) -> str:
         lines.append("config:   none published yet: start `jobrunner run` with this --storage")
     else:
         files = config.get("files") or []
+        commit = f"commit {safe(config['commit'])}, " if config.get("commit") else ""
         lines.append(
-            f"config:   generation {config['generation']}, hash {config['hash']}, "
+            f"config:   generation {config['generation']}, hash {config['hash']}, {commit}"
             f"{len(files)} file{'' if len(files) == 1 else 's'}"
         )
         lines.extend(f"          {file}" for file in files)
@@ -36,7 +37,8 @@ def render(data: dict[str, Any]) -> str:
     lines.extend(_indent(line) for line in queue_table(data["queues"], data["now"]))
     lines.append(f"crons:    {len(data['crons']) or 'none'}")
     if data["crons"]:
-        headers = ["CRON", "SCHEDULE", "TARGET", "LAST TICK", "LAST RUN", "NEXT TICK", "SKIPPED"]
+        headers = ["CRON", "SCHEDULE", "TARGET", "LAST TICK", "LAST RUN", "NEXT TICK"]
+        headers += ["SKIPPED", "MISSED"]
         lines.append(_indent(table(headers, _cron_rows(data["crons"], data["now"]))))
     lines.extend(_problems(data["problems"], data["now"], _setup_problems(data)))
     damage = data["storage_problems"]
@@ -118,6 +120,7 @@ def _cron_rows(crons: dict[str, dict[str, Any]], now: float) -> list[list[Any]]:
                 run + (" (manual)" if c["manual"] else ""),
                 upcoming,
                 c["skipped"],
+                c.get("missed", 0),
             ]
         )
     return rows

@@ -4,9 +4,10 @@ SIGHUP, file events and the daemon's start all go through `Reloader.reload`.
 `prepare` does everything that decides (read the files, judge them against
 their last good versions, record the problems, plan against what this daemon
 runs) and changes nothing in force; `commit` publishes the configuration,
-keeps its files as the new last good set, swaps what is in force and applies
-the plan. The daemon's start uses the two halves to refuse unknown `--queues`
-before any lane starts. A change refused, or files kept at their last good
+keeps its files as the new last good set (and, for a new generation, its plan
+as `records.AppliedPlan`), swaps what is in force and applies the plan. The
+daemon's start uses the two halves to refuse unknown `--queues` before any
+lane starts. A change refused, or files kept at their last good
 version, are reported to `alert` (`reload.refused`, alerts/event.py): a
 refusal at once, to the alerts in force; a quarantine once the configuration
 that keeps it is in force.
@@ -162,16 +163,21 @@ class Reloader:
 
     def commit(self, prepared: Prepared) -> None:
         """Publish `prepared`, keep its files as the last good set, and apply its plan."""
+        force = self.in_force
+        commit = git_commit(self.jobs_dir)
         try:
-            generation = self._publish(prepared.view)
+            generation, new = self._publish(prepared.view)
             records.write_last_good(self.storage, records.LastGood(prepared.texts))
+            if new and prepared.plan.changes:  # a daemon catching up keeps the record as is
+                changes = tuple(map(str, prepared.plan.changes))
+                when = self.clock().timestamp()
+                applied = records.AppliedPlan(generation, force.generation, commit, when, changes)
+                records.write_plan(self.storage, applied)
         except StorageError as exc:
             self._failed(exc)
             return
-        force = self.in_force
         force.config, force.view, force.lanes = prepared.config, prepared.view, prepared.lanes
-        force.texts, force.generation = prepared.texts, generation
-        force.commit = git_commit(self.jobs_dir)
+        force.texts, force.generation, force.commit = prepared.texts, generation, commit
         apply(prepared.plan, prepared.config, prepared.lanes, generation, self.runtime)
         metrics.RELOADS.labels("applied").inc()
         metrics.GENERATION.set(generation)
@@ -200,12 +206,12 @@ class Reloader:
             )
         self._seen, self.pending = None, True
 
-    def _publish(self, view: records.Published) -> int:
-        """The generation of `view`: the published one if it is the same configuration,
-        else the next one, published now."""
+    def _publish(self, view: records.Published) -> tuple[int, bool]:
+        """The generation of `view`, and whether this call published it: the published one
+        if it is the same configuration, else the next one, published now."""
         published = records.read_published(self.storage)
         if published is not None and published.hash == view.hash:
-            return published.generation
+            return published.generation, False
         generation = (published.generation if published else 0) + 1
         records.publish(self.storage, replace(view, generation=generation))
-        return generation
+        return generation, True

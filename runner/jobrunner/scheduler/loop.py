@@ -6,8 +6,9 @@ enqueue itself is the claim: any number of schedulers on one storage fire it
 once. `overlap: forbid` skips a tick while the entry's previous run is
 still queued or running, and records the skip. What each entry last did is
 kept in storage, so a restarted scheduler catches up per `starting_deadline`.
-Missed and skipped ticks are reported to `alert` (`tick.missed`,
-`tick.skipped`, alerts/event.py), which never raises.
+Missed and skipped ticks are counted in that state (`missed`, `skipped`) and
+reported to `alert` (`tick.missed`, `tick.skipped`, alerts/event.py), which
+never raises.
 """
 
 from __future__ import annotations
@@ -146,6 +147,7 @@ class Scheduler:
                 reason=MISSED,
             )
             first = schedule.next_fire(cron.schedule, previous)
+            self._count_missed(name, first, decision.missed)
             self.alert(alerts.tick_missed(name, first, decision.missed, now.timestamp(), MISSED))
         if decision.fire is not None:
             self.fire(cron, decision.fire, catch_up=decision.catch_up)
@@ -200,6 +202,15 @@ class Scheduler:
             return False
         record = self.storage.record(job_id)
         return record is not None and record.state in ACTIVE
+
+    def _count_missed(self, name: str, first: datetime | None, missed: int) -> None:
+        """Add `missed` to the entry's count, once however many schedulers passed them over
+        (claimed by the first tick missed)."""
+        since = first.timestamp() if first is not None else 0.0
+        if not self.storage.claim(f"missed:{name}@{since:.3f}", CLAIM_TTL):
+            return
+        state = records.read_cron(self.storage, name)
+        records.write_cron(self.storage, name, replace(state, missed=state.missed + missed))
 
     def _skip(self, cron: Cron, tick: datetime, state: records.CronState) -> None:
         if not self.storage.claim(f"skip:{cron.name}@{tick.timestamp():.3f}", CLAIM_TTL):

@@ -1,6 +1,7 @@
-"""The deployment at a glance, read from the shared storage: the configuration in force,
-live daemons, every queue's counts and pause, every cron entry's last and next tick, recorded
-problems, and what the storage holds that does not read.
+"""The deployment at a glance, read from the shared storage: the configuration in force
+(with the Git commit it came from, when the plan that produced it recorded one) and the
+last plan applied, live daemons, every queue's counts and pause, every cron entry's last
+and next tick, recorded problems, and what the storage holds that does not read.
 
 One read model for every way of looking: `jobrunner status` prints it, the HTTP API
 serves it, so there is no second way to read the storage.
@@ -36,9 +37,8 @@ def gather(storage: Storage, now: float) -> dict[str, Any]:
         daemons.append({**d, "beat_age": now - seen if is_time(seen) else None})
         if "unreadable" in d:
             damage.append({"what": f"daemon {d['id']}", "reason": str(d["unreadable"])})
-    config = None
-    if doc is not None:
-        config = {"generation": doc.generation, "hash": doc.hash, "files": list(doc.files)}
+    kept = _value(lambda: storage.get_value(records.PLAN_KEY), "the applied plan", damage)
+    plan = records.AppliedPlan.from_dict(kept) if kept is not None else None
     stored = _value(lambda: storage.get_value(records.PROBLEMS_KEY), "the problems record", damage)
     problems = records.ProblemsRecord.from_dict(stored) if stored is not None else None
     stats, paused = storage.stats(), storage.paused()
@@ -51,12 +51,26 @@ def gather(storage: Storage, now: float) -> dict[str, Any]:
     return {
         "now": now,
         "storage": storage.url,
-        "config": config,
+        "config": _config(doc, plan),
         "daemons": daemons,
         "queues": _queues(doc, stats, paused, now),
         "crons": _crons(storage, doc, now, damage),
         "problems": problems.as_dict() if problems is not None else None,
+        "plan": plan.as_dict() if plan is not None else None,
         "storage_problems": damage,
+    }
+
+
+def _config(doc: Published | None, plan: records.AppliedPlan | None) -> dict[str, Any] | None:
+    """The configuration in force; its commit is the one its plan recorded (None: unknown)."""
+    if doc is None:
+        return None
+    made = plan if plan is not None and plan.generation == doc.generation else None
+    return {
+        "generation": doc.generation,
+        "hash": doc.hash,
+        "commit": made.commit if made is not None else None,
+        "files": list(doc.files),
     }
 
 
@@ -174,6 +188,7 @@ def _crons(
             "next": upcoming,
             "skipped": state.skipped,
             "last_skip": state.last_skip,
+            "missed": state.missed,
         }
     return found
 

@@ -7,6 +7,8 @@
 - `ProblemsRecord`: what the daemons found wrong in the job files at their last (re)load.
 - `LastGood`: the last good text of every job file, so a restart with a bad file on disk
   still runs that file's last good version.
+- `AppliedPlan`: the plan that produced the newest generation, as its change lines
+  (`+ queue emails`, `~ queue emails: concurrency 5 → 10`), for `status` and /config.
 
 Every record is JSON in storage. A reader gets the record, or None when it was never
 written or does not read as one (a stray writer's bytes: a daemon then writes it anew,
@@ -27,6 +29,7 @@ from jobrunner.problem import Problem, Severity
 from jobrunner.storage.base import Storage, is_time
 
 LAST_GOOD_KEY = "last-good-files"
+PLAN_KEY = "applied-plan"
 PROBLEMS_KEY = "problems"
 Entry = Mapping[str, Any]  # one published queue or cron entry: its settings as JSON
 
@@ -92,6 +95,7 @@ class CronState:
     triggered: float | None = None  # when it was triggered
     skipped: int = 0  # ticks skipped because the previous run was still going
     last_skip: float | None = None  # the tick last skipped
+    missed: int = 0  # ticks passed over: no scheduler ran, or past starting_deadline
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
@@ -106,6 +110,7 @@ class CronState:
             triggered=_number(data.get("triggered")),
             skipped=_count(data.get("skipped")),
             last_skip=_number(data.get("last_skip")),
+            missed=_count(data.get("missed")),
         )
 
 
@@ -186,6 +191,45 @@ def read_last_good(storage: Storage) -> LastGood:
 
 def write_last_good(storage: Storage, last_good: LastGood) -> None:
     storage.set_value(LAST_GOOD_KEY, last_good.as_dict())
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedPlan:
+    """The last plan that produced a new generation: what changed, from which generation."""
+
+    generation: int  # the generation it produced
+    previous: int  # the generation the daemon that published it ran before (0: none)
+    commit: str | None = None  # of the Git checkout holding jobs.d, when it is one
+    applied: float | None = None  # when (epoch seconds)
+    changes: tuple[str, ...] = ()  # one line per change, as the daemon logs them
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "generation": self.generation,
+            "previous": self.previous,
+            "commit": self.commit,
+            "applied": self.applied,
+            "changes": list(self.changes),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AppliedPlan:
+        return cls(
+            generation=_count(data.get("generation")),
+            previous=_count(data.get("previous")),
+            commit=_text(data.get("commit")),
+            applied=_number(data.get("applied")),
+            changes=tuple(c for c in _list(data.get("changes")) if isinstance(c, str)),
+        )
+
+
+def read_plan(storage: Storage) -> AppliedPlan | None:
+    data = _read(lambda: storage.get_value(PLAN_KEY))
+    return AppliedPlan.from_dict(data) if isinstance(data, Mapping) else None
+
+
+def write_plan(storage: Storage, plan: AppliedPlan) -> None:
+    storage.set_value(PLAN_KEY, plan.as_dict())
 
 
 def _read(get: Callable[[], Any]) -> Any:

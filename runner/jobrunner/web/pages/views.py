@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Response
 
 from jobrunner.client import JobInfo, JobPage
-from jobrunner.storage import overview, search
+from jobrunner.storage import overview, records, search
 from jobrunner.storage.deadletter import DeadFilter, each_dead
 from jobrunner.storage.throughput import per_minute as throughput_per_minute
 from jobrunner.values import suggest
@@ -131,7 +131,9 @@ def add(pages: APIRouter, kit: Kit) -> None:
     @pages.get("/config")
     def config(viewer: Viewer = seen_by) -> Response:
         seen = kit.gather()
-        return kit.page("config.html", viewer, seen=seen, **_banners(seen))
+        found = _banners(seen)
+        kept = _kept(kit, found["quarantined"])
+        return kit.page("config.html", viewer, seen=seen, kept=kept, **found)
 
     @pages.get("/daemons")
     def daemons(viewer: Viewer = seen_by) -> Response:
@@ -209,6 +211,15 @@ def _runs(kit: Kit, name: str, entry: Any) -> list[JobInfo]:
     queue = entry.get("queue") or name  # a handler entry runs in a lane of its own name
     page = kit.client.jobs(queue, limit=100, since=time.time() - 7 * 86400)
     return [j for j in page.jobs if j.cron == name][:10]
+
+
+def _kept(kit: Kit, quarantined: list[str]) -> dict[str, str]:
+    """The last good text kept for each quarantined file, as written: secrets are in job
+    files only by reference (`${env:…}`, `${file:…}`), which nothing here resolves."""
+    if not quarantined:
+        return {}
+    texts = records.read_last_good(kit.storage).files
+    return {f: texts[f].decode(errors="replace") for f in quarantined if f in texts}
 
 
 def _banners(seen: dict[str, Any]) -> dict[str, Any]:
