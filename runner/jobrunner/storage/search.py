@@ -212,6 +212,27 @@ def decode(cursor: str, query: Query) -> Position:
     return Position(float(data[0]), data[1])
 
 
+def passes(query: Query, state: Any, raw: bytes | str | None) -> bool:
+    """False when an entry's stored state, or the payload in its stored JSON (`raw`: a
+    record, or a message before its first attempt ended), already shows it is not one
+    to list, so the backend need not build its record; True when it may be, and when
+    they do not read (the record built then says why)."""
+    if query.states and isinstance(state, str | bytes):
+        try:
+            if State(state.decode() if isinstance(state, bytes) else state) not in query.states:
+                return False
+        except (ValueError, UnicodeDecodeError):
+            pass
+    if query.match is None or raw is None:
+        return True
+    try:
+        data = json.loads(raw)
+        payload = data["job"]["payload"] if "job" in data else data["payload"]
+    except (ValueError, TypeError, KeyError, RecursionError):
+        return True
+    return query.match.found(payload)
+
+
 Candidate = tuple[Position, Record | None]  # None: the entry names a job that is gone
 Fetch = Callable[[Position | None, int], Sequence[Candidate]]
 

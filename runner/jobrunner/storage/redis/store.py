@@ -128,11 +128,12 @@ from jobrunner.storage.redis.replies import (
 )
 from jobrunner.storage.redis.scripts import Scripts
 from jobrunner.storage.redis.wake import WakeRelay
-from jobrunner.storage.search import Candidate, Page, Position, Query, collect, start
+from jobrunner.storage.search import Candidate, Page, Position, Query, collect, passes, start
 from jobrunner.storage.signing import (
     Keys,
     dump_value,
     load_value,
+    peek,
     refused_message,
     seal,
     unseal,
@@ -573,6 +574,8 @@ class RedisStorage(Containment):
                 continue  # logged once; its entries read as gone
             found = groups(reply, Listed, len(Listed._fields))
             for job_id, listed in zip(ids[queue], found, strict=True):
+                if listed.how == b"ok" and not passes(query, listed.state, _raw(listed)):
+                    continue  # refused by its state or payload: its record is not built
                 records[queue, job_id] = listed_record(queue, job_id, listed)
         return [(position, records.get((q, position.job_id))) for position, q in entries]
 
@@ -796,6 +799,11 @@ class RedisStorage(Containment):
     def close(self) -> None:
         self._relay.close()
         self._client.close()
+
+
+def _raw(listed: Listed) -> bytes | None:
+    """The JSON holding a listed job's payload: its record, else its (unsealed) message."""
+    return listed.rec or (peek(listed.msg) if listed.msg else None)
 
 
 def listed_record(queue: str, job_id: str, listed: Listed) -> Record | None:

@@ -56,7 +56,7 @@ from jobrunner.storage.base import (
     decode_stored,
     lost,
 )
-from jobrunner.storage.search import Candidate, Page, Position, Query, collect, start
+from jobrunner.storage.search import Candidate, Page, Position, Query, collect, passes, start
 from jobrunner.storage.signing import (
     Keys,
     dump_value,
@@ -460,7 +460,7 @@ class SqliteStorage:
         return collect(query, lambda after, n: self._listed(query, after, n))
 
     def _listed(self, query: Query, after: Position | None, n: int) -> list[Candidate]:
-        sql = f"SELECT created, id, queue, data FROM record WHERE {NUMBER.format('created')}"
+        sql = f"SELECT created, id, queue, state, data FROM record WHERE {NUMBER.format('created')}"
         args: list[Any] = []
         for clause, value in (
             ("queue = ?", query.queue),
@@ -472,9 +472,14 @@ class SqliteStorage:
         if after is not None:
             sql, args = f"{sql} AND (created, id) < (?, ?)", [*args, *after]
         rows = self._read(f"{sql} ORDER BY created DESC, id DESC LIMIT ?", [*args, n])
-        return [
-            (Position(float(created), _name(job_id)), _readable(_name(job_id), _name(q), data))
-            for created, job_id, q, data in rows
+        return [  # a row the filters refuse by its state or payload is not decoded
+            (
+                Position(float(created), _name(job_id)),
+                _readable(_name(job_id), _name(q), data)
+                if passes(query, state, data if isinstance(data, str | bytes) else None)
+                else None,
+            )
+            for created, job_id, q, state, data in rows
         ]
 
     def replay(self, job_id: str) -> bool:
