@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import click
 
 from jobrunner.cli.jobs import ago, connect, emit, storage_errors, table
-from jobrunner.cli.options import storage_url
+from jobrunner.cli.options import moment_callback, storage_url
 from jobrunner.cli.status import safe
 from jobrunner.job import Record, State
 
@@ -34,17 +34,6 @@ _queue = click.option("--queue", metavar="QUEUE", help="Every dead job of this q
 _all = click.option("--all", "all_", is_flag=True, help="Every dead job of every queue.")
 
 
-def _moment(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
-    from jobrunner.values import moment
-
-    if value is None:
-        return None
-    try:
-        return moment.parse(value, time.time())
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-
-
 def _filters(command: Callable[..., None]) -> Callable[..., None]:
     """--error, --since and --until: which dead jobs, by what killed them and when."""
     for option in reversed(
@@ -57,13 +46,13 @@ def _filters(command: Callable[..., None]) -> Callable[..., None]:
             click.option(
                 "--since",
                 metavar="WHEN",
-                callback=_moment,
+                callback=moment_callback,
                 help="Only jobs that died at or after WHEN: 2h (ago) or 2026-12-06T09:30Z.",
             ),
             click.option(
                 "--until",
                 metavar="WHEN",
-                callback=_moment,
+                callback=moment_callback,
                 help="Only jobs that died before WHEN.",
             ),
         )

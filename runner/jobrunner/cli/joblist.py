@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from jobrunner.cli.jobs import ago, connect, storage_errors, table
-from jobrunner.cli.options import storage_url
+from jobrunner.cli.options import moment_callback, storage_url
 from jobrunner.job import State
 from jobrunner.storage import search
 
@@ -21,17 +21,6 @@ if TYPE_CHECKING:
     from jobrunner.client import JobInfo, JobPage
 
 ERROR_WIDTH = 60  # characters of the last error shown in the table
-
-
-def _moment(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
-    from jobrunner.values import moment
-
-    if value is None:
-        return None
-    try:
-        return moment.parse(value, time.time())
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
 
 
 def _where(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
@@ -62,10 +51,10 @@ def _where(ctx: click.Context, param: click.Parameter, value: str | None) -> Any
 @click.option(
     "--since",
     metavar="WHEN",
-    callback=_moment,
+    callback=moment_callback,
     help="Created at or after WHEN: 2h (ago) or 2026-12-06T09:30Z.",
 )
-@click.option("--until", metavar="WHEN", callback=_moment, help="Created before WHEN.")
+@click.option("--until", metavar="WHEN", callback=moment_callback, help="Created before WHEN.")
 @click.option(
     "--where",
     metavar="PATH=VALUE",

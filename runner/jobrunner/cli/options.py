@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -70,5 +71,17 @@ def seconds(ctx: click.Context, param: click.Parameter, value: str) -> float:
 
     try:
         return duration.parse(value).total_seconds()
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def moment_callback(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    """A `--since`/`--until` value as epoch seconds: `2h` (that long ago) or an ISO 8601 time."""
+    from jobrunner.values import moment
+
+    if value is None:
+        return None
+    try:
+        return moment.parse(value, time.time())
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None

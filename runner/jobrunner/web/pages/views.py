@@ -6,7 +6,6 @@ daemons. Each reads through the same core as the JSON API (`storage.overview.gat
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from itertools import islice
 from typing import Annotated, Any
 
@@ -16,7 +15,7 @@ from jobrunner.client import JobInfo, JobPage
 from jobrunner.storage import overview, records, search
 from jobrunner.storage.deadletter import DeadFilter, each_dead
 from jobrunner.storage.throughput import per_minute as throughput_per_minute
-from jobrunner.values import suggest
+from jobrunner.values import moment, suggest
 from jobrunner.web.pages import forms
 from jobrunner.web.pages.kit import Kit
 from jobrunner.web.pages.session import Viewer
@@ -197,13 +196,8 @@ def dead_filter(query: dict[str, str]) -> DeadFilter:
 
 
 def _epoch(text: str) -> float | None:
-    if not text.strip():
-        return None
-    try:
-        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"'{text}' is not a time: write it as 2026-12-06T09:00 (UTC)") from None
-    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+    """A form's time: empty, a duration ago (`2h`) or an ISO 8601 time (UTC if naive)."""
+    return moment.parse(text, time.time()) if text.strip() else None
 
 
 def _runs(kit: Kit, name: str, entry: Any) -> list[JobInfo]:
