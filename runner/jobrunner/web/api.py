@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from itertools import islice
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Header, HTTPException, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from jobrunner.client import Client, EnqueueError, JobInfo, UnknownJob
+from jobrunner.client import Client, EnqueueError, UnknownJob
 from jobrunner.job import State
 from jobrunner.scheduler.manual import TriggerError, trigger_now
 from jobrunner.storage import Cancel, overview, records, search, throughput
-from jobrunner.storage.deadletter import DeadFilter, each_dead
 from jobrunner.values import suggest
 from jobrunner.web.access import Gate
 from jobrunner.web.host import Host
@@ -35,7 +33,6 @@ next page. One request reads at most {search.BUDGET:,} stored jobs, whatever the
 a page may be short, or empty, while `next` is not null (a rare payload value takes
 several requests, each cheap). A bad filter or cursor is a 422 problem document."""
 MAX_BATCH = 1000  # jobs in one batch enqueue
-MAX_LIST = 1000  # dead jobs in one listing
 NAME = r"^[^/]{1,200}$"
 PROBLEM = "application/problem+json"
 
@@ -43,34 +40,11 @@ QueueName = Annotated[str, Path(description="A queue of the configuration in for
 JobId = Annotated[str, Path(description="A job's id, as enqueue returned it.")]
 
 
-def dead_filter(
-    error: Annotated[
-        str | None,
-        Query(
-            max_length=1000,
-            description="Only dead jobs whose reason, last error type or message contains this "
-            "(any case).",
-        ),
-    ] = None,
-    since: Annotated[
-        datetime | None,
-        Query(description="Only jobs that died at or after this time (RFC 3339; UTC if naive)."),
-    ] = None,
-    until: Annotated[
-        datetime | None, Query(description="Only jobs that died before this time.")
-    ] = None,
-) -> DeadFilter:
-    """The dead jobs a listing, replay or purge picks: the same filter as `jobrunner dlq`."""
-    return DeadFilter(error, _epoch(since), _epoch(until))
-
-
-def _epoch(when: datetime | None) -> float | None:
+def epoch(when: datetime | None) -> float | None:
+    """A time given to a route (UTC when naive) in epoch seconds."""
     if when is None:
         return None
     return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
-
-
-Picked = Annotated[DeadFilter, Depends(dead_filter)]
 
 
 class Problem(BaseModel):
@@ -133,15 +107,6 @@ class Batch(BaseModel):
 class Enqueued(BaseModel):
     id: str = Field(description="The job's id; an earlier job's when its idempotency key matched.")
     queue: str
-
-
-class Replayed(BaseModel):
-    replayed: list[Enqueued]
-    missing: list[str] = Field(description="Ids that were not in the dead-letter queue.")
-
-
-class Purged(BaseModel):
-    purged: int
 
 
 class PauseRequest(BaseModel):
@@ -363,8 +328,8 @@ def router(host: Host, gate: Gate) -> APIRouter:
             page = client.jobs(
                 queue,
                 states=state or (),
-                since=_epoch(since),
-                until=_epoch(until),
+                since=epoch(since),
+                until=epoch(until),
                 where=where,
                 limit=limit,
                 cursor=cursor,
@@ -372,84 +337,6 @@ def router(host: Host, gate: Gate) -> APIRouter:
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
         return page.as_dict()
-
-    @api.get("/dead", summary="Dead jobs, oldest first", tags=["dead letters"], dependencies=read)
-    def dead(
-        only: Picked,
-        queue: Annotated[str | None, Query(pattern=NAME)] = None,
-        limit: Annotated[int, Query(ge=1, le=MAX_LIST)] = 100,
-    ) -> dict[str, Any]:
-        if only:
-            picked = islice(each_dead(storage, queue, only, removes=False), limit)
-            return {"jobs": [JobInfo.from_record(r).as_dict() for r in picked]}
-        found = [JobInfo.from_record(r).as_dict() for r in storage.dead(queue, limit)]
-        return {"jobs": found}
-
-    @api.post(
-        "/dead/{job_id}/replay",
-        summary="Replay one dead job",
-        tags=["dead letters"],
-        responses=problems(404),
-        dependencies=operate,
-    )
-    def replay_one(job_id: JobId) -> Replayed:
-        record = storage.record(job_id)
-        if record is None or not storage.replay(job_id):
-            raise HTTPException(404, f"job '{job_id}' is not in the dead-letter queue")
-        return Replayed(replayed=[Enqueued(id=job_id, queue=record.job.queue)], missing=[])
-
-    @api.post(
-        "/dead/replay",
-        summary="Replay the dead jobs of a queue, or of every queue, that the filters pick",
-        tags=["dead letters"],
-        dependencies=operate,
-    )
-    def replay_all(
-        only: Picked,
-        queue: Annotated[
-            str | None, Query(pattern=NAME, description="Only this queue's; all if absent.")
-        ] = None,
-    ) -> Replayed:
-        done, missing = [], []
-        for record in each_dead(storage, queue, only):
-            job_id = record.job.id
-            if storage.replay(job_id):
-                done.append(Enqueued(id=job_id, queue=record.job.queue))
-            else:  # replayed or purged by someone else meanwhile
-                missing.append(job_id)
-        return Replayed(replayed=done, missing=missing)
-
-    @api.delete(
-        "/dead/{job_id}",
-        summary="Delete one dead job for good",
-        tags=["dead letters"],
-        responses=problems(404),
-        dependencies=operate,
-    )
-    def purge_one(job_id: JobId) -> Purged:
-        if not storage.purge(job_id=job_id):
-            raise HTTPException(404, f"job '{job_id}' is not in the dead-letter queue")
-        return Purged(purged=1)
-
-    @api.delete(
-        "/dead",
-        summary="Delete the dead jobs of a queue (or, with all=true, of every queue) that the "
-        "filters pick, for good",
-        tags=["dead letters"],
-        responses=problems(400),
-        dependencies=operate,
-    )
-    def purge(
-        only: Picked,
-        queue: Annotated[str | None, Query(pattern=NAME)] = None,
-        all_: Annotated[bool, Query(alias="all")] = False,
-    ) -> Purged:
-        if (queue is None) == (not all_):
-            raise HTTPException(400, "say which dead jobs to purge: queue=NAME or all=true")
-        if only:
-            picked = [r.job.id for r in each_dead(storage, queue, only, removes=False)]
-            return Purged(purged=sum(storage.purge(job_id=job_id) for job_id in picked))
-        return Purged(purged=storage.purge(queue=queue))
 
     @api.get(
         "/crons",

@@ -21,7 +21,7 @@ from jobrunner import metrics
 from jobrunner.logs import event
 from jobrunner.storage import StorageError
 from jobrunner.version import __version__
-from jobrunner.web import api, pages, webhooks
+from jobrunner.web import api, deadletters, pages, webhooks
 from jobrunner.web.access import Gate
 from jobrunner.web.cluster import Cluster
 from jobrunner.web.host import Host
@@ -85,6 +85,7 @@ def build(host: Host, *, cluster: bool, exposed: bool = False) -> FastAPI:
         return problem(500, "Internal Server Error", "the request failed: see the daemon's log")
 
     app.include_router(api.router(host, gate))
+    app.include_router(deadletters.router(host, gate))
     app.include_router(webhooks.router(host.webhooks, host.storage))  # signed, not gated
     app.include_router(pages.router(host, gate))  # the dashboard (docs/dashboard.md)
 
