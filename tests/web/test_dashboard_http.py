@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from daemon_proc import Daemon, wait_until
-from servers import free_port
+from servers import RedisServer, free_port
 
 from jobrunner.job import Job, new_id
 from jobrunner.storage import Storage
@@ -231,3 +231,26 @@ def test_config_shows_the_last_plan_and_the_last_good_text_of_a_quarantined_file
     assert '<span class="diff-add">+ queue work</span>' in html  # the plan of generation 1
     assert "Generation <strong>1</strong>, the first its daemon ran" in html
     assert f"commit <code>{commit}</code>" in html
+
+
+def test_pages_answer_503_while_the_storage_is_down_and_recover(
+    daemons: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    """A sick storage is a 503 that says so, never a 500 or a hang; the pages come back."""
+    server = RedisServer(tmp_path)
+    try:
+        root = tmp_path / "jobs.d"
+        root.mkdir()
+        (root / "work.yaml").write_text(QUEUES)
+        port = free_port()
+        daemons(root, server.url, "--role", "web", "--http", str(port), "--lease", "1s")
+        browser = Browser(port)
+        assert browser.get("/")[0] == 200
+        server.stop()
+        for page in ("/", "/queues/work", "/dead", "/config"):
+            status, _, body = browser.get(page)
+            assert status == 503 and "cannot reach" in body, (page, status, body)
+        server = RedisServer(tmp_path, port=server.port)
+        wait_until(lambda: browser.get("/")[0] == 200, what="the pages to come back")
+    finally:
+        server.stop()
