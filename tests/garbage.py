@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-import redis
-
+from jobrunner.storage.redis.connect import connect
 from jobrunner.storage.redis.keys import prefix
 
 
@@ -20,7 +19,7 @@ def inject_garbage(url: str, queue: str, raw: bytes) -> None:
         db.commit()
         db.close()
     else:
-        client = redis.Redis.from_url(url)
+        client = connect(url)[0]
         try:
             client.zadd(prefix(queue) + "ready", {raw: 0})
         finally:
@@ -36,7 +35,7 @@ def corrupt_record(url: str, queue: str, job_id: str, data: bytes, deliveries: b
         db.commit()
         db.close()
     else:
-        client = redis.Redis.from_url(url)
+        client = connect(url)[0]
         try:
             client.hset(prefix(queue) + "job:" + job_id, mapping={"rec": data, "dlv": deliveries})
         finally:
@@ -52,7 +51,7 @@ def overwrite_value(url: str, key: str, raw: bytes) -> None:
         db.commit()
         db.close()
     else:
-        client = redis.Redis.from_url(url)
+        client = connect(url)[0]
         try:
             client.set("jr:config" if key == "config" else f"jr:value:{key}", raw)
         finally:
@@ -62,7 +61,7 @@ def overwrite_value(url: str, key: str, raw: bytes) -> None:
 def replace_key(url: str, key: bytes | str, kind: str, raw: bytes, score: float = 0.0) -> None:
     """Replace a Redis key by one of type `kind` (string, list, set, zset, hash, stream)
     holding `raw`, in one step, as a stray writer would."""
-    client = redis.Redis.from_url(url)
+    client = connect(url)[0]
     try:
         pipe = client.pipeline(transaction=True)
         pipe.delete(key)

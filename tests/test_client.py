@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from jobrunner import Client, EnqueueError, JobInfo, config
+from jobrunner.client import BatchRefused
 from jobrunner.job import PRIORITY_RANK, State
 from jobrunner.reload import publish as publishing
 from jobrunner.storage import open_storage
@@ -227,6 +228,48 @@ def test_nested_template_field(client: Client) -> None:
     info = client.job(job_id)
     assert info is not None and info.idempotency_key == "order-42"
     assert client.enqueue("charge", {"order": {"id": 42, "retry": True}}) == job_id
+
+
+# -- batches -------------------------------------------------------------------------
+
+
+def test_enqueue_many_stores_each_payload_in_order(client: Client) -> None:
+    mails = [{**EMAIL, "to": f"{n}@example.com"} for n in range(5)]
+    ids = client.enqueue_many("send-email", mails, delay=timedelta(hours=1))
+    assert len(set(ids)) == 5 and client.storage.stats()["send-email"].scheduled == 5
+    infos = [client.job(job_id) for job_id in ids]
+    assert [i.payload["to"] for i in infos if i] == [m["to"] for m in mails]
+    assert {i.priority for i in infos if i} == {"high"}  # the queue's
+    low = client.enqueue_many("reports", ({"n": n} for n in range(3)), priority="low")
+    assert {info.priority for info in map(client.job, low) if info} == {"low"}
+
+
+def test_enqueue_many_refuses_the_whole_batch_naming_the_first_bad_payload(
+    client: Client,
+) -> None:
+    batch = [EMAIL, {**EMAIL, "to": "b"}, {"to": "c"}, {"template": 1}]
+    with pytest.raises(BatchRefused) as refused:
+        client.enqueue_many("send-email", batch)
+    assert refused.value.index == 2 and "'template' is a required property" in str(refused.value)
+    assert str(refused.value).startswith("payload 2 of the batch (counting from 0): ")
+    assert client.storage.stats().get("send-email") is None  # nothing stored
+    with pytest.raises(BatchRefused, match=r"payload 1 .*derives its idempotency key"):
+        client.enqueue_many("charge", [{"order": {"id": 1}}, {"order": {}}])
+    with pytest.raises(BatchRefused, match=r"payload 0 .*not JSON-serialisable"):
+        client.enqueue_many("reports", [{1, 2}])
+    with pytest.raises(EnqueueError, match="unknown queue 'wrok'"):
+        client.enqueue_many("wrok", [{}])
+    with pytest.raises(EnqueueError, match="2 payloads but 1 idempotency keys"):
+        client.enqueue_many("reports", [{}, {}], idempotency_keys=["k"])
+
+
+def test_enqueue_many_answers_the_earlier_id_for_a_key_seen(client: Client) -> None:
+    first = client.enqueue("send-email", EMAIL)
+    ids = client.enqueue_many("send-email", [EMAIL, {**EMAIL, "to": "b"}, {**EMAIL, "to": "b"}])
+    assert ids[0] == first and ids[1] == ids[2] != first
+    keyed = client.enqueue_many("reports", [{}, {}, {}], idempotency_keys=["a", None, "a"])
+    assert keyed[0] == keyed[2] != keyed[1]
+    assert client.storage.stats()["reports"].ready == 2
 
 
 # -- the published configuration ----------------------------------------------------

@@ -5,6 +5,7 @@
 
     with Client("redis://jobs.internal:6379/0") as jobs:
         job_id = jobs.enqueue("send-email", {"to": "ada@example.com", "template": "welcome"})
+        ids = jobs.enqueue_many("send-email", [{"to": a, "template": "news"} for a in readers])
         later = jobs.enqueue("send-email", {...}, delay=timedelta(minutes=10))
         info = jobs.job(job_id)  # JobInfo: state, attempts and their errors, result, times
         page = jobs.jobs("send-email", states=["dead"], where=("to", "ada@example.com"))
@@ -39,7 +40,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -76,12 +77,14 @@ _PRIORITY_NAME = {rank: name for name, rank in PRIORITY_RANK.items()}
 
 __all__ = [
     "MAX_PAYLOAD",
+    "BatchRefused",
     "Cancel",
     "Client",
     "EnqueueError",
     "JobInfo",
     "JobPage",
     "Pause",
+    "Prepared",
     "StorageError",
     "UnknownJob",
 ]
@@ -90,6 +93,25 @@ __all__ = [
 class EnqueueError(ValueError):
     """A job the configuration refuses (unknown queue, bad payload, bad option), or the
     pause of a queue it does not have."""
+
+
+class BatchRefused(EnqueueError):
+    """A payload of a batch refused, so none of the batch was stored; `index` says which
+    (counting from 0) and `reason` why, as `enqueue` would say it."""
+
+    def __init__(self, index: int, reason: str) -> None:
+        super().__init__(f"payload {index} of the batch (counting from 0): {reason}")
+        self.index, self.reason = index, reason
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """Jobs checked and built, not stored yet (`Client.prepare`, then `Client.store`)."""
+
+    jobs: list[Job]
+    delay: float
+    at: float | None
+    idempotency_ttl: float | None
 
 
 class UnknownJob(EnqueueError):
@@ -227,28 +249,105 @@ class Client:
         job's id is returned instead. `EnqueueError` if the job is refused.
         """
         policy = self._queue(queue)
+        wait, run_at = _when(delay, at)
+        job, ttl = self._job(queue, policy, payload, _priority(priority, policy), idempotency_key)
+        return self.storage.enqueue(job, delay=wait, at=run_at, idempotency_ttl=ttl)
+
+    def enqueue_many(
+        self,
+        queue: str,
+        payloads: Iterable[Any],
+        *,
+        delay: float | timedelta | None = None,
+        at: datetime | float | None = None,
+        priority: str | None = None,
+        idempotency_keys: Iterable[str | None] | None = None,
+    ) -> list[str]:
+        """Put a job into `queue` for each of `payloads`, in a round trip per 500 or so;
+        their ids, in order (an earlier job's where an idempotency key was seen).
+
+        Each payload is checked as `enqueue` checks one, all before any is stored: a
+        refused one raises `BatchRefused` (an `EnqueueError`) naming its index, and
+        nothing is stored. `delay`, `at` and `priority` apply to every job;
+        `idempotency_keys`, one per payload (None: the queue's template, if any), to each.
+
+        Each job is stored atomically, the batch is not: a `StorageError` midway may leave
+        part of it stored, and calling again stores the rest but also those again, unless
+        the jobs have idempotency keys (the queue's template or `idempotency_keys`).
+        """
+        return self.store(
+            self.prepare(
+                queue,
+                payloads,
+                delay=delay,
+                at=at,
+                priority=priority,
+                idempotency_keys=idempotency_keys,
+            )
+        )
+
+    def prepare(
+        self,
+        queue: str,
+        payloads: Iterable[Any],
+        *,
+        delay: float | timedelta | None = None,
+        at: datetime | float | None = None,
+        priority: str | None = None,
+        idempotency_keys: Iterable[str | None] | None = None,
+    ) -> Prepared:
+        """The jobs `enqueue_many` would store, checked and built, for `store`: so that
+        batches with different options (the HTTP batch route's) are all checked before
+        any is stored. `BatchRefused` for the first payload refused."""
+        policy = self._queue(queue)
+        wait, run_at = _when(delay, at)
+        rank = _priority(priority, policy)
+        bodies = list(payloads)
+        keys: Sequence[str | None] = (
+            [None] * len(bodies) if idempotency_keys is None else list(idempotency_keys)
+        )
+        if len(keys) != len(bodies):
+            raise EnqueueError(
+                f"{len(bodies)} payloads but {len(keys)} idempotency keys: give one per payload "
+                "(None where the queue's template decides)"
+            )
+        jobs, ttl = [], None  # the queue's ttl, the same for every job that has a key
+        for index, (payload, key) in enumerate(zip(bodies, keys, strict=True)):
+            try:
+                job, keep = self._job(queue, policy, payload, rank, key)
+            except EnqueueError as exc:
+                raise BatchRefused(index, str(exc)) from None
+            jobs.append(job)
+            ttl = keep if keep is not None else ttl
+        return Prepared(jobs, wait, run_at, ttl)
+
+    def store(self, *batches: Prepared) -> list[str]:
+        """Store prepared jobs (`prepare`); their ids, batch after batch, in order."""
+        return [
+            job_id
+            for batch in batches
+            for job_id in self.storage.enqueue_many(
+                batch.jobs, delay=batch.delay, at=batch.at, idempotency_ttl=batch.idempotency_ttl
+            )
+        ]
+
+    def _job(
+        self, queue: str, policy: Mapping[str, Any], payload: Any, rank: int, key: str | None
+    ) -> tuple[Job, float | None]:
+        """A job of `payload`, checked, and its idempotency ttl; `EnqueueError` if refused."""
         body = _json(queue, payload if payload is not None else {}, policy)
         self._check_schema(queue, policy, body)
-        wait, run_at = _when(delay, at)
-        key, ttl = _idempotency(queue, policy, body, idempotency_key)
+        key, ttl = _idempotency(queue, policy, body, key)
         job = Job(
             id=new_id(),
             queue=queue,
             payload=body,
-            priority=_priority(priority, policy),
+            priority=rank,
             created=time.time(),
             idempotency_key=key,
             trace_id=secrets.token_hex(16),
         )
-        return self.storage.enqueue(job, delay=wait, at=run_at, idempotency_ttl=ttl)
-
-    def check(self, queue: str, payload: Any = None) -> None:
-        """Refuse a payload as `enqueue` would (`EnqueueError`), without storing anything:
-        a batch is checked whole before any of it is stored."""
-        policy = self._queue(queue)
-        self._check_schema(
-            queue, policy, _json(queue, payload if payload is not None else {}, policy)
-        )
+        return job, ttl
 
     def job(self, job_id: str) -> JobInfo | None:
         """What is known of a job, or None if its id is unknown (or its record expired)."""
@@ -385,10 +484,10 @@ class Client:
         if schema is None:
             return
         validator = self._validators.get(queue)
-        if validator is None:
-            from jsonschema import Draft202012Validator
+        if validator is None:  # compiled once per queue: a valid payload is checked in Rust
+            from jobrunner.config import compiled  # not at import: it loads the config stage
 
-            validator = self._validators[queue] = Draft202012Validator(schema)
+            validator = self._validators[queue] = compiled.Validator(schema)
         errors = sorted(validator.iter_errors(payload), key=lambda e: list(map(str, e.path)))
         if errors:
             found = "; ".join(f"{_path(e.path)}: {e.message}" for e in errors[:MAX_SCHEMA_ERRORS])

@@ -1,6 +1,6 @@
 """The storage contract: every backend passes the same tests (huey's StorageTests idea).
 
-Each test runs against SQLite in a temp dir and against our own redis-server.
+Each test runs against SQLite in a temp dir, our own redis-server, and our own Redis Cluster.
 """
 
 from __future__ import annotations
@@ -8,14 +8,17 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
-from garbage import corrupt_record, inject_garbage, overwrite_value, write_pause
+from garbage import corrupt_record, inject_garbage, overwrite_value, replace_key, write_pause
 
 from jobrunner.job import Attempt, Job, Record, State, Unreadable, decode, new_id
 from jobrunner.storage import (
     Cancel,
+    Done,
+    Found,
     Pause,
     Reclaimed,
     Redelivery,
@@ -28,7 +31,15 @@ from jobrunner.storage import (
 from jobrunner.storage.redis import store as redis_store
 from jobrunner.storage.sqlite import store as sqlite_store
 
-BACKENDS = ["sqlite", "redis"]
+BACKENDS = ["sqlite", "redis", "cluster"]
+
+
+@pytest.fixture(params=BACKENDS)
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each contract test runs on SQLite, on one redis-server, and on a three-node cluster."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state.db'}"
+    return str(request.getfixturevalue(f"{request.param}_url"))
 
 
 def job(queue: str = "q", payload: Any = None, **kw: Any) -> Job:
@@ -405,44 +416,51 @@ def test_unreadable_message_can_be_buried(store: Storage, url: str) -> None:
     assert store.lease("q", "d1", count=1, lease_for=30) == []
 
 
-def test_wait_wakes_on_enqueue_from_another_connection(url: str) -> None:
+def test_woken_names_the_queue_another_connection_enqueued_into(url: str) -> None:
     waiter, producer = open_storage(url), open_storage(url)
-    woke = threading.Event()
-
-    def wait() -> None:
-        waiter.wait(["q"], 5.0)
-        woke.set()
-
-    thread = threading.Thread(target=wait)
+    since = waiter.moment()
+    found: list[set[str]] = []
+    thread = threading.Thread(
+        target=lambda: found.append(waiter.woken(since, ["q", "other"], 5.0)[1])
+    )
     thread.start()
     time.sleep(0.1)
+    start = time.monotonic()
     producer.enqueue(job())
-    assert woke.wait(2.0), "wait() did not wake up on a new job"
     thread.join()
+    assert "q" in found[0] and time.monotonic() - start < 2.0, "woken() missed the new job"
     waiter.close()
     producer.close()
 
 
-def test_empty_leases_and_extends_wake_no_waiter(store: Storage) -> None:
-    """Idle workers must not wake each other: the empty leases and extends they make leave a
-    waiting worker asleep (on SQLite each woke every waiter, and kept a core busy)."""
-    returned = threading.Event()
+def test_a_signal_between_the_moment_and_the_wait_is_not_missed(url: str) -> None:
+    waiter, producer = open_storage(url), open_storage(url)
+    since, _ = waiter.woken(waiter.moment(), ["q"], 0.2)  # listening from here on
+    producer.enqueue(job())  # after a look that found nothing, before the wait
+    time.sleep(0.3)
+    _, found = waiter.woken(since, ["q"], 5.0)
+    assert found == {"q"}
+    waiter.close()
+    producer.close()
 
-    def wait() -> None:
-        store.wait(["q"], 3.0)
-        returned.set()
 
-    thread = threading.Thread(target=wait)
-    thread.start()
-    time.sleep(0.1)
+def test_empty_leases_and_extends_signal_nothing(store: Storage) -> None:
+    """Idle workers must not wake each other: the empty leases and extends they make signal
+    no queue (on SQLite each woke every waiter once, and kept a core busy)."""
+    since, _ = store.woken(store.moment(), ["q"], 0.2)  # what starting to listen signalled
     until = time.monotonic() + 0.3
     while time.monotonic() < until:
         assert store.lease("q", "idle", count=4, lease_for=30) == []
         assert store.extend("idle", 30) == 0
-    assert not returned.is_set(), "a write that made nothing due woke a waiting worker"
+    since, found = store.woken(since, ["q"], 0.2)
+    assert found == set(), "a write that made nothing due signalled a queue"
+    returned = threading.Event()
+    thread = threading.Thread(target=lambda: (store.woken(since, ["q"], 5.0), returned.set()))
+    thread.start()
+    time.sleep(0.1)
     store.wake()
-    thread.join(5)
-    assert returned.is_set()
+    assert returned.wait(2.0), "wake() did not end the wait"
+    thread.join()
 
 
 def test_garbage_in_a_leased_jobs_record_neither_stops_reclaim_nor_hides_the_job(
@@ -588,24 +606,22 @@ def test_a_pause_holds_for_every_connection_and_a_second_one_replaces_the_first(
     daemon.close()
 
 
-def test_a_paused_queue_is_not_due_and_its_resume_wakes_the_waiters(url: str) -> None:
+def test_a_paused_queue_is_not_due_and_its_resume_signals_it(url: str) -> None:
     """Workers must sleep through a paused queue's ready jobs (not spin on empty leases),
     and start at once when it is resumed."""
     waiter, operator = open_storage(url), open_storage(url)
     operator.enqueue(job())
     operator.pause(Pause("q"))
-    woke = threading.Event()
-
-    def wait() -> None:
-        waiter.wait(["q"], 5.0)
-        woke.set()
-
-    thread = threading.Thread(target=wait)
+    since = waiter.moment()
+    assert waiter.lease_many({"q": 1}, "d1", lease_for=30)["q"].due_in is None  # paused
+    since, _ = waiter.woken(since, ["q"], 0.3)  # what the pause itself may have signalled
+    assert waiter.woken(since, ["q"], 0.5)[1] == set(), "a paused queue was signalled"
+    found: list[set[str]] = []
+    thread = threading.Thread(target=lambda: found.append(waiter.woken(since, ["q"], 5.0)[1]))
     thread.start()
-    assert not woke.wait(0.5), "wait() returned at once for a paused queue"
     operator.resume("q")
-    assert woke.wait(2.0), "resume did not wake the waiting worker"
     thread.join()
+    assert found == [{"q"}], "resume did not signal the waiting worker"
     assert len(waiter.lease("q", "d1", count=1, lease_for=30)) == 1
     waiter.close()
     operator.close()
@@ -863,3 +879,163 @@ def test_an_unreadable_record_is_listed_as_such(store: Storage, url: str) -> Non
     assert records[j.id].state is State.DEAD
     assert records[j.id].reason.startswith("unreadable record")
     assert listed(store, match=search.Match.parse("a", 1)) == []
+
+
+# -- leasing and acknowledging in batches (lease_many, ack_many) -------------------
+
+
+def test_lease_many_leases_each_queue_as_lease_does_and_says_when_to_ask_again(
+    store: Storage,
+) -> None:
+    low, crit, normal = job("a", priority=3), job("a", priority=0), job("a", priority=2)
+    for j in (low, crit, normal):
+        store.enqueue(j)
+    ready, later = job("b"), job("b")
+    store.enqueue(ready)
+    store.enqueue(later, delay=3600)
+    store.enqueue(job("c"))
+    store.pause(Pause("c"))
+    soon = job("e", priority=0)
+    store.enqueue(soon, delay=0.6)
+    store.enqueue(job("e", priority=3))
+    wants = {"a": 2, "b": 5, "c": 5, "d": 1, "e": 5}
+    found = store.lease_many(wants, "d1", lease_for=30)
+    assert set(found) == set(wants)
+    assert [x.job_id for x in found["a"].leases] == [crit.id, normal.id]
+    assert found["a"].due_in == 0.0  # it gave all it was asked for: more may be ready
+    assert [x.job_id for x in found["b"].leases] == [ready.id]
+    assert 3500 < (found["b"].due_in or 0) <= 3600
+    assert found["c"] == Found([], None)  # paused: its resume wakes the waiters
+    assert found["d"] == Found([], None)  # nothing waits
+    assert len(found["e"].leases) == 1 and 0 < (found["e"].due_in or 0) <= 0.6
+    assert all(x.deliveries == 0 and x.queue == q for q, f in found.items() for x in f.leases)
+    assert store.record(crit.id).state is State.RUNNING  # type: ignore[union-attr]
+    time.sleep(0.65)
+    again = store.lease_many({"a": 2, "e": 1}, "d2", lease_for=30)
+    assert [x.job_id for x in again["a"].leases] == [low.id]
+    assert again["a"].due_in is None
+    assert [x.job_id for x in again["e"].leases] == [soon.id]  # promoted, its priority kept
+    tokens = [x.token for f in (*found.values(), *again.values()) for x in f.leases]
+    assert len(set(tokens)) == len(tokens) == 6
+
+
+def test_ack_many_fences_each_ack_by_its_own_token(store: Storage) -> None:
+    """A stale delivery among good ones settles nothing and answers False; the others are
+    settled; the same batch acknowledged again answers as `ack` does and acts once."""
+    stale_job, first, second, other = job(), job(), job(), job("b")
+    for j in (stale_job, first, second, other):
+        store.enqueue(j)
+    [stale] = store.lease("q", "paused", count=1, lease_for=0.1)
+    time.sleep(0.2)
+    assert [r.job_id for r in store.reclaim({}, Redelivery())] == [stale_job.id]
+    found = store.lease_many({"q": 3, "b": 1}, "live", lease_for=30)
+    leases = {x.job_id: x for f in found.values() for x in f.leases}
+    assert set(leases) == {first.id, stale_job.id, second.id, other.id}
+    start = time.time()
+    done = [
+        Done(leases[first.id], record_of(first, result=1), 60),
+        Done(stale, record_of(stale_job, result="stale"), 60),
+        Done(leases[other.id], record_of(other, result=3), 60),
+        Done(leases[second.id], record_of(second, State.CANCELLED), 60),
+    ]
+    assert store.ack_many(done) == [True, False, True, True]
+    assert store.record(first.id).result == 1  # type: ignore[union-attr]
+    assert store.record(other.id).result == 3  # type: ignore[union-attr]
+    assert store.record(second.id).state is State.CANCELLED  # type: ignore[union-attr]
+    current = store.record(stale_job.id)
+    assert current is not None and current.state is State.RUNNING and current.result is None
+    running = {q: stats.running for q, stats in store.stats().items()}
+    assert running["q"] == 1 and running.get("b", 0) == 0
+    assert store.extend("live", 30) == 1  # it holds only the job the stale ack left alone
+
+    def tallies() -> list[tuple[str, str, int]]:
+        return sorted((t.queue, t.outcome, t.attempts) for t in store.history(None, start - 60))
+
+    counted = [
+        ("b", "succeeded", 1),
+        ("q", "cancelled", 1),
+        ("q", "lost", 1),
+        ("q", "succeeded", 1),
+    ]
+    assert tallies() == counted
+    repeat = store.ack(leases[first.id], record_of(first, result=1), 60)
+    assert store.ack_many([done[0], done[2]]) == [repeat, repeat]  # as a repeated `ack`
+    assert store.record(first.id).result == 1  # type: ignore[union-attr]
+    assert tallies() == counted  # acted once
+    assert store.ack_many([Done(leases[stale_job.id], record_of(stale_job), 60)]) == [True]
+    assert store.ack_many([]) == []
+
+
+def test_lease_many_and_ack_many_serve_every_queue_a_stray_writer_left_alone(
+    store: Storage, url: str
+) -> None:
+    """Garbage in one queue's jobs, a pause that does not read: each queue as `lease` would
+    treat it, the others served in the same call."""
+    good = job("good")
+    store.enqueue(good)
+    inject_garbage(url, "junk", b"\x80 not a job")
+    store.enqueue(job("odd"))
+    write_pause(url, "odd", b"\x80 not json")
+    found = store.lease_many({"good": 1, "junk": 1, "odd": 1}, "d1", lease_for=30)
+    assert [x.job_id for x in found["good"].leases] == [good.id]
+    [garbage] = found["junk"].leases
+    assert garbage.raw == b"\x80 not a job"  # delivered: the worker dead-letters it
+    assert found["odd"] == Found([], None)  # still paused
+    done = [
+        Done(garbage, record_of(job("junk")), 60),
+        Done(found["good"].leases[0], record_of(good), 60),
+    ]
+    assert store.ack_many(done) == [True, True]
+
+
+@pytest.mark.parametrize("key", ["ready", "leased"])
+def test_a_broken_queue_among_good_ones_leases_nothing_and_the_others_are_served(
+    store: Storage, url: str, key: str
+) -> None:
+    """A stray writer's key of the wrong type where a queue keeps its jobs or its leases:
+    that queue waits (its acks too, when it is the leases) and the others go on."""
+    if url.startswith("sqlite"):
+        pytest.skip("SQLite has no key types")
+    good, bad = job("good"), job("bad")
+    store.enqueue(good)
+    store.enqueue(bad)
+    [held] = store.lease("bad", "d1", count=1, lease_for=30)
+    store.enqueue(job("bad"))
+    replace_key(url, f"jr:{{bad}}:{key}", "string", b"a stray writer's")
+    found = store.lease_many({"bad": 5, "good": 5}, "d1", lease_for=30)
+    assert found["bad"] == Found([], None)
+    [lease] = found["good"].leases
+    assert lease.job_id == good.id and found["good"].due_in is None
+    done = [Done(held, record_of(bad), 60), Done(lease, record_of(good), 60)]
+    settled = key != "leased"  # an ack needs the leases, not the ready jobs
+    assert store.ack_many(done) == [settled, True]
+    assert store.record(good.id).state is State.SUCCEEDED  # type: ignore[union-attr]
+    state = State.SUCCEEDED if settled else State.RUNNING
+    assert store.record(bad.id).state is state  # type: ignore[union-attr]
+
+
+def test_a_job_hash_a_stray_writer_replaced_is_set_aside_and_the_batch_goes_on(
+    store: Storage, url: str
+) -> None:
+    """The job is dead-lettered saying why; the others of the same call are leased or
+    acknowledged, and nothing of the failed try is half done."""
+    if url.startswith("sqlite"):
+        pytest.skip("SQLite has no key types")
+    spoilt, fine, waiting, good = job(), job(), job(), job()
+    for j in (spoilt, fine, waiting, good):
+        store.enqueue(j)
+    found = store.lease_many({"q": 2}, "d1", lease_for=30)
+    leases = {x.job_id: x for x in found["q"].leases}
+    replace_key(url, f"jr:{{q}}:job:{spoilt.id}", "list", b"a stray writer's")
+    done = [
+        Done(leases[spoilt.id], record_of(spoilt), 60),
+        Done(leases[fine.id], record_of(fine), 60),
+    ]
+    assert store.ack_many(done) == [False, True]
+    replace_key(url, f"jr:{{q}}:job:{waiting.id}", "string", b"a stray writer's")
+    assert [x.job_id for x in store.lease_many({"q": 2}, "d1", lease_for=30)["q"].leases] == [
+        good.id
+    ]
+    for j, state in ((spoilt, State.DEAD), (fine, State.SUCCEEDED), (waiting, State.DEAD)):
+        assert store.record(j.id).state is state  # type: ignore[union-attr]
+    assert store.stats()["q"].running == 1  # only `good`: `spoilt` left its lease

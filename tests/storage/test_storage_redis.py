@@ -65,7 +65,7 @@ def workload(s: Storage) -> None:
     assert s.release("d1") == 2
     assert s.purge() == 1
     assert s.record(first.id) is not None
-    s.stats(), s.dead(), s.wait(["emails", "reports"], 0.01)
+    s.stats(), s.dead(), s.woken(s.moment(), ["emails", "reports"], 0.01)
     s.publish({"generation": 1})
     s.beat("d1", {"pid": 1}, 10)
     s.daemons(), s.expire()
@@ -235,8 +235,9 @@ def test_a_stray_message_past_max_deliveries_is_kept_as_dead(
 
 
 def _wake_latency(waiter: RedisStorage, trigger: Any) -> float:
+    since = waiter.moment()
     woke = threading.Event()
-    thread = threading.Thread(target=lambda: (waiter.wait(["q"], 5.0), woke.set()))
+    thread = threading.Thread(target=lambda: (waiter.woken(since, ["q"], 5.0), woke.set()))
     thread.start()
     time.sleep(0.05)
     start = time.monotonic()
@@ -246,9 +247,9 @@ def _wake_latency(waiter: RedisStorage, trigger: Any) -> float:
     return time.monotonic() - start
 
 
-def test_wait_returns_promptly_on_enqueue_and_on_wake(redis_url: str) -> None:
+def test_woken_returns_promptly_on_enqueue_and_on_wake(redis_url: str) -> None:
     waiter, producer = RedisStorage.from_url(redis_url), RedisStorage.from_url(redis_url)
-    waiter.wait(["q"], 0.01)  # subscribed from here on
+    waiter.woken(waiter.moment(), ["q"], 0.2)  # subscribed from here on
     on_enqueue = []
     for _ in range(5):
         on_enqueue.append(_wake_latency(waiter, lambda: producer.enqueue(job())))
@@ -260,11 +261,14 @@ def test_wait_returns_promptly_on_enqueue_and_on_wake(redis_url: str) -> None:
     producer.close()
 
 
-def test_wait_returns_when_a_scheduled_job_comes_due(store: RedisStorage) -> None:
-    store.enqueue(job(), delay=0.3)
-    start = time.monotonic()
-    store.wait(["q"], 5.0)
-    assert 0.2 < time.monotonic() - start < 1.0
+def test_a_delayed_job_signals_and_says_when_it_is_due(store: RedisStorage) -> None:
+    store.woken(store.moment(), ["q"], 0.2)  # subscribed from here on
+    since = store.moment()
+    store.enqueue(job(), delay=0.3)  # a new first scheduled job: the fetcher must learn of it
+    assert store.woken(since, ["q"], 2.0)[1] == {"q"}
+    found = store.lease_many({"q": 1}, "d1", lease_for=30)["q"]
+    assert found.leases == [] and found.due_in is not None and 0.1 < found.due_in <= 0.3
+    time.sleep(found.due_in)
     assert len(store.lease("q", "d1", count=1, lease_for=30)) == 1
 
 
@@ -318,7 +322,7 @@ def test_a_waiter_survives_a_redis_restart(tmp_path: Path) -> None:
     url = f"redis://127.0.0.1:{port}/0"
     waiter, producer = RedisStorage.from_url(url), RedisStorage.from_url(url)
     try:
-        waiter.wait(["q"], 0.01)
+        waiter.woken(waiter.moment(), ["q"], 0.2)  # subscribed
         stop(server)
         time.sleep(0.6)  # the listener notices, and retries with backoff
         server = start_redis(port, tmp_path)

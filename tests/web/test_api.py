@@ -118,6 +118,37 @@ def test_idempotency_key_header_and_a_batch_that_is_all_or_nothing(
     assert store.stats()["work"].scheduled == before + 3
 
 
+def test_a_batch_answers_the_ids_in_order_and_its_jobs_run(
+    web: tuple[int, Path], store: Storage
+) -> None:
+    port, tmp = web
+    out = tmp / "batch.jsonl"
+    later = {"payload": {"out": str(out), "n": 0}, "delay": 3600, "priority": "low"}
+    jobs = [
+        {"payload": {"out": str(out), "n": n}, "idempotency_key": f"k{n % 3}"} for n in range(5)
+    ]
+    status, ids = call(port, "POST", "/api/v1/queues/work/batch", {"jobs": [later, *jobs]})
+    assert status == 201 and [i["queue"] for i in ids] == ["work"] * 6
+    assert ids[1]["id"] == ids[4]["id"] and ids[2]["id"] == ids[5]["id"]  # keys k0, k1 again
+    assert len({i["id"] for i in ids}) == 4
+    for answer in ids[1:]:
+        wait_until(done(store, answer["id"], State.SUCCEEDED), what="the batch's jobs to run")
+    ran = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(note["n"] for note in ran if note["phase"] == "end") == [0, 1, 2]
+    assert store.record(ids[0]["id"]).state is State.SCHEDULED  # type: ignore[union-attr]
+
+    fine = {"payload": {"out": str(out), "n": 9}, "delay": 60}
+    bad = [later, fine, {**later, "payload": {"n": 1}}, {"payload": {"n": "two"}, "delay": 3600}]
+    scheduled = store.stats()["work"].scheduled
+    status, problem = call(port, "POST", "/api/v1/queues/work/batch", {"jobs": bad})
+    assert status == 400 and problem["detail"].startswith("jobs[2]: payload for queue 'work'")
+    assert store.stats()["work"].scheduled == scheduled  # not even the groups that were fine
+    status, problem = call(port, "POST", "/api/v1/queues/wrok/batch", {"jobs": [later]})
+    assert status == 404 and problem["detail"].startswith("unknown queue 'wrok'")
+    too_many = {"jobs": [later] * 1001}
+    assert call(port, "POST", "/api/v1/queues/work/batch", too_many)[0] == 422
+
+
 def test_dead_letters_list_replay_and_purge(web: tuple[int, Path], store: Storage) -> None:
     port, _ = web
     ids = [

@@ -2,15 +2,19 @@
 
 `sqlite:///path/state.db` is the embedded default (no server);
 `redis://[:password@]host:port/db` (and `rediss://` for TLS) is for several
-daemons on several hosts. Both give the guarantees of docs/runtime.md:
-a dequeued job is *leased*, not removed, and comes back if its worker dies.
-The same contract tests run against both.
+daemons on several hosts; `redis+cluster://` and `redis+sentinel://` reach a Redis
+Cluster or a Sentinel-managed primary (storage/redis/connect.py, docs/storage.md).
+Both backends give the guarantees of docs/runtime.md: a dequeued job is *leased*, not
+removed, and comes back if its worker dies. The same contract tests run against both
+(and against a Cluster).
 """
 
 from __future__ import annotations
 
 from jobrunner.storage.base import (
     Cancel,
+    Done,
+    Found,
     Lease,
     Pause,
     QueueStats,
@@ -23,6 +27,7 @@ from jobrunner.storage.base import (
 from jobrunner.storage.signing import BadKey, Keys
 
 DEFAULT_URL = "sqlite:///.jobrunner/state.db"  # embedded, next to where the daemon runs
+REDIS_SCHEMES = ("redis", "rediss", "redis+cluster", "rediss+cluster", "redis+sentinel")
 
 
 def open_storage(url: str, keys: Keys | None = None, *, from_environment: bool = True) -> Storage:
@@ -41,13 +46,14 @@ def open_storage(url: str, keys: Keys | None = None, *, from_environment: bool =
         from jobrunner.storage.sqlite.store import SqliteStorage
 
         return SqliteStorage.from_url(url, keys)
-    if scheme in ("redis", "rediss"):
+    if scheme in REDIS_SCHEMES:
         from jobrunner.storage.redis.store import RedisStorage
 
         return RedisStorage.from_url(url, keys)
     raise StorageError(
         f"unsupported storage URL '{redact(url)}': use sqlite:///path/to/state.db "
-        "or redis://host:6379/0 (rediss:// for TLS)"
+        "or redis://host:6379/0 (rediss:// for TLS; redis+cluster://host:port,host:port "
+        "for a Cluster; redis+sentinel://host:26379/SERVICE for Sentinel)"
     )
 
 
@@ -63,7 +69,10 @@ def redact(url: str) -> str:
 
 __all__ = [
     "DEFAULT_URL",
+    "REDIS_SCHEMES",
     "Cancel",
+    "Done",
+    "Found",
     "Lease",
     "Pause",
     "QueueStats",

@@ -8,7 +8,7 @@ uses its `TIME`); absolute times (`at`) are UTC epoch seconds.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeGuard
@@ -47,6 +47,26 @@ class Lease:
     deliveries: int  # earlier deliveries whose lease expired
     refused: str = ""  # why the message may not run (not signed with a key in use), if so
     history: bool = True  # its record may hold earlier attempts (False: a fresh job)
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """What one lease of one queue found (`lease_many`)."""
+
+    leases: list[Lease]
+    # When to ask this queue again without a wake signal: 0.0 when more jobs may be ready
+    # now (it gave all it was asked for), else seconds until its first scheduled job is
+    # due; None when nothing else waits in it (or it is paused: its resume wakes waiters).
+    due_in: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """One attempt to acknowledge in a batch (`ack_many`): as `ack(lease, record, keep_for)`."""
+
+    lease: Lease
+    record: Record
+    keep_for: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,13 +282,39 @@ class Storage(Protocol):
         at: float | None = None,
         idempotency_ttl: float | None = None,
     ) -> str:
-        """Store `job`; with an idempotency key seen within its ttl, return that job's id."""
+        """Store `job`; with an idempotency key seen within its ttl, return that job's id.
+        A job whose id waits or runs already is left alone (a retry after a lost reply)."""
+        ...
+
+    def enqueue_many(
+        self,
+        jobs: Sequence[Job],
+        *,
+        delay: float = 0.0,
+        at: float | None = None,
+        idempotency_ttl: float | None = None,
+    ) -> list[str]:
+        """`enqueue` each of `jobs` (of any queues), in a few round trips; the ids in order,
+        an idempotent job answering the earlier job's id.
+
+        Each job is stored atomically on its own, not the batch as a whole: a failure
+        midway (StorageError: the storage went away, a queue is broken) may leave some
+        stored. The caller retries the same jobs (same ids): those stored already are
+        left alone, so nothing runs twice.
+        """
         ...
 
     # -- workers -----------------------------------------------------------
     def lease(self, queue: str, owner: str, *, count: int, lease_for: float) -> list[Lease]:
         """Up to `count` due jobs of `queue`, highest priority first, leased to `owner`;
         none while `queue` is paused (checked in the same atomic step)."""
+        ...
+
+    def lease_many(
+        self, wants: Mapping[str, int], owner: str, *, lease_for: float
+    ) -> dict[str, Found]:
+        """For each queue of `wants`, up to that many due jobs leased to `owner`, as `lease`
+        does (each queue its own atomic step), in one round trip, with when to ask again."""
         ...
 
     def wait(self, queues: Sequence[str], timeout: float) -> None:
@@ -282,8 +328,22 @@ class Storage(Protocol):
         """Release every thread blocked in `wait` (used at shutdown)."""
         ...
 
-    def extend(self, owner: str, lease_for: float) -> int:
-        """Heartbeat: push back the expiry of every lease `owner` holds; how many it holds."""
+    def moment(self) -> int:
+        """Where the wake signals stand now: take it before looking for jobs, then ask
+        `woken` from it, so that no signal between the look and the wait is missed."""
+        ...
+
+    def woken(self, since: int, queues: Collection[str], timeout: float) -> tuple[int, set[str]]:
+        """The queues of `queues` that may have a job due, or a new first scheduled job,
+        since `moment` gave `since`, waiting up to `timeout` for one (`wake()` ends the
+        wait; none on timeout), and the moment the answer goes up to (to ask from next).
+        May name a queue that has nothing (Redis names every queue after it subscribes
+        again, when signals may have been missed)."""
+        ...
+
+    def extend(self, owner: str, lease_for: float, queues: Collection[str] | None = None) -> int:
+        """Heartbeat: push back the expiry of every lease `owner` holds (in `queues`, when
+        given: where it knows it holds some); how many it holds."""
         ...
 
     def ack(self, lease: Lease, record: Record, keep_for: float) -> bool:
@@ -291,6 +351,11 @@ class Storage(Protocol):
 
         False when the lease was no longer held (it expired and was re-delivered).
         """
+        ...
+
+    def ack_many(self, done: Sequence[Done]) -> list[bool]:
+        """`ack` for each of `done`, in one round trip; each is its own atomic step, fenced
+        by its own token, and its answer is in the same place of the list returned."""
         ...
 
     def retry(self, lease: Lease, job: Job, delay: float, record: Record) -> bool:
@@ -368,6 +433,10 @@ class Storage(Protocol):
         ...
 
     def stats(self) -> dict[str, QueueStats]: ...
+
+    def queue_names(self) -> list[str]:
+        """Every queue that holds or held jobs here (configured or not), cheaply: no counts."""
+        ...
 
     def history(self, queue: str | None, since: float) -> list[Tally]:
         """Per-minute counts of the attempts settled in `queue` (None: every queue) from the

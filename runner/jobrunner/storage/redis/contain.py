@@ -16,15 +16,17 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import redis
+from redis.cluster import RedisCluster
 from redis.commands.core import Script
 
 from jobrunner.job import DEAD_LETTER_RETAIN, Job, Record, State
 from jobrunner.logs import event
+from jobrunner.storage.base import StorageError
+from jobrunner.storage.redis.connect import Client, Durability, scrub
 from jobrunner.storage.redis.keys import (
     COUNTER,
     SPARE,
@@ -44,19 +46,12 @@ ASIDE_KEEP = DEAD_LETTER_RETAIN.total_seconds()  # how long a key set aside is k
 Call = tuple[Script, list[Any], list[Any]]  # a script, its keys and its arguments
 
 
-def scrub(message: str, url: str) -> str:
-    """`message` without the URL's password, whatever a library put in it."""
-    try:
-        password = urlsplit(url).password
-    except ValueError:
-        return message
-    return message.replace(unquote(password), "***") if password else message
-
-
 class Containment:
     """Script calls on queues, and what they do about stray keys (RedisStorage's base)."""
 
-    _client: redis.Redis
+    url: str  # redacted
+    _client: Client
+    _durability: Durability
     _lua: Scripts
     _raw_url: str
     _broken: dict[str, tuple[str, bytes | None, str]]  # queue -> reason, key, want
@@ -85,25 +80,84 @@ class Containment:
     def _batch(self, calls: Sequence[Call]) -> list[Any]:
         """Run scripts in one pipelined round trip; the replies in order, an error as its reply.
 
-        Raw EVALSHA: redis-py's pipelined scripts ask SCRIPT EXISTS first, every time.
+        Raw EVALSHA: redis-py's pipelined scripts ask SCRIPT EXISTS first, every time. With
+        `durability=replicated`, a batch that writes ends with WAIT (`_confirm`), and too few
+        replicas for a round that ran something is a StorageError once the batch is done.
         """
         replies: list[Any] = [None] * len(calls)
         todo = list(range(len(calls)))
+        lua = self._lua  # scripts that only read (`jobs` drops dangling listing entries),
+        # and `lease`: a lease a failover loses only delivers its job again, while one
+        # refused for want of replicas would stay on the primary, held by a caller that
+        # never saw it (renewed by its heartbeat until it stops)
+        unwaited = {lua.stats.sha, lua.history.sha, lua.expired.sha, lua.jobs.sha, lua.lease.sha}
+        waits = any(script.sha not in unwaited for script, _, _ in calls)
+        unconfirmed = ""
         for loaded in (False, True):
             pipe = self._client.pipeline(transaction=False)
             for i in todo:
                 script, keys, args = calls[i]
                 pipe.evalsha(script.sha, len(keys), *keys, *args)
-            for i, reply in zip(todo, pipe.execute(raise_on_error=False), strict=True):
+            got, short = self._confirm(pipe, waits)
+            if any(not isinstance(reply, redis.exceptions.NoScriptError) for reply in got):
+                unconfirmed = unconfirmed or short
+            for i, reply in zip(todo, got, strict=True):
                 replies[i] = reply
             todo = [i for i in todo if isinstance(replies[i], redis.exceptions.NoScriptError)]
             if not todo:
-                return replies
+                break
             if loaded:
                 raise replies[todo[0]]
             for i in todo:  # a restarted server or SCRIPT FLUSH
                 self._client.script_load(calls[i][0].script)
-        raise AssertionError("unreachable")
+        if unconfirmed:
+            raise StorageError(unconfirmed)
+        return replies
+
+    def _timed(self, build: Callable[[Any], Any]) -> tuple[float, list[Any]]:
+        """The server's time, and the replies (errors as replies) of the commands `build`
+        adds to a pipeline: one round trip on one server; on a cluster, whose pipelines
+        take no keyless command, TIME is asked of one node on its own."""
+        clustered = isinstance(self._client, RedisCluster)
+        pipe = self._client.pipeline(transaction=False)
+        if not clustered:
+            pipe.time()
+        build(pipe)
+        replies = list(pipe.execute(raise_on_error=False))
+        seconds, micros = self._client.time() if clustered else replies.pop(0)
+        return seconds + micros / 1e6, replies
+
+    def _write(self, build: Callable[[Any], Any]) -> list[Any]:
+        """Commands `build` adds to a pipeline, sent in one round trip, with WAIT when the
+        URL asks for `durability=replicated`; their replies (an error is raised)."""
+        pipe = self._client.pipeline(transaction=False)
+        build(pipe)
+        replies, unconfirmed = self._confirm(pipe, True)
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        if unconfirmed:
+            raise StorageError(unconfirmed)
+        return replies
+
+    def _confirm(self, pipe: Any, writes: bool) -> tuple[list[Any], str]:
+        """Execute `pipe`, followed by WAIT on its connection when its writes must reach
+        replicas first: the replies, and why the writes are unconfirmed when too few
+        replicas confirm in time (they are on the primary, and a failover may lose them)."""
+        wanted, timeout = self._durability.replicas, self._durability.timeout_ms
+        if not (writes and wanted):
+            return list(pipe.execute(raise_on_error=False)), ""
+        pipe.execute_command("WAIT", wanted, timeout)
+        *replies, acked = pipe.execute(raise_on_error=False)
+        if isinstance(acked, Exception):
+            raise acked
+        if int(acked) >= wanted:
+            return list(replies), ""
+        return list(replies), (
+            f"only {acked} of {wanted} replica(s) of {self.url} confirmed a write within "
+            f"{timeout}ms (durability=replicated): it is on the primary, but a failover "
+            "may lose it; retry (an enqueue is safe to retry with an idempotency key)"
+        )
 
     def _each(self, calls: Mapping[str, Call]) -> dict[str, Any]:
         """Run one script call per queue in a pipelined round trip: per queue its reply, or

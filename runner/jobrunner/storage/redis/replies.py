@@ -1,10 +1,10 @@
 """What the Redis scripts return and what job hashes hold, by name, and how to read it.
 
-Scripts reply with flat lists (LEASE: five values a job; EXPIRED: Redis's time,
-then nine values a lease; JOBS: six values a job); HMGET returns the record fields in RECORD_FIELDS
-order. The named tuples here give each position its name, and `read_record`
-turns stored fields into a `Record`, showing a stray writer's bytes as a dead
-record with the reason instead of raising.
+Scripts reply with flat lists (LEASE: five values a job, and when to ask again;
+EXPIRED: Redis's time, then nine values a lease; JOBS: six values a job); HMGET returns
+the record fields in RECORD_FIELDS order. The named tuples here give each position its
+name, and `read_record` turns stored fields into a `Record`, showing a stray writer's
+bytes as a dead record with the reason instead of raising.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ RECORD_FIELDS = Stored._fields
 
 
 class Leased(NamedTuple):
-    """One job of a LEASE reply (five values)."""
+    """One job of a LEASE reply (five values a job, then one more when it found fewer jobs
+    than asked: see `lease_reply`)."""
 
     job_id: bytes
     n: int  # the delivery number: the lease token's second half
@@ -77,6 +78,22 @@ class Listed(NamedTuple):
 def groups(flat: Sequence[Any], shape: Callable[..., T], size: int) -> list[T]:
     """A flat script reply read as consecutive groups of `size` values."""
     return [shape(*chunk) for chunk in zip(*[iter(flat)] * size, strict=True)]
+
+
+def lease_reply(flat: Sequence[Any]) -> tuple[list[Leased], float | None]:
+    """The jobs a LEASE reply holds, and when to ask that queue again: 0.0 when it found as
+    many as asked (more may be ready), else the seconds until its first scheduled job is due
+    (the trailing value); None when none is scheduled, or when the queue is paused (an
+    empty reply)."""
+    size = len(Leased._fields)
+    cut = len(flat) - len(flat) % size
+    jobs = groups(flat[:cut], Leased, size)
+    if not flat:
+        return jobs, None
+    if cut == len(flat):
+        return jobs, 0.0
+    due = flat[cut]
+    return jobs, float(due) if due else None
 
 
 def text(value: bytes | str) -> str:

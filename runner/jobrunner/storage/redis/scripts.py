@@ -14,7 +14,8 @@ and a seventh where it needs one (the owner's set jr:{Q}:owner:OWNER, the
 idempotency key jr:{Q}:idem:KEY, the rate log jr:{Q}:rate, the key to set
 aside, or the job listing jr:{Q}:jobs, a zset of job id -> creation time in
 epoch seconds, for `enqueue`, `purge`, `jobs` and `sweep`); `lease` has an
-eighth, the queue's pause jr:{Q}:paused, and `enqueue` the idempotency key. ARGV[1] is
+eighth, the queue's pause jr:{Q}:paused, and `enqueue` (one to a thousand jobs a call, its
+keys and arguments the wire format of docs/wire.md) the idempotency keys. ARGV[1] is
 the prefix `jr:{Q}:`, from which a script derives the keys named by job ids: the job hash
 jr:{Q}:job:ID (fields: msg, score, n, owner, dlv, rec, state, updated,
 run_at, and `cancel` while a cancel of the running job is requested), the owner
@@ -29,7 +30,9 @@ dead record); it is prepended to each script.
 
 Whatever is in Redis may have been written by someone else: before its first
 write, a script checks the type of every key it will use (and that the
-counter holds an integer), and stops with `BROKEN want got key-in-hex` on
+counter holds an integer), where it can by the read it needs anyway (`read` in
+the prelude: the HMGET that reads a job hash proves its type, so leasing and
+acknowledging pay no TYPE a job), and stops with `BROKEN want got key-in-hex` on
 the first that is wrong, so a stray writer's key never leaves a step half
 done. store.py sets aside a key the queue can do without (`aside.lua`: a job
 hash, an owner set, an idempotency key, the rate log) and calls again; any
@@ -59,7 +62,7 @@ class Scripts:
     enqueue: Script
     lease: Script
     extend: Script
-    ack: Script
+    ack_many: Script
     retry: Script
     bury: Script
     release: Script
@@ -78,5 +81,5 @@ class Scripts:
     history: Script
 
     @classmethod
-    def register(cls, client: redis.Redis) -> Scripts:
+    def register(cls, client: redis.Redis | redis.RedisCluster) -> Scripts:
         return cls(**{f.name: client.register_script(source(f.name)) for f in fields(cls)})

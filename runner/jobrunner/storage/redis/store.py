@@ -65,15 +65,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
 import redis
-from redis.backoff import ExponentialWithJitterBackoff
 from redis.commands.core import Script
-from redis.retry import Retry
+from redis.exceptions import ClusterCrossSlotError, RedisClusterException
 
 from jobrunner.job import (
     Job,
@@ -87,6 +86,8 @@ from jobrunner.storage.base import (
     HISTORY_KEEP,
     OUTCOMES,
     Cancel,
+    Done,
+    Found,
     Lease,
     Pause,
     QueueStats,
@@ -99,7 +100,16 @@ from jobrunner.storage.base import (
     decode_pause,
     lost,
 )
-from jobrunner.storage.redis.contain import Call, Containment, scrub
+from jobrunner.storage.redis.connect import (
+    ASYNC,
+    Client,
+    Durability,
+    connect,
+    scrub,
+    trouble,
+)
+from jobrunner.storage.redis.contain import Call, Containment
+from jobrunner.storage.redis.enqueue import rounds
 from jobrunner.storage.redis.keys import (
     CONFIG,
     DAEMONS,
@@ -116,19 +126,19 @@ from jobrunner.storage.redis.keys import (
 from jobrunner.storage.redis.replies import (
     RECORD_FIELDS,
     Expired,
-    Leased,
     Listed,
     Stored,
     as_count,
     fields_record,
     groups,
+    lease_reply,
     read_record,
     record_fields,
     text,
 )
 from jobrunner.storage.redis.scripts import Scripts
 from jobrunner.storage.redis.wake import WakeRelay
-from jobrunner.storage.search import Candidate, Page, Position, Query, collect, passes, start
+from jobrunner.storage.search import Candidate, Page, Position, Query, collect, passes
 from jobrunner.storage.signing import (
     Keys,
     dump_value,
@@ -139,51 +149,36 @@ from jobrunner.storage.signing import (
     unseal,
 )
 
-SOCKET_TIMEOUT, CONNECT_TIMEOUT = 4.0, 3.0  # seconds without an answer, to connect
 CANCEL_TRIES = 5  # reads of a job that keeps moving on while `cancel` tries to catch it
 BATCH = 500  # leases reclaimed, dead jobs purged or expired per script call
+PER_CALL = 1000  # jobs one lease or ack script call takes, well within Lua's unpack() limit
 REGISTER_EVERY = 60.0  # seconds between re-adding a queue this process uses to jr:queues
 Arg = bytes | str | int | float  # what a script accepts as an argument
 
 
-def connect(url: str) -> redis.Redis:
-    """A thread-safe pooled client; connection problems surface fast, as StorageError.
-
-    A command that gets no answer fails after SOCKET_TIMEOUT (a frozen or partitioned
-    server), retried once: a producer hears of it within seconds, never hangs. The URL's
-    own `?socket_timeout=…&socket_connect_timeout=…` (seconds) win over these.
-    """
-    try:
-        return redis.Redis.from_url(
-            url,
-            socket_timeout=SOCKET_TIMEOUT,
-            socket_connect_timeout=CONNECT_TIMEOUT,
-            health_check_interval=30,
-            retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), 1),
-            encoding_errors="surrogateescape",
-            client_name="jobrunner",
-        )
-    except ValueError as exc:
-        raise StorageError(
-            f"bad storage URL '{redact(url)}': {scrub(str(exc), url)}; "
-            "expected redis://[:password@]host:port/db or rediss://… for TLS"
-        ) from None
-
-
 class RedisStorage(Containment):
-    def __init__(self, client: redis.Redis, url: str, keys: Keys | None = None) -> None:
+    def __init__(
+        self,
+        client: Client,
+        url: str,
+        keys: Keys | None = None,
+        durability: Durability = ASYNC,
+    ) -> None:
         self.url, self.keys = redact(url), keys
         self._raw_url = url
         self._client = client
+        self._durability = durability
         self._lua = Scripts.register(client)
         self._relay = WakeRelay(client)
         self._registered: dict[str, float] = {}  # queue -> when we last added it to jr:queues
         self._broken: dict[str, tuple[str, bytes | None, str]] = {}  # queue -> reason, key, want
         self._swept: dict[str, str] = {}  # queue -> the listing score `expire` swept up to
+        self._spans_slots = True  # a command may name keys of several slots (no cluster)
 
     @classmethod
     def from_url(cls, url: str, keys: Keys | None = None) -> RedisStorage:
-        return cls(connect(url), url, keys)
+        client, durability = connect(url)
+        return cls(client, url, keys, durability)
 
     @contextmanager
     def _guard(self, doing: str) -> Iterator[None]:
@@ -195,9 +190,9 @@ class RedisStorage(Containment):
                 f"{self.url} refused our credentials while {doing}: "
                 f"{scrub(str(exc), self._raw_url)} (check the password in the storage URL)"
             ) from None
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
+        except (redis.ConnectionError, redis.TimeoutError, RedisClusterException) as exc:
             raise StorageError(
-                f"cannot reach {self.url} while {doing}: {scrub(str(exc), self._raw_url)}"
+                f"cannot reach {self.url} while {doing}: {scrub(trouble(exc), self._raw_url)}"
             ) from None
         except redis.RedisError as exc:
             raise StorageError(
@@ -249,37 +244,75 @@ class RedisStorage(Containment):
         at: float | None = None,
         idempotency_ttl: float | None = None,
     ) -> str:
-        keys = [*queue_keys(job.queue), listing_key(job.queue)]
-        if job.idempotency_key is not None and idempotency_ttl:
-            keys.append(prefix(job.queue) + "idem:" + job.idempotency_key)
-        ttl = ms(idempotency_ttl) if idempotency_ttl else 0
-        when = "" if at is None else at
-        message = seal(self.keys, job.encode())
-        args: list[Arg] = [prefix(job.queue), job.id, message, job.priority, delay, when, ttl]
-        args.append(repr(start(job.created)))
-        with self._guard(f"enqueueing job {job.id}"):
-            self._register(job.queue)
-            return text(self._one(job.queue, self._lua.enqueue, keys, args))
+        [job_id] = self.enqueue_many([job], delay=delay, at=at, idempotency_ttl=idempotency_ttl)
+        return job_id
+
+    def enqueue_many(
+        self,
+        jobs: Sequence[Job],
+        *,
+        delay: float = 0.0,
+        at: float | None = None,
+        idempotency_ttl: float | None = None,
+    ) -> list[str]:
+        """One script call per queue per chunk (enqueue.py), each round pipelined."""
+        ids = [""] * len(jobs)
+        doing = f"enqueueing job {jobs[0].id}" if len(jobs) == 1 else f"enqueueing {len(jobs)} jobs"
+        with self._guard(doing):
+            plan = rounds(jobs, self.keys, delay=delay, at=at, idempotency_ttl=idempotency_ttl)
+            for calls in plan:
+                for queue in calls:
+                    self._register(queue)
+                replies = self._each(
+                    {q: (self._lua.enqueue, chunk.keys, chunk.args) for q, chunk in calls.items()}
+                )
+                for queue, chunk in calls.items():
+                    if isinstance(replies[queue], QueueBroken):
+                        raise replies[queue]
+                    for place, job_id in zip(chunk.places, replies[queue], strict=True):
+                        ids[place] = text(job_id)
+        return ids
 
     # -- workers -----------------------------------------------------------
 
     def lease(self, queue: str, owner: str, *, count: int, lease_for: float) -> list[Lease]:
-        keys = [*queue_keys(queue), prefix(queue) + "owner:" + owner, paused_key(queue)]
-        with self._guard(f"leasing from queue {queue}"):
-            self._register(queue)  # a stray writer's queue is reclaimed too
-            try:
-                flat = self._one(
-                    queue, self._lua.lease, keys, [prefix(queue), owner, count, lease_for]
-                )
-            except QueueBroken:
-                return []  # logged once; the queue waits until its key is fixed
+        return self.lease_many({queue: count}, owner, lease_for=lease_for)[queue].leases
+
+    def lease_many(
+        self, wants: Mapping[str, int], owner: str, *, lease_for: float
+    ) -> dict[str, Found]:
+        """One call of the lease script per queue, all pipelined; a broken queue (logged once)
+        finds nothing and waits until its key is fixed."""
+        calls: dict[str, Call] = {
+            q: (
+                self._lua.lease,
+                [*queue_keys(q), prefix(q) + "owner:" + owner, paused_key(q)],
+                [prefix(q), owner, min(count, PER_CALL), lease_for],
+            )
+            for q, count in wants.items()
+            if count > 0
+        }
+        found = {q: Found([], 0.0) for q in wants}  # asked for none: gave all it was asked
+        if not calls:
+            return found
+        with self._guard(f"leasing from queue {', '.join(calls)}"):
+            for queue in calls:
+                self._register(queue)  # a stray writer's queue is reclaimed too
+            replies = self._each(calls)
+        for queue, reply in replies.items():
+            broken = isinstance(reply, QueueBroken)
+            found[queue] = Found([], None) if broken else self._found(queue, reply)
+        return found
+
+    def _found(self, queue: str, reply: list[Any]) -> Found:
+        jobs, due_in = lease_reply(reply)
         leases = []
-        for j in groups(flat, Leased, len(Leased._fields)):
+        for j in jobs:
             raw, refused = unseal(self.keys, bytes(j.raw))
             token, job_id = f"{text(j.job_id)}:{j.n}", text(j.job_id)
             deliveries, history = as_count(j.deliveries), bool(j.history)
             leases.append(Lease(token, job_id, queue, raw, deliveries, refused, history))
-        return leases
+        return Found(leases, due_in)
 
     def wait(self, queues: Sequence[str], timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -297,32 +330,42 @@ class RedisStorage(Containment):
         A queue whose keys hold the wrong type (`lease` says so), or that is paused, has
         nothing due.
         """
-        pipe = self._client.pipeline(transaction=False)
-        pipe.time()
-        for queue in queues:
-            pipe.exists(paused_key(queue))
-            pipe.zcard(prefix(queue) + "ready")
-            pipe.zrange(prefix(queue) + "scheduled", 0, 0, withscores=True)
-        (seconds, micros), *replies = pipe.execute(raise_on_error=False)
+
+        def ask(pipe: Any) -> None:
+            for queue in queues:
+                pipe.exists(paused_key(queue))
+                pipe.zcard(prefix(queue) + "ready")
+                pipe.zrange(prefix(queue) + "scheduled", 0, 0, withscores=True)
+
+        now, replies = self._timed(ask)
         replies = [None if isinstance(r, redis.ResponseError) else r for r in replies]
         paused, ready, first = replies[0::3], replies[1::3], replies[2::3]
         served = [(r, f) for p, r, f in zip(paused, ready, first, strict=True) if not p]
         if any(ready for ready, _ in served):
             return 0.0
         firsts = [first[0][1] for _, first in served if first]
-        return max(0.0, min(firsts) - seconds - micros / 1e6) if firsts else None
+        return max(0.0, min(firsts) - now) if firsts else None
 
     def wake(self) -> None:
         self._relay.wake()
 
-    def extend(self, owner: str, lease_for: float) -> int:
-        with self._guard(f"extending the leases of {owner}"):
-            return sum(self._per_owner(self._lua.extend, owner, lease_for))
+    def moment(self) -> int:
+        self._relay.subscribe(0.0)  # listening from now on (started once)
+        return self._relay.moment()
 
-    def _per_owner(self, script: Script, owner: str, *args: Any) -> list[int]:
+    def woken(self, since: int, queues: Collection[str], timeout: float) -> tuple[int, set[str]]:
+        return self._relay.woken(since, queues, timeout)
+
+    def extend(self, owner: str, lease_for: float, queues: Collection[str] | None = None) -> int:
+        with self._guard(f"extending the leases of {owner}"):
+            return sum(self._per_owner(self._lua.extend, owner, lease_for, queues=queues))
+
+    def _per_owner(
+        self, script: Script, owner: str, *args: Any, queues: Collection[str] | None = None
+    ) -> list[int]:
         calls: dict[str, Call] = {
             q: (script, [*queue_keys(q), prefix(q) + "owner:" + owner], [prefix(q), owner, *args])
-            for q in self._queues()
+            for q in (self._queues() if queues is None else sorted(queues))
         }
         return [as_count(n) for n in self._each(calls).values() if not isinstance(n, QueueBroken)]
 
@@ -334,9 +377,35 @@ class RedisStorage(Containment):
             return False
 
     def ack(self, lease: Lease, record: Record, keep_for: float) -> bool:
-        args: list[Arg] = [*self._delivery(lease), *record_fields(record), ms(keep_for)]
-        with self._guard(f"acknowledging job {lease.job_id}"):
-            return self._settle(lease.queue, self._lua.ack, args)
+        return self.ack_many([Done(lease, record, keep_for)])[0]
+
+    def ack_many(self, done: Sequence[Done]) -> list[bool]:
+        """One call of the ack script per queue (PER_CALL acks at most), all pipelined; the
+        acks of a broken queue (logged once) answer False."""
+        answers: list[bool] = []
+        what = f"job {done[0].lease.job_id}" if len(done) == 1 else f"{len(done)} jobs"
+        with self._guard(f"acknowledging {what}"):
+            for start in range(0, len(done), PER_CALL):
+                answers += self._acks(done[start : start + PER_CALL])
+        return answers
+
+    def _acks(self, done: Sequence[Done]) -> list[bool]:
+        places: dict[str, list[int]] = {}  # queue -> the places of its acks in `done`
+        for i, d in enumerate(done):
+            places.setdefault(d.lease.queue, []).append(i)
+        calls: dict[str, Call] = {}
+        for queue, mine in places.items():
+            args: list[Arg] = [prefix(queue)]
+            for d in (done[i] for i in mine):
+                args += [d.lease.job_id, d.lease.token.rpartition(":")[2]]
+                args += [*record_fields(d.record), ms(d.keep_for)]
+            calls[queue] = (self._lua.ack_many, queue_keys(queue), args)
+        answers = [False] * len(done)
+        for queue, reply in self._each(calls).items():
+            if not isinstance(reply, QueueBroken):
+                for i, answer in zip(places[queue], reply, strict=True):
+                    answers[i] = bool(answer)
+        return answers
 
     def _delivery(self, lease: Lease) -> list[str]:
         return [prefix(lease.queue), lease.job_id, lease.token.rpartition(":")[2]]
@@ -363,10 +432,14 @@ class RedisStorage(Containment):
         with self._guard(f"releasing the leases of {owner}"):
             return sum(self._per_owner(self._lua.release, owner))
 
+    def queue_names(self) -> list[str]:
+        with self._guard("listing the queues"):
+            return self._queues()
+
     def reclaim(self, policies: Mapping[str, Redelivery], default: Redelivery) -> list[Reclaimed]:
         moved: list[Reclaimed] = []
         with self._guard("reclaiming expired leases"):
-            queues = self._queues()
+            queues = self._expiring(self._queues())
             while queues:
                 replies = self._per_queue(self._lua.expired, queues, BATCH)
                 plans = {
@@ -384,6 +457,38 @@ class RedisStorage(Containment):
                 # A full batch that moved something: there may be more.
                 queues = [q for q in plans if len(plans[q]) == 8 * BATCH and done.get(q)]
         return moved
+
+    def _expiring(self, queues: list[str]) -> list[str]:
+        """The queues whose first lease expired (or whose lease index does not read: the
+        script's containment deals with it): one ZRANGE each, not a script per queue, and
+        none when no queue holds a lease at all."""
+        if self._none_exist([prefix(q) + "leased" for q in queues]):
+            return []
+        now, firsts = self._timed(
+            lambda pipe: [pipe.zrange(prefix(q) + "leased", 0, 0, withscores=True) for q in queues]
+        )
+        return [
+            queue
+            for queue, first in zip(queues, firsts, strict=True)
+            if isinstance(first, redis.ResponseError) or (first and first[0][1] < now)
+        ]
+
+    def _none_exist(self, keys: list[str]) -> bool:
+        """Whether no key of `keys` exists, asked with one EXISTS: an idle daemon's looks at
+        a thousand queues' pause and lease keys mostly find none, and then cost one command,
+        not one each. A key of any type counts (an empty set or sorted set does not exist),
+        so the full look still meets what a stray writer left. On a cluster, whose client
+        splits a multi-key EXISTS into a round trip per slot, and on a cluster-enabled server
+        (CROSSSLOT), the full look is cheaper, or the only one."""
+        if not keys:
+            return True
+        if not self._spans_slots or isinstance(self._client, redis.RedisCluster):
+            return False
+        try:
+            return self._client.exists(*keys) == 0
+        except ClusterCrossSlotError:
+            self._spans_slots = False
+            return False
 
     def _plan_lost(self, queue: str, reply: list[Any], policy: Redelivery) -> list[Any]:
         """REQUEUE_LOST's arguments for the expired leases of one EXPIRED reply."""
@@ -420,19 +525,19 @@ class RedisStorage(Containment):
     def pause(self, pause: Pause) -> None:
         with self._guard(f"pausing queue {pause.queue}"):
             self._register(pause.queue)  # so that `paused` finds it
-            self._client.set(paused_key(pause.queue), pause.encode())  # whatever was there
+            self._write(lambda pipe: pipe.set(paused_key(pause.queue), pause.encode()))
 
     def resume(self, queue: str) -> bool:
         with self._guard(f"resuming queue {queue}"):
-            pipe = self._client.pipeline(transaction=False)
-            pipe.delete(paused_key(queue))
-            pipe.publish(prefix(queue) + "wake", "1")  # waiters slept through its due jobs
-            deleted, _ = pipe.execute()
+            [deleted] = self._write(lambda pipe: pipe.delete(paused_key(queue)))
+            self._client.publish(prefix(queue) + "wake", "1")  # waiters slept through due jobs
         return bool(deleted)
 
     def paused(self) -> dict[str, Pause]:
         with self._guard("reading the paused queues"):
             queues = self._queues()
+            if self._none_exist([paused_key(queue) for queue in queues]):
+                return {}
             pipe = self._client.pipeline(transaction=False)
             for queue in queues:
                 pipe.get(paused_key(queue))
@@ -678,7 +783,7 @@ class RedisStorage(Containment):
 
     def publish(self, document: Mapping[str, Any]) -> None:
         with self._guard("publishing the configuration"):
-            self._client.set(CONFIG, dump_value(self.keys, document))
+            self._write(lambda pipe: pipe.set(CONFIG, dump_value(self.keys, document)))
 
     def published(self) -> dict[str, Any] | None:
         with self._guard("reading the published configuration"):
@@ -709,7 +814,7 @@ class RedisStorage(Containment):
 
     def set_value(self, key: str, value: Any) -> None:
         with self._guard(f"writing {key}"):
-            self._client.set(f"jr:value:{key}", dump_value(self.keys, value))
+            self._write(lambda pipe: pipe.set(f"jr:value:{key}", dump_value(self.keys, value)))
 
     def beat(self, daemon: str, info: Mapping[str, Any], ttl: float) -> None:
         with self._guard(f"recording the heartbeat of {daemon}"):
@@ -721,7 +826,7 @@ class RedisStorage(Containment):
             self._daemons_index(lambda pipe: pipe.srem(DAEMONS, daemon))
             self._client.delete(f"jr:daemon:{daemon}")
 
-    def _daemons_index(self, change: Callable[[redis.Redis], Any]) -> Any:
+    def _daemons_index(self, change: Callable[[Client], Any]) -> Any:
         """Change jr:daemons; of the wrong type, it is set aside first (the beats rebuild it)."""
         try:
             return change(self._client)

@@ -4,15 +4,24 @@ One thread per storage listens on the pattern `jr:*:wake` (the scripts
 publish there when a queue's ready set stops being empty, or a new earliest
 scheduled job appears) and bumps a mark per queue; waiters sleep on a
 condition until a mark of theirs moves.
+
+A daemon's fetcher (worker/feed.py) asks which queues were signalled since a moment
+(`moment`, `woken`): each signal takes the next number of one counter and is noted
+against its queue, so "since" is a number, however many queues there are.
+
+On a Redis Cluster the channels are classic (not sharded) pub/sub: every node forwards
+a PUBLISH to all the others, so one subscription on any node hears every queue. Behind
+Sentinel, a lost subscription is made again on whichever server is primary then.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import redis
+from redis.exceptions import RedisClusterException
 
 WAKE_PATTERN = "jr:*:wake"
 LISTEN_POLL = 0.25  # how often the listener checks for close()
@@ -26,11 +35,14 @@ class WakeRelay:
     a (re)subscription every waiter looks again: messages may have been missed.
     """
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis | redis.RedisCluster) -> None:
         self._client = client
         self._changed = threading.Condition()
         self._epoch = 0  # bumped by wake() and on (re)subscribing
         self._marks: dict[str, int] = {}
+        self._signals = 0  # every signal noted so far; the latest per queue in _last
+        self._last: dict[str, int] = {}
+        self._everyone = 0  # the signal number of the last (re)subscription or wake()
         self._subscribed = threading.Event()
         self._closed = threading.Event()
         self._thread: threading.Thread | None = None
@@ -61,9 +73,33 @@ class WakeRelay:
                     lambda: self._closed.is_set() or self.seen(queues) != seen, timeout
                 )
 
+    def moment(self) -> int:
+        """Where the signals stand: take it before looking for jobs, then ask `woken`."""
+        with self._changed:
+            return self._signals
+
+    def woken(self, since: int, queues: Collection[str], timeout: float) -> tuple[int, set[str]]:
+        """The queues of `queues` signalled after `since`, waiting up to `timeout` for one
+        (every one of them after a (re)subscription, when messages may have been missed, or
+        `wake()`; none on timeout or close), and the moment the answer goes up to."""
+
+        def signalled() -> set[str]:
+            if self._everyone > since:
+                return set(queues)
+            return {q for q in queues if self._last.get(q, 0) > since}
+
+        with self._changed:
+            found = signalled()
+            if not found and timeout > 0 and not self._closed.is_set():
+                self._changed.wait_for(lambda: self._closed.is_set() or bool(signalled()), timeout)
+                found = signalled()
+            return self._signals, found
+
     def wake(self) -> None:
         with self._changed:
             self._epoch += 1
+            self._signals += 1
+            self._everyone = self._signals
             self._changed.notify_all()
 
     def close(self) -> None:
@@ -80,7 +116,7 @@ class WakeRelay:
                 if not pubsub.subscribed:
                     pubsub.psubscribe(WAKE_PATTERN)
                 message = pubsub.get_message(timeout=LISTEN_POLL)
-            except (redis.RedisError, OSError):
+            except (redis.RedisError, RedisClusterException, OSError):
                 self._subscribed.clear()
                 self._closed.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
@@ -95,10 +131,14 @@ class WakeRelay:
             if message["type"] == "psubscribe":
                 self._subscribed.set()
                 self._epoch += 1
+                self._signals += 1
+                self._everyone = self._signals
             elif message["type"] == "pmessage":
                 channel = message["channel"]
                 if isinstance(channel, bytes):
                     channel = channel.decode("utf-8", "surrogateescape")
                 queue = channel[len("jr:{") : -len("}:wake")]
                 self._marks[queue] = self._marks.get(queue, 0) + 1
+                self._signals += 1
+                self._last[queue] = self._signals
             self._changed.notify_all()

@@ -33,7 +33,7 @@ import math
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -43,6 +43,8 @@ from jobrunner.job import Job, Record, State, Unreadable, unreadable_record
 from jobrunner.storage.base import (
     HISTORY_KEEP,
     Cancel,
+    Done,
+    Found,
     Lease,
     Pause,
     QueueStats,
@@ -66,10 +68,12 @@ from jobrunner.storage.signing import (
     seal,
     unseal,
 )
+from jobrunner.storage.sqlite.checkpoint import AUTOCHECKPOINT_PAGES, Checkpoints
 from jobrunner.storage.sqlite.schema import create
 from jobrunner.storage.sqlite.wake import Changes
 
 BUSY_SECONDS = 30.0  # how long a write waits for another process's lock before it fails
+SPINS = (0.0001, 0.0002, 0.0004, 0.0008, 0.0016, 0.0032)  # seconds between first tries (_begin)
 JSON = "(typeof(data) = 'text' AND json_valid(data))"  # SQL: a record's data is JSON text
 NUMBER = "typeof({0}) IN ('integer', 'real')"  # SQL: column {0} holds a number
 WHOLE = "(typeof({0}) = 'integer' AND {0} BETWEEN 0 AND 1e15)"  # SQL: a sane counter
@@ -84,6 +88,7 @@ class SqliteStorage:
         self.url = f"sqlite:///{self.path}"
         self._lock = threading.RLock()
         self._changed = threading.Condition()
+        self._version = 0  # commits noticed (wake.py) or made here that may make a job due
         self._watcher: threading.Thread | None = None
         self._closed = threading.Event()
         try:
@@ -92,6 +97,11 @@ class SqliteStorage:
             create(self._db)
         except (OSError, sqlite3.Error) as exc:
             raise StorageError(f"cannot open {self.url}: {exc}") from None
+        checkpoints = Checkpoints(self.path, self._connect, self._closed)  # off the commits
+        self._checkpoints = threading.Thread(
+            target=checkpoints.run, name="jobrunner-sqlite-checkpoint", daemon=True
+        )
+        self._checkpoints.start()
 
     @classmethod
     def from_url(cls, url: str, keys: Keys | None = None) -> SqliteStorage:
@@ -109,6 +119,7 @@ class SqliteStorage:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
+        db.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")  # checkpoint.py
         db.text_factory = _text  # a stray writer's text that is not UTF-8 reads, with U+FFFD
         return db
 
@@ -125,7 +136,7 @@ class SqliteStorage:
         raises `StorageError`, like an unreachable Redis: the caller retries or reports.
         """
         with self._lock, self._errors():
-            self._db.execute("BEGIN IMMEDIATE")
+            self._begin()
             try:
                 yield self._db
             except BaseException:
@@ -135,6 +146,26 @@ class SqliteStorage:
             self._db.execute("COMMIT")
         if wake:
             self.wake()
+
+    def _begin(self) -> None:
+        """BEGIN IMMEDIATE: the write lock, tried again after short sleeps while another
+        process holds it (SPINS), then with SQLite's own busy handler for the rest of the
+        busy timeout. That handler sleeps 1, 2, 5, 10 ms… between tries: a lock held for
+        a fraction of a millisecond by a daemon's lease or ack cost a producer 1 to 3 ms."""
+        db = self._db
+        db.execute("PRAGMA busy_timeout=0")
+        try:
+            for pause in SPINS:
+                try:
+                    db.execute("BEGIN IMMEDIATE")
+                    return
+                except sqlite3.OperationalError as exc:
+                    if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                        raise
+                time.sleep(pause)
+        finally:
+            db.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
+        db.execute("BEGIN IMMEDIATE")
 
     def _read(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
         with self._lock, self._errors():
@@ -157,24 +188,57 @@ class SqliteStorage:
         at: float | None = None,
         idempotency_ttl: float | None = None,
     ) -> str:
+        [job_id] = self.enqueue_many([job], delay=delay, at=at, idempotency_ttl=idempotency_ttl)
+        return job_id
+
+    def enqueue_many(
+        self,
+        jobs: Sequence[Job],
+        *,
+        delay: float = 0.0,
+        at: float | None = None,
+        idempotency_ttl: float | None = None,
+    ) -> list[str]:
+        """One write transaction for the batch. Messages and records are encoded before
+        it, so the database is locked (and the workers' leases and acks wait) only for
+        the lookups and the inserts."""
         now = time.time()
         run_at = at if at is not None else now + delay
+        state = State.SCHEDULED if run_at > now else State.QUEUED
+        rows = [(j.id, j.queue, j.priority, run_at, seal(self.keys, j.encode())) for j in jobs]
+        records = [
+            (j.id, j.queue, state.value, Record(j, state, updated=now, run_at=run_at).encode())
+            for j in jobs
+        ]
+        ids = [job.id for job in jobs]
         with self._write(wake=True) as db:
-            if job.idempotency_key is not None and idempotency_ttl:
-                row = db.execute(
-                    "SELECT job_id FROM idempotency WHERE queue = ? AND key = ? AND expires > ?",
-                    (job.queue, job.idempotency_key, now),
-                ).fetchone()
-                if row:
-                    return str(row[0])
-                db.execute(
-                    "INSERT OR REPLACE INTO idempotency VALUES (?, ?, ?, ?)",
-                    (job.queue, job.idempotency_key, job.id, now + idempotency_ttl),
+            waiting = {
+                _name(row[0])
+                for row in db.execute(
+                    "SELECT id FROM queue WHERE id IN (SELECT value FROM json_each(?))",
+                    (json.dumps(ids),),
                 )
-            self._insert(db, job, run_at)
-            state = State.SCHEDULED if run_at > now else State.QUEUED
-            self._put_record(db, Record(job, state, updated=now, run_at=run_at), None)
-        return job.id
+            }
+            fresh = []
+            for n, job in enumerate(jobs):
+                if job.idempotency_key is not None and idempotency_ttl:
+                    earlier = _claim(db, job, job.idempotency_key, now, idempotency_ttl)
+                    if earlier is not None:
+                        ids[n] = earlier
+                        continue
+                if job.id not in waiting:  # waiting or running already: a retried call
+                    waiting.add(job.id)
+                    fresh.append(n)
+            db.executemany(
+                "INSERT INTO queue (id, queue, priority, run_at, body) VALUES (?, ?, ?, ?, ?)",
+                [rows[n] for n in fresh],
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO record (id, queue, state, data, updated, expires, created)"
+                " VALUES (?, ?, ?, ?, ?, NULL, ?)",
+                [(*records[n], now, start(jobs[n].created)) for n in fresh],
+            )
+        return ids
 
     def _insert(self, db: sqlite3.Connection, job: Job, run_at: float) -> None:
         db.execute(
@@ -200,32 +264,56 @@ class SqliteStorage:
     # -- workers -----------------------------------------------------------
 
     def lease(self, queue: str, owner: str, *, count: int, lease_for: float) -> list[Lease]:
+        return self.lease_many({queue: count}, owner, lease_for=lease_for)[queue].leases
+
+    def lease_many(
+        self, wants: Mapping[str, int], owner: str, *, lease_for: float
+    ) -> dict[str, Found]:
+        """Every queue's lease in one write transaction; messages are unsealed after it."""
         now = time.time()
+        taken = {}
         with self._write() as db:
-            if db.execute("SELECT 1 FROM paused WHERE queue = ?", (queue,)).fetchone():
-                return []  # paused: its jobs wait
-            rows = db.execute(
-                "UPDATE queue SET owner = ?, lease_until = ?, delivery = CASE WHEN "
-                f"{WHOLE.format('delivery')} THEN delivery + 1 ELSE 1 END"
-                " WHERE seq IN ("
-                " SELECT seq FROM queue WHERE queue = ? AND owner IS NULL"
-                f" AND (run_at <= ? OR NOT {NUMBER.format('run_at')})"
-                " ORDER BY priority, seq LIMIT ?)"
-                " RETURNING priority, seq, id, body, deliveries, delivery",
-                (owner, now + lease_for, queue, now, count),
-            ).fetchall()
-            rows.sort(key=lambda row: (_rank(row[0]), row[1]))
-            histories = [self._running(db, _name(row[2]), now) for row in rows]
-        leases = []
-        for (_, seq, job_id, body, deliveries, delivery), history in zip(
-            rows, histories, strict=True
-        ):
-            raw, refused = unseal(self.keys, _bytes(body))
-            token = f"{seq}:{delivery}"
-            leases.append(
-                Lease(token, _name(job_id), queue, raw, _count(deliveries), refused, history)
-            )
-        return leases
+            for queue, count in wants.items():
+                taken[queue] = self._take(db, queue, owner, count, now, now + lease_for)
+        found = {}
+        for queue, (rows, histories, due_in) in taken.items():
+            leases = []
+            for (_, seq, job_id, body, deliveries, delivery), history in zip(
+                rows, histories, strict=True
+            ):
+                raw, refused = unseal(self.keys, _bytes(body))
+                token, again = f"{seq}:{delivery}", _count(deliveries)
+                leases.append(Lease(token, _name(job_id), queue, raw, again, refused, history))
+            found[queue] = Found(leases, due_in)
+        return found
+
+    def _take(
+        self, db: sqlite3.Connection, queue: str, owner: str, count: int, now: float, until: float
+    ) -> tuple[list[Any], list[bool], float | None]:
+        """Lease up to `count` due rows of `queue`: the rows, whether each job has history,
+        and when to ask again (`Found.due_in`)."""
+        if db.execute("SELECT 1 FROM paused WHERE queue = ?", (queue,)).fetchone():
+            return [], [], None  # paused: its jobs wait
+        rows = db.execute(
+            "UPDATE queue SET owner = ?, lease_until = ?, delivery = CASE WHEN "
+            f"{WHOLE.format('delivery')} THEN delivery + 1 ELSE 1 END"
+            " WHERE seq IN ("
+            " SELECT seq FROM queue WHERE queue = ? AND owner IS NULL"
+            f" AND (run_at <= ? OR NOT {NUMBER.format('run_at')})"
+            " ORDER BY priority, seq LIMIT ?)"
+            " RETURNING priority, seq, id, body, deliveries, delivery",
+            (owner, until, queue, now, max(count, 0)),
+        ).fetchall()
+        rows.sort(key=lambda row: (_rank(row[0]), row[1]))
+        histories = [self._running(db, _name(row[2]), now) for row in rows]
+        if len(rows) >= count:
+            return rows, histories, 0.0
+        [(first,)] = db.execute(
+            "SELECT MIN(run_at) FROM queue WHERE queue = ? AND owner IS NULL"
+            f" AND {NUMBER.format('run_at')}",
+            (queue,),
+        ).fetchall()
+        return rows, histories, None if first is None else max(0.0, first - now)
 
     def _running(self, db: sqlite3.Connection, job_id: str, now: float) -> bool:
         """Mark the job's record running; whether it holds earlier attempts (or is unreadable:
@@ -258,7 +346,28 @@ class SqliteStorage:
 
     def wake(self) -> None:
         with self._changed:
+            self._version += 1
             self._changed.notify_all()
+
+    def moment(self) -> int:
+        self._watch()
+        with self._changed:
+            return self._version
+
+    def woken(self, since: int, queues: Collection[str], timeout: float) -> tuple[int, set[str]]:
+        """Every commit may have made a job due, in any queue: after one, the queues with
+        a job waiting (due or scheduled; paused or not) are named, one indexed look each."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._version != since, timeout)
+            version = self._version
+        if version == since:
+            return since, set()
+        with self._lock, self._errors():
+            look = self._db.execute
+            if look("SELECT 1 FROM queue WHERE owner IS NULL LIMIT 1").fetchone() is None:
+                return version, set()  # nothing waits anywhere (a heartbeat's commit): one look
+            sql = "SELECT 1 FROM queue WHERE queue = ? AND owner IS NULL LIMIT 1"
+            return version, {q for q in queues if look(sql, (q,)).fetchone()}
 
     def _watch(self) -> None:
         """Start (once) the thread that notices other processes' commits."""
@@ -270,7 +379,7 @@ class SqliteStorage:
                 )
                 self._watcher.start()
 
-    def extend(self, owner: str, lease_for: float) -> int:
+    def extend(self, owner: str, lease_for: float, queues: Collection[str] | None = None) -> int:
         with self._write() as db:
             cursor = db.execute(
                 "UPDATE queue SET lease_until = ? WHERE owner = ?", (time.time() + lease_for, owner)
@@ -294,13 +403,20 @@ class SqliteStorage:
     # the delivery that holds the job now writes its record.
 
     def ack(self, lease: Lease, record: Record, keep_for: float) -> bool:
+        return self.ack_many([Done(lease, record, keep_for)])[0]
+
+    def ack_many(self, done: Sequence[Done]) -> list[bool]:
+        """Every ack in one write transaction, each fenced by its own token."""
+        answers = []
         with self._write() as db:
-            held = self._take_lease(db, lease)
-            if held:
-                now = time.time()
-                self._put_record(db, record, now + keep_for)
-                _tally(db, lease.queue, record.state.value, now)
-        return held
+            now = time.time()
+            for d in done:
+                held = self._take_lease(db, d.lease)
+                if held:
+                    self._put_record(db, d.record, now + d.keep_for)
+                    _tally(db, d.lease.queue, d.record.state.value, now)
+                answers.append(held)
+        return answers
 
     def retry(self, lease: Lease, job: Job, delay: float, record: Record) -> bool:
         with self._write(wake=True) as db:
@@ -345,7 +461,7 @@ class SqliteStorage:
     def reclaim(self, policies: Mapping[str, Redelivery], default: Redelivery) -> list[Reclaimed]:
         now = time.time()
         moved = []
-        with self._write(wake=True) as db:
+        with self._write() as db:  # it wakes the workers (below) only if it moved a job
             expired = db.execute(
                 "SELECT seq, id, queue, deliveries, owner FROM queue WHERE owner IS NOT NULL"
                 f" AND (lease_until < ? OR NOT {NUMBER.format('lease_until')})",
@@ -371,6 +487,8 @@ class SqliteStorage:
                     (deliveries + 1, seq),
                 )
                 self._put_record(db, replace(record, state=State.QUEUED), None)
+        if moved:
+            self.wake()
         return moved
 
     # -- pausing -------------------------------------------------------------
@@ -524,6 +642,13 @@ class SqliteStorage:
         with self._write() as db:
             return db.execute(sql, args).rowcount
 
+    def queue_names(self) -> list[str]:
+        rows = self._read(
+            "SELECT DISTINCT queue FROM queue WHERE typeof(queue) = 'text'"
+            " UNION SELECT DISTINCT queue FROM record WHERE typeof(queue) = 'text'"
+        )
+        return sorted(str(queue) for (queue,) in rows)
+
     def stats(self) -> dict[str, QueueStats]:
         """Counts by queue, and since when its longest-waiting ready job has been due; a queue
         name a stray writer stored as other than text is shown as text (a blob's bytes,
@@ -641,6 +766,7 @@ class SqliteStorage:
         self.wake()
         if self._watcher is not None:
             self._watcher.join(timeout=1)
+        self._checkpoints.join(timeout=1)
         with self._lock:
             self._db.close()
 
@@ -700,6 +826,22 @@ def _name(value: Any) -> str:
     if isinstance(value, str):
         return value
     return _bytes(value).decode("utf-8", errors="replace")
+
+
+def _claim(db: sqlite3.Connection, job: Job, key: str, now: float, ttl: float) -> str | None:
+    """The id of the job holding idempotency `key` in the job's queue, if one does (within
+    its ttl); else None, and `job` holds the key for `ttl` seconds from `now`."""
+    row = db.execute(
+        "SELECT job_id FROM idempotency WHERE queue = ? AND key = ? AND expires > ?",
+        (job.queue, key, now),
+    ).fetchone()
+    if row:
+        return str(row[0])
+    db.execute(
+        "INSERT OR REPLACE INTO idempotency VALUES (?, ?, ?, ?)",
+        (job.queue, key, job.id, now + ttl),
+    )
+    return None
 
 
 def _rank(priority: Any) -> float:

@@ -20,13 +20,26 @@ local function check(key, want)
   local got = redis.call('TYPE', key)['ok']
   if got ~= want and got ~= 'none' then broken(key, want, got) end
 end
+-- A read that checks its key's type on the way (one command, not TYPE and the read):
+-- `cmd` fails on a key of another type than `want`, before the caller writes anything.
+local function read(want, cmd, key, ...)
+  local got = redis.pcall(cmd, key, ...)
+  if type(got) == 'table' and got.err then
+    local is = redis.call('TYPE', key)['ok']
+    if is ~= want then broken(key, want, is) end
+    error(got)
+  end
+  return got
+end
 -- The counter must hold an integer that INCR accepts and a score can carry exactly.
-local function counter(key)
-  check(key, 'string')
-  local v = redis.call('GET', key)
+local function counted(key, v)
   if v and not (v == '0' or (string.match(v, '^[1-9]%d*$') and #v <= 12)) then
     broken(key, 'counter', 'string')
   end
+end
+local function counter(key)
+  check(key, 'string')
+  counted(key, redis.call('GET', key))
 end
 -- The queue keys (positions in KEYS) a script uses, before it writes. The job
 -- listing jr:{Q}:jobs (a zset) is KEYS[7] of the scripts that use it (enqueue,
@@ -39,11 +52,12 @@ local function sound(...)
 end
 local function hashed(id) check(jobkey(id), 'hash') end
 -- A job's place in the ready set; a stray writer's bytes put it after every real job.
-local function score(id)
-  local s = tonumber(redis.call('HGET', jobkey(id), 'score'))
+local function place(stored)
+  local s = tonumber(stored)
   if not s or s ~= s or s == math.huge or s == -math.huge then return 2e13 end
   return s
 end
+local function score(id) return place(redis.call('HGET', jobkey(id), 'score')) end
 local function held(id, n)
   return redis.call('ZSCORE', KEYS[3], id) and (redis.call('HGET', jobkey(id), 'n') or '') == n
 end
