@@ -30,6 +30,8 @@ class Daemon:
             storage,
             "--log-format",
             "json",
+            # one process unless a test asks for more (tests/daemon/test_processes.py)
+            *(() if "--processes" in args else ("--processes", "1")),
             *args,
         ]
         self.log = log

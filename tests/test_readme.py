@@ -235,7 +235,9 @@ class Newcomer(Daemon):
     def __init__(self, command: str, cwd: Path) -> None:
         super().__init__(cwd / "jobs.d", "", log=cwd / "daemon.log")
         self.command = [sys.executable, "-m", *shlex.split(command)]
-        self.env = dict(os.environ)
+        # the README's machine has two CPUs: the daemon and one worker process, whatever this
+        # machine has
+        self.env = {**os.environ, "JOBRUNNER_PROCESSES": "2"}
 
 
 @dataclass(repr=False)  # a failing test shows its own diff, not all of this
@@ -288,7 +290,8 @@ def run_it(readme: Walkthrough, tmp_path_factory: pytest.TempPathFactory) -> Ite
                 time.sleep(0.1)
                 lines = shell.run(step.command)
             got[step.command], status[step.command] = lines, shell.status
-        log = [e for e in daemon.events() if "job" not in e]  # the start, not the jobs
+        # the start, not the jobs, nor the worker process's own lines (left out in the README)
+        log = [e for e in daemon.events() if "job" not in e and "process" not in e]
         raw = daemon.log.read_text().splitlines()
 
         # "the change applies within a second, and the log prints the plan (`~ queue …`)"
@@ -325,6 +328,8 @@ def _fields(line: str) -> tuple[str, str, dict[str, str]]:
     fields = {}
     for key, value in re.findall(r'(\w+)=("(?:[^"\\]|\\.)*"|\S+)', match["fields"] or ""):
         fields[key] = _normalise(json.loads(value) if value.startswith('"') else value)
+        if key == "pid":
+            fields[key] = "<pid>"
     return match["level"].lower(), match["msg"], fields
 
 
@@ -334,6 +339,8 @@ def _event(entry: dict[str, Any]) -> tuple[str, str, dict[str, str]]:
     for key, value in entry.items():
         if key not in ("ts", "level", "msg") and value not in (None, ""):
             fields[key] = _normalise(f"{value:.3f}" if isinstance(value, float) else str(value))
+            if key == "pid":
+                fields[key] = "<pid>"
     return entry.get("level", "?"), entry["msg"], fields
 
 
@@ -415,6 +422,7 @@ def test_ctrl_c_lets_running_jobs_finish(readme: Walkthrough, run_it: Ran) -> No
     (grace,) = _quoted(readme.run_it, r"for up to `--grace`, (\d+) s\)")
     code, events = run_it.stopped
     assert code == 0
+    events = [e for e in events if "process" not in e]  # the daemon's, not its worker's
     assert [(e["msg"], e.get("grace")) for e in events][:1] == [
         ("stopping: running jobs may finish", float(grace))
     ]

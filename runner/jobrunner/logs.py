@@ -11,6 +11,7 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Mapping
 from typing import Any
 
 LOGGER = logging.getLogger("jobrunner")
@@ -45,17 +46,32 @@ class HumanFormatter(logging.Formatter):
         return text
 
 
-def setup(fmt: str = "auto", level: str = "info") -> None:
-    """Send jobrunner's (and Huey's) logs to stderr in the chosen format."""
+def setup(fmt: str = "auto", level: str = "info", always: Mapping[str, Any] | None = None) -> None:
+    """Send jobrunner's (and Huey's) logs to stderr in the chosen format; `always`: fields
+    every line carries (a worker process's `process` number)."""
     if fmt == "auto":
         fmt = "human" if sys.stderr.isatty() else "json"
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else HumanFormatter())
+    if always:
+        handler.addFilter(_Always(always))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.getLogger("huey").setLevel(logging.WARNING)
     logging.getLogger("uvicorn").setLevel(logging.WARNING)  # the web server's start and stop
+
+
+class _Always(logging.Filter):
+    """Adds the same fields to every line."""
+
+    def __init__(self, fields: Mapping[str, Any]) -> None:
+        super().__init__()
+        self.fields = dict(fields)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.fields = {**getattr(record, "fields", {}), **self.fields}
+        return True
 
 
 def _iso(created: float) -> str:

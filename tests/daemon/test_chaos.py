@@ -80,7 +80,14 @@ def test_sigkill_mid_job_loses_nothing(
             print(f"    {job}: (victim?, phase, seconds after the kill) {runs}")
     assert set(starts) == set(ids), "every job ran"
     assert duplicates <= victim_runs, "only jobs the killed daemon held ran twice"
-    assert len(duplicates) <= 8, "at most its workers' and prefetched jobs ran twice"
+    # A job runs twice only if the kill came while it ran (at most its 4 workers' jobs) or
+    # while its acknowledgement waited to be sent with others (worker/acks.py: sent within
+    # 2 ms of the end, plus a round trip; a quarter of a second is ample on a loaded VM).
+    ended = {e["job"]: e["t"] for e in entries if e["phase"] == "end" and e["pid"] == victim}
+    running = {job for job in duplicates if job not in ended}
+    acking = {job for job in duplicates if job in ended and killed_at - ended[job] < 0.25}
+    assert len(running) <= 4, "at most its workers' jobs were running"
+    assert duplicates == running | acking, "a job whose end was acknowledged ran again"
     assert all(store_state == State.SUCCEEDED for store_state in _states(url, ids))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -47,6 +48,26 @@ if TYPE_CHECKING:
     envvar="JOBRUNNER_QUEUES",
     metavar="A,B",
     help="Serve only these queues (comma-separated); default: all.",
+)
+@click.option(
+    "--processes",
+    default="auto",
+    show_default=True,
+    envvar="JOBRUNNER_PROCESSES",
+    metavar="N|auto",
+    callback=lambda ctx, param, value: _processes(value),
+    help="Processes that run jobs: this one and N - 1 worker processes it starts and stops "
+    "with it, so one daemon uses every core; auto: one per CPU this process may use. "
+    "Only roles all and worker run more than one.",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=128,
+    show_default=True,
+    envvar="JOBRUNNER_THREADS",
+    help="Worker threads of one process at most, shared by every queue it serves (never "
+    "fewer than the largest concurrency of one queue).",
 )
 @click.option(
     "--grace",
@@ -111,6 +132,8 @@ def run(
     role: str,
     http: str | None,
     queues: str,
+    processes: int,
+    threads: int,
     grace: float,
     lease_for: float,
     watch: bool,
@@ -142,7 +165,7 @@ def run(
       jobrunner run --role web --http 127.0.0.1:8080   # HTTP only, for the deployment
     """
     from jobrunner import logs
-    from jobrunner.daemon import process
+    from jobrunner.daemon import process, workers
     from jobrunner.storage.signing import BadKey, Keys
 
     if not jobs_dir.is_dir():
@@ -152,7 +175,18 @@ def run(
     except BadKey as exc:
         raise click.UsageError(str(exc)) from None
     services = _http(http, role, jobs_dir)
-    logs.setup(log_format, log_level)
+    number = workers.process_number()
+    logs.setup(log_format, log_level, always={"process": number} if number else None)
+    if role not in ("all", "worker"):
+        processes = 1
+    worker = [sys.executable, "-m", "jobrunner", "run", "--role", "worker", "--processes", "1"]
+    worker += ["--jobs-dir", str(jobs_dir), "--queues", queues, "--grace", f"{grace}s"]
+    worker += ["--threads", str(threads)]
+    worker += ["--lease", f"{lease_for}s", "--watch" if watch else "--no-watch"]
+    worker += ["--strict" if strict else "--no-strict", "--log-format", log_format]
+    worker += ["--log-level", log_level]
+    if signing_key_file is not None:
+        worker += ["--signing-key-file", str(signing_key_file)]
     settings = process.Settings(
         jobs_dir=jobs_dir,
         storage=storage,
@@ -163,8 +197,23 @@ def run(
         watch=watch,
         keys=keys,
         strict=strict,
+        worker_command=tuple(worker),
+        worker_env={"JOBRUNNER_STORAGE": storage},  # not on a command line `ps` shows
+        processes=processes,
+        threads=threads,
     )
     raise SystemExit(process.run(settings, services=services))
+
+
+def _processes(value: str) -> int:
+    """--processes: a whole number of at least 1, or auto (the CPUs this process may use)."""
+    if value.strip().lower() == "auto":
+        from jobrunner.daemon.workers import available_cpus
+
+        return available_cpus()
+    if not value.strip().isdigit() or int(value) < 1:
+        raise click.BadParameter(f"'{value}': give a whole number of at least 1, or auto")
+    return int(value)
 
 
 def _http(value: str | None, role: str, jobs_dir: Path) -> list[HttpServer]:

@@ -19,11 +19,12 @@ import ctypes
 import logging
 import os
 import secrets
+import signal
 import socket
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -31,7 +32,7 @@ from urllib.parse import urlsplit
 
 from jobrunner.alerts.deliver import Alerter
 from jobrunner.config.model import Access, Webhook
-from jobrunner.daemon import watch
+from jobrunner.daemon import watch, workers
 from jobrunner.daemon.notify import Notifier
 from jobrunner.daemon.signals import Signals
 from jobrunner.daemon.upkeep import Upkeep
@@ -45,9 +46,11 @@ from jobrunner.scheduler.loop import Scheduler
 from jobrunner.storage import DEFAULT_URL, Storage, StorageError, open_storage, redact
 from jobrunner.storage.signing import Keys
 from jobrunner.worker.attempt import Plugins
-from jobrunner.worker.pool import Pool
+from jobrunner.worker.pool import THREADS, Pool
 
 RELOAD_RETRY = 2.0  # seconds between tries of a reload that the storage failed
+WORKERS_EXIT = 15.0  # seconds past the grace for worker processes to hand their jobs back
+SETTLE_AT_EXIT = 10.0  # seconds to store the acknowledgements waiting to be sent, at exit
 STALLED = 30.0  # seconds without a main-loop round before /healthz says the daemon is not alive
 M_ARENA_MAX = -8  # mallopt parameter number, from glibc's malloc.h
 
@@ -63,6 +66,12 @@ class Settings:
     watch: bool = True
     keys: Keys | None = None  # signing keys (storage/signing.py)
     strict: bool = True  # as root, refuse job files others could write (reload/strict.py)
+    # `jobrunner run --role worker …` for the worker processes (workers.py), and what their
+    # environment adds (the storage URL: never on a command line others can read)
+    worker_command: tuple[str, ...] = ()
+    worker_env: Mapping[str, str] = field(default_factory=dict)
+    processes: int = 1  # this process and processes - 1 worker processes
+    threads: int = THREADS  # worker threads of one process at most (worker/pool.py)
 
 
 class Service(Protocol):
@@ -97,6 +106,7 @@ def run(
     few_malloc_arenas()
     signals, notifier = Signals(), Notifier()
     signals.install()
+    workers.die_with_parent()  # a worker process of another daemon stops when it does
     daemon_id = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
     event(
         logging.INFO,
@@ -127,11 +137,19 @@ def run(
 
 
 def local(url: str) -> bool:
-    """Whether only this host can reach the storage: SQLite, or Redis on loopback."""
-    if not url.lower().startswith(("redis:", "rediss:")):
+    """Whether only this host can reach the storage: SQLite, or Redis on loopback (every
+    host of a redis+cluster:// or redis+sentinel:// list)."""
+    if not url.lower().startswith(("redis:", "rediss:", "redis+", "rediss+")):
         return True
-    host = (urlsplit(url).hostname or "").lower()
-    return host in ("localhost", "::1") or host.startswith("127.")
+    hosts = urlsplit(url).netloc.rpartition("@")[2].split(",")
+    return all(loopback(host) for host in hosts)
+
+
+def loopback(host: str) -> bool:
+    """Whether `host` (name, name:port, [v6]:port) is this machine's loopback."""
+    name = host.rsplit(":", 1)[0] if host.count(":") == 1 or "]:" in host else host
+    name = name.strip("[]").lower()
+    return name in ("localhost", "::1") or name.startswith("127.")
 
 
 def connect(url: str, keys: Keys | None, signals: Signals, notifier: Notifier) -> Storage | None:
@@ -165,7 +183,14 @@ def build(
     if settings.role in ("all", "worker"):
         plugins = Plugins(registry)
         pool = Pool(
-            storage, daemon_id, in_force.lane, plugins, settings.lease_for, in_force.origin, alert
+            storage,
+            daemon_id,
+            in_force.lane,
+            plugins,
+            settings.lease_for,
+            in_force.origin,
+            alert,
+            threads=settings.threads,
         )
     scheduler = None
     if settings.role in ("all", "scheduler"):
@@ -204,9 +229,16 @@ class Daemon:
             self.info,
             buries_orphans=runtime.pool is not None,
             hold=runtime.pool.hold if runtime.pool is not None else None,
+            holding=runtime.pool.holding if runtime.pool is not None else set,
             alert=alert,
+            shared=workers.parent_pid() is None,  # a worker process leaves them to its daemon
         )
         self._stopped = threading.Event()  # stops the scheduler and the watcher
+        self.workers: workers.WorkerProcesses | None = None
+        if settings.processes > 1 and settings.worker_command:
+            self.workers = workers.WorkerProcesses(
+                settings.worker_command, settings.worker_env, settings.processes - 1
+            )
         self._loop_beat = time.monotonic()  # the main loop's last round (liveness)
 
     def serve(self, services: Sequence[Service] = ()) -> int:
@@ -246,6 +278,8 @@ class Daemon:
             ).start()
         if self.settings.watch:
             watch.start(self.settings.jobs_dir, self.signals.files_changed, self._stopped)
+        if self.workers is not None:
+            self.workers.start()
         event(
             logging.INFO,
             "ready",
@@ -269,6 +303,8 @@ class Daemon:
         while not signals.stops:
             self._loop_beat = time.monotonic()
             self.upkeep.tick()
+            if self.workers is not None:
+                self.workers.tick()
             if self.upkeep.healthy != healthy:  # systemctl status says so at once
                 healthy = self.upkeep.healthy
                 self.notifier.send(f"STATUS={self.status_line()}")
@@ -278,6 +314,8 @@ class Daemon:
             retry = self.reloader.pending and time.monotonic() >= next_retry
             if signals.reload or signals.changed or retry:
                 forced, signals.reload, signals.changed = signals.reload, False, False
+                if forced and self.workers is not None:
+                    self.workers.signal(signal.SIGHUP)  # each watches the files itself
                 self.notifier.reloading()
                 self.reloader.reload(only_if_changed=not forced)
                 self.notifier.send("READY=1", f"STATUS={self.status_line()}")
@@ -298,6 +336,9 @@ class Daemon:
         return {
             "host": socket.gethostname(),
             "pid": os.getpid(),
+            "parent": int(parent)
+            if (parent := os.environ.get(workers.PARENT, "")).isdigit()
+            else None,
             "role": self.settings.role,
             "queues": self.queues(),
             "generation": self.in_force.generation,
@@ -364,6 +405,8 @@ class Daemon:
         grace = self.settings.grace
         event(logging.INFO, "stopping: running jobs may finish", grace=grace)
         self._stopped.set()
+        if self.workers is not None:
+            self.workers.signal(signal.SIGTERM)  # they stop as this one does, with its grace
         pool, scheduler = self.runtime.pool, self.runtime.scheduler
         if scheduler is not None:
             scheduler.wakeup.set()
@@ -374,17 +417,26 @@ class Daemon:
         while any(t.is_alive() for t in threads) and time.monotonic() < deadline:
             if self.signals.stops > 1:
                 event(logging.WARNING, "second signal: exiting now")
+                if self.workers is not None:
+                    self.workers.signal(signal.SIGTERM)  # their second: they exit now too
                 self._hand_back(sum(t.is_alive() for t in threads), "a second stop signal")
                 raise SystemExit(1)  # exit handlers still run (the shell plugin's kills)
             self.signals.event.wait(0.05)
         self._hand_back(sum(t.is_alive() for t in threads), f"--grace {grace:g}s ran out")
+        if self.workers is not None:
+            left = max(0.0, deadline - time.monotonic()) + WORKERS_EXIT
+            if not self.workers.wait(left):
+                event(logging.ERROR, "worker processes did not stop: killing them")
+                self.workers.kill()
 
     def _hand_back(self, unfinished: int, cause: str) -> None:
         """Give back what this daemon holds: running jobs with an `interrupted` attempt."""
-        handed = 0
-        if unfinished and self.runtime.pool is not None:
+        handed, pool = 0, self.runtime.pool
+        if pool is not None:
+            pool.settle_finished(SETTLE_AT_EXIT)  # before release: a finished job stays done
+        if unfinished and pool is not None:
             why = f"daemon {self.id} stopped before the attempt finished ({cause})"
-            handed = self.runtime.pool.hand_back_running(why)
+            handed = pool.hand_back_running(why)
         try:
             released = handed + self.storage.release(self.id)
             if self.upkeep.survey is not None:

@@ -24,6 +24,7 @@ from jobrunner.reload.in_force import InForce
 from jobrunner.storage import Lease, Redelivery, Storage, StorageError, records
 
 PAUSES_EVERY = 0.5  # seconds between reads of the paused queues: a pause holds within a second
+PAUSES_IDLE_EVERY = 5.0  # the same while the daemon holds no job (only the log line waits)
 DAEMONS_EVERY = 5.0  # seconds between looks for lost daemons (at most a heartbeat period)
 BACKLOG_EVERY = 15.0  # seconds between looks at the queues' oldest ready jobs
 
@@ -39,27 +40,31 @@ class Upkeep:
         *,
         buries_orphans: bool,
         hold: Callable[[Set[str], float], None] | None = None,
+        holding: Callable[[], set[str]] = set,
         alert: Alerter | None = None,
+        shared: bool = True,
     ) -> None:
         """`info`: what the heartbeat says of the daemon; `buries_orphans`: it runs workers;
         `hold`: told the paused queues and when their read began (the pool's `hold`);
-        `alert`: told of jobs dead-lettered here, and of what the alert looks find."""
+        `holding`: the queues of the jobs the pool holds (leased, running or being settled);
+        `alert`: told of jobs dead-lettered here, and of what the alert looks find;
+        `shared`: it does the chores one daemon does for all (reclaim expired leases,
+        expire old records, the alert looks), which a daemon's worker processes leave to it."""
         self.storage, self.owner, self.lease_for = storage, owner, lease_for
         self.in_force, self.info, self.buries_orphans = in_force, info, buries_orphans
-        self.hold, self.alert = hold, alert
+        self.hold, self.holding, self.alert = hold, holding, alert
+        self._pauses_read = -PAUSES_IDLE_EVERY  # when the paused queues were last read
         self.survey = Survey(storage, alert, owner) if alert is not None else None
         self.healthy = True
         self.unhealthy_since: float | None = None  # epoch seconds the storage went away
         self._failing: dict[str, str] = {}  # chore -> its last unexpected failure
         beat = max(0.2, lease_for / 3)
-        self.chores: list[tuple[float, Callable[[], Any]]] = [
-            (beat, self.beat),
-            (min(5.0, beat), self.reclaim),
-            (60.0, self.expire),
-        ]
+        self.chores: list[tuple[float, Callable[[], Any]]] = [(beat, self.beat)]
+        if shared:
+            self.chores += [(min(5.0, beat), self.reclaim), (60.0, self.expire)]
         if hold is not None:
             self.chores.append((PAUSES_EVERY, self.pauses))
-        if self.survey is not None:
+        if self.survey is not None and shared:
             self.chores.append((min(DAEMONS_EVERY, beat), self.survey.daemons))
             self.chores.append((BACKLOG_EVERY, self.survey.backlog))
         self.due = [0.0] * len(self.chores)
@@ -94,7 +99,9 @@ class Upkeep:
         self.healthy, self.unhealthy_since = True, None
 
     def beat(self) -> None:
-        self.storage.extend(self.owner, self.lease_for)
+        held = self.holding()
+        if held:  # only where it holds jobs: a thousand idle queues cost nothing
+            self.storage.extend(self.owner, self.lease_for, held)
         self.storage.beat(self.owner, {**self.info(), "healthy": True}, ttl=self.lease_for)
 
     def reclaim(self) -> None:
@@ -127,21 +134,27 @@ class Upkeep:
         `hold` then reads the cancel requests for the jobs it holds (one read for all)."""
         assert self.hold is not None
         read_at = time.monotonic()
+        if not self.holding() and read_at - self._pauses_read < PAUSES_IDLE_EVERY:
+            return  # holding nothing, nothing to keep from starting: a slower look will do
+        self._pauses_read = read_at
         self.hold(set(self.storage.paused()), read_at)
 
     def bury_orphans(self) -> None:
         """Dead-letter the due jobs of queues the configuration in force no longer has.
 
         Only while this daemon runs the published generation, so a daemon left on
-        an older configuration during a rollout never buries a new queue's jobs.
+        an older configuration during a rollout never buries a new queue's jobs. The
+        published document (every entry, large with many) is read only when some queue
+        in storage is not in force: most rounds find none and read just the names.
         """
         force = self.in_force
-        published = records.read_published(self.storage)
-        if force.view is None or published is None or published.hash != force.view.hash:
+        orphans = [queue for queue in self.storage.queue_names() if queue not in force.lanes]
+        if not orphans or force.view is None:
             return
-        for queue in self.storage.stats():
-            if queue in force.lanes:
-                continue
+        published = records.read_published(self.storage)
+        if published is None or published.hash != force.view.hash:
+            return
+        for queue in orphans:
             reason = (
                 f"queue '{queue}' no longer exists in the configuration "
                 f"(generation {force.generation})"

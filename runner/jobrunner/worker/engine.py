@@ -1,4 +1,4 @@
-"""Huey as the execution engine: one Huey consumer per lane, serving our storage.
+"""Huey as the execution engine: one Huey consumer per daemon process, serving every lane.
 
 Huey gives us its consumer (worker threads at the lane's concurrency, health
 checks that restart a dead worker), its task registry and its execute
@@ -6,9 +6,11 @@ pipeline (pre/post-execute hooks and signals). What it lacks for this
 project is added through its extension points, never by patching it
 (docs/architecture.md names them):
 
-- `dequeue` is overridden to *lease* a job from our storage instead of
-  removing it, and hands Huey a task of one stable dispatcher function
-  (registered once; our own lanes decide which handler runs);
+- `dequeue` is overridden to take a job *leased* from our storage (by the
+  feeder, feed.py, for every lane at once) instead of removing one, and hands
+  Huey a task of one stable dispatcher function (registered once; our own lanes
+  decide which handler runs); the consumer's worker threads are shared by every
+  lane, each lane's concurrency bounding how many of them run its jobs;
 - Huey's `execute` is the acknowledgement point: the dispatcher task settles
   each job (ack, retry or bury) before `execute` returns;
 - Huey's own storage seat is a no-op (`_Seat`): messages, delays, retries and
@@ -29,7 +31,9 @@ from huey.consumer import Consumer
 from huey.serializer import Serializer
 from huey.storage import BlackHoleStorage
 
-from jobrunner.worker.serve import LaneWorker
+from jobrunner.storage import Lease
+from jobrunner.worker.feed import Feeder
+from jobrunner.worker.serve import Runner
 
 
 class JsonSerializer(Serializer):  # type: ignore[misc]
@@ -58,22 +62,30 @@ class _Seat(BlackHoleStorage):  # type: ignore[misc]
         raise NotImplementedError("delays and retries are kept in jobrunner's storage")
 
 
-class LaneHuey(Huey):  # type: ignore[misc]
-    """A Huey instance whose queue is one lane of jobrunner's storage."""
+class EngineHuey(Huey):  # type: ignore[misc]
+    """A Huey instance whose queue is every lane the feeder leases for."""
 
-    def __init__(self, worker: LaneWorker) -> None:
+    def __init__(self, feeder: Feeder, runner: Runner) -> None:
         super().__init__(
-            name=worker.name, results=False, serializer=JsonSerializer(), storage_class=_Seat
+            name="jobrunner", results=False, serializer=JsonSerializer(), storage_class=_Seat
         )
-        self.worker = worker
-        self._dispatch = self.task(name="jobrunner.dispatch", retries=0)(worker.dispatch)
+        self.feeder, self.runner = feeder, runner
+        self.retired = threading.Event()  # set when a consumer of another size replaces it
+        self._dispatch = self.task(name="jobrunner.dispatch", retries=0)(self._run)
 
     def dequeue(self) -> Task | None:
-        lease = self.worker.next_lease()
-        return self._dispatch.s(lease) if lease is not None else None
+        taken = self.feeder.take(self.retired)
+        return self._dispatch.s(taken) if taken is not None else None
+
+    def _run(self, taken: tuple[str, Lease, float | None]) -> None:
+        name, lease, asked = taken
+        try:
+            self.runner.dispatch(lease, asked)
+        finally:
+            self.feeder.finished(name)
 
 
-class LaneConsumer(Consumer):  # type: ignore[misc]
+class EngineConsumer(Consumer):  # type: ignore[misc]
     """Huey's thread consumer without signal handlers: the daemon owns signals."""
 
     def _set_signal_handlers(self) -> None:
@@ -83,12 +95,12 @@ class LaneConsumer(Consumer):  # type: ignore[misc]
         return [thread for _, thread in self.worker_threads]
 
 
-def start(worker: LaneWorker, concurrency: int) -> LaneConsumer:
-    """Start serving a lane with `concurrency` worker threads."""
-    huey = LaneHuey(worker)
-    consumer = LaneConsumer(
+def start(feeder: Feeder, runner: Runner, threads: int) -> EngineConsumer:
+    """Start `threads` worker threads taking jobs from `feeder`, run by `runner`."""
+    huey = EngineHuey(feeder, runner)
+    consumer = EngineConsumer(
         huey,
-        workers=concurrency,
+        workers=threads,
         periodic=False,
         worker_type="thread",
         initial_delay=0.05,

@@ -1,10 +1,11 @@
-"""Serving one lane: take leased jobs, run an attempt, and settle each one.
+"""Running leased jobs, of every lane a daemon process serves: run an attempt, settle it.
 
-Settling is the acknowledgement: `ack` (done), `retry` (acknowledge and
-store the next attempt, in one atomic step) or `bury` (dead-letter queue).
-Until then the job stays leased to this daemon, and comes back to the queue
-if the daemon dies. A message that cannot be decoded, or whose lane no longer
-exists, is buried with the reason, never dropped.
+Leases come from the feeder (feed.py), which leases for every lane at once.
+Settling is the acknowledgement: `ack` (done; batched with other jobs' by the
+acker, acks.py), `retry` (acknowledge and store the next attempt, in one atomic
+step) or `bury` (dead-letter queue). Until then the job stays leased to this
+daemon, and comes back to the queue if the daemon dies. A message that cannot be
+decoded, or whose lane no longer exists, is buried with the reason, never dropped.
 
 A paused queue leases nothing: the storage checks the pause in the lease
 itself. A job this lane leased before the pause and had not started yet
@@ -28,7 +29,6 @@ import logging
 import random
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass, replace
 from typing import Any
@@ -37,14 +37,14 @@ from jobrunner import metrics
 from jobrunner.alerts import event as alerts
 from jobrunner.alerts.event import Event
 from jobrunner.job import DEAD_LETTER_RETAIN, Attempt, Job, Record, State, Unreadable, decode
-from jobrunner.logs import event
-from jobrunner.storage import Lease, Storage, StorageError
+from jobrunner.logs import LOGGER, event
+from jobrunner.storage import Done, Lease, Storage, StorageError
 from jobrunner.worker import attempt, retry
+from jobrunner.worker.acks import Acker
 from jobrunner.worker.lane import Lane
 from jobrunner.worker.retry import Status, Verdict
 
 DEAD_RETAIN = DEAD_LETTER_RETAIN.total_seconds()  # for jobs no lane is left to judge
-WAIT_SECONDS = 5.0  # longest a worker sleeps; what may make a job due (or a stop) wakes it sooner
 RATE_MARGIN, RATE_MARGIN_MIN = 0.02, 0.05  # of a rate-limit window, and at least (seconds)
 PAUSE_LOOK = 0.5  # seconds between looks for a pause while waiting for a rate-limit start
 
@@ -57,103 +57,74 @@ class SetupProblem:
     since: float
 
 
-class LaneWorker:
-    """Leases, runs and settles the jobs of one lane for one daemon."""
+class Runner:
+    """Runs and settles the jobs of every lane one daemon process serves."""
 
     def __init__(
         self,
-        name: str,
         storage: Storage,
         owner: str,
         lookup: Callable[[str], Lane | None],
         plugins: attempt.Plugins,
         *,
-        lease_for: float,
-        prefetch: int = 1,
+        acker: Acker,
+        stopping: threading.Event,
+        serves: Callable[[str], bool],
         origin: Callable[[], Mapping[str, Any]] = dict,
         alert: Callable[[Event], None] = lambda _: None,
     ) -> None:
-        self.name, self.storage, self.owner = name, storage, owner
-        self.alert = alert  # told of each job this lane buries
-        self.lookup, self.plugins = lookup, plugins
-        self.lease_for, self.prefetch = lease_for, max(1, prefetch)
+        self.storage, self.owner = storage, owner
+        self.alert = alert  # told of each job a lane buries
+        self.lookup, self.plugins, self.acker = lookup, plugins, acker
+        self.serves = serves  # whether a lane is still served (a reload may drop it)
         self.origin = origin  # generation and commit of the configuration in force
-        self.stopping = threading.Event()
-        self._buffer: deque[Lease] = deque()
-        self._lock = threading.Lock()
-        # by token: the job, when it started, and its cancel event
+        self.stopping = stopping  # set when the daemon stops taking jobs
+        # by token: its lease, the job, when it started, and its cancel event
         self._running: dict[str, tuple[Lease, Job, float, threading.Event]] = {}
         self._cancelled: set[str] = set()  # tokens of held jobs whose cancel was read
-        self.setup_problem: SetupProblem | None = None  # its handler cannot be set up, since when
-        self._paused_at: float | None = None  # when a read that found the queue paused began
-        self._taken: dict[str, float] = {}  # by token: when its lease was asked for
+        self.setup_problems: dict[str, SetupProblem] = {}  # by lane: cannot be set up, since
+        self._paused_at: dict[str, float] = {}  # by lane: when a read that found it paused began
         self._random = random.Random()
 
-    # -- taking work -------------------------------------------------------
+    # -- what it holds ----------------------------------------------------------------
 
-    def next_lease(self) -> Lease | None:
-        """A leased job to run, waiting briefly for one; None when there is none or stopping."""
-        for round_ in range(2):
-            try:
-                with self._lock:
-                    # Checked under the lock: give_back() drains the buffer under it too,
-                    # so no lease taken here can be left stranded in a stopped lane.
-                    if self.stopping.is_set():
-                        return None
-                    if not self._buffer:
-                        asked = time.monotonic()
-                        leases = self.storage.lease(
-                            self.name, self.owner, count=self.prefetch, lease_for=self.lease_for
-                        )
-                        self._taken.update((lease.token, asked) for lease in leases)
-                        self._buffer.extend(leases)
-                    if self._buffer:
-                        return self._buffer.popleft()
-                if round_ == 0:
-                    self.storage.wait([self.name], WAIT_SECONDS)
-            except StorageError as exc:
-                event(logging.ERROR, "storage unreachable", queue=self.name, error=str(exc))
-                self.stopping.wait(1.0)
-                return None
-        return None
+    def running(self) -> list[Lease]:
+        """The leases of the jobs running now."""
+        return [lease for lease, _, _, _ in list(self._running.values())]
 
-    def held(self) -> list[Lease]:
-        """The leases this lane holds: prefetched and running."""
-        with self._lock:
-            buffered = list(self._buffer)
-        return buffered + [lease for lease, _, _, _ in list(self._running.values())]
-
-    def cancel(self, job_ids: Set[str]) -> None:
-        """Stop the held jobs whose cancel was requested (`job_ids`, as the storage says)."""
-        for lease in self.held():
+    def cancel(self, job_ids: Set[str], held: list[Lease]) -> None:
+        """Stop the jobs of `held` whose cancel was requested (`job_ids`, as the storage says)."""
+        for lease in held:
             if lease.job_id in job_ids and lease.token not in self._cancelled:
                 self._cancelled.add(lease.token)
                 running = self._running.get(lease.token)
                 if running is not None:
                     running[3].set()
-                event(logging.INFO, "job cancelled: stopping it", job=lease.job_id, queue=self.name)
+                event(
+                    logging.INFO, "job cancelled: stopping it", job=lease.job_id, queue=lease.queue
+                )
 
-    def give_back(self) -> int:
-        """Return prefetched jobs that no worker started, at once (the lane is stopping)."""
-        with self._lock:
-            leases, self._buffer = list(self._buffer), deque()
+    def give_back(self, leases: list[Lease]) -> int:
+        """Return leased jobs that no worker started, at once (their lane stops being served)."""
         for lease in leases:
-            self._taken.pop(lease.token, None)
             job = self._job_of(lease)  # a refused one is never stored again, so never signed
             if job is not None:
                 self._return(lease, job)
         return len(leases)
 
-    def hold(self, paused: bool, read_at: float) -> None:
-        """Whether the queue is paused, as a read of the storage begun at `read_at`
+    def hold(self, lane: str, paused: bool, read_at: float) -> None:
+        """Whether lane `lane`'s queue is paused, as a read of the storage begun at `read_at`
         (`time.monotonic()`) found: a job leased before then does not start while it is."""
-        self._paused_at = read_at if paused else None
+        if paused:
+            self._paused_at[lane] = read_at
+        else:
+            self._paused_at.pop(lane, None)
 
-    def _before_pause(self, asked: float | None) -> bool:
+    def _before_pause(self, lane: str, asked: float | None) -> bool:
         """Whether a lease asked for at `asked` may predate the pause in force: if so, its
         job must not start. A lease asked for after a read that found the queue paused was
         granted, so the queue was resumed since: it starts."""
-        paused_at = self._paused_at
+        paused_at = self._paused_at.get(lane)
         return paused_at is not None and asked is not None and asked < paused_at
 
     def _return(self, lease: Lease, job: Job, why: str = "") -> None:
@@ -168,25 +139,27 @@ class LaneWorker:
 
     # -- running it ----------------------------------------------------------
 
-    def dispatch(self, lease: Lease) -> None:
-        """Run one delivered job to its settlement (or put it back: its queue was paused)."""
-        asked = self._taken.pop(lease.token, None)
+    def dispatch(self, lease: Lease, asked: float | None) -> None:
+        """Run one delivered job to its settlement (or put it back: its queue was paused),
+        `asked` being when its lease was asked for."""
+        name = lease.queue
         job = self._job_of(lease)
         if job is None:
             return
-        lane = self.lookup(self.name)
+        lane = self.lookup(name)
         if lane is None:
-            reason = f"queue '{self.name}' no longer exists in the configuration"
+            reason = f"queue '{name}' no longer exists in the configuration"
             record = Record(job, State.DEAD, reason=reason, updated=time.time())
             if self.storage.bury(lease, record, DEAD_RETAIN):
                 self.alert(alerts.job_dead(record, alerts.QUEUE_REMOVED, record.updated))
-            event(logging.WARNING, "job dead", job=job.id, queue=self.name, reason=reason)
+            event(logging.WARNING, "job dead", job=job.id, queue=name, reason=reason)
             return
         if not self._wait_for_rate(lane, asked):
-            return  # stopping while rate-limited: the job stays leased and is released at exit
-        if self._before_pause(asked):
-            self._return(lease, job, f"queue '{self.name}' was paused before the job started")
-            event(logging.INFO, "queue paused: job put back unstarted", job=job.id, queue=self.name)
+            self._return(lease, job)  # stopping, or the lane is no longer served
+            return
+        if self._before_pause(name, asked):
+            self._return(lease, job, f"queue '{name}' was paused before the job started")
+            event(logging.INFO, "queue paused: job put back unstarted", job=job.id, queue=name)
             return
         cancel = threading.Event()
         self._running[lease.token] = (lease, job, time.time(), cancel)
@@ -228,14 +201,14 @@ class LaneWorker:
                     deliveries=lease.deliveries,
                 )
                 handed += self.storage.retry(lease, job, 0.0, record)
-                metrics.JOBS.labels(self.name, "interrupted").inc()
+                metrics.JOBS.labels(lease.queue, "interrupted").inc()
             except StorageError as exc:  # the lease is released, or expires, all the same
                 event(logging.ERROR, "could not record the hand-back", job=job.id, error=str(exc))
         return handed
 
     def _wait_for_rate(self, lane: Lane, asked: float | None) -> bool:
-        """Take a start from the lane's rate limit; False if stopping first. A pause stops
-        the wait at once (the job is put back)."""
+        """Take a start from the lane's rate limit; False if stopping first, or once the lane
+        is no longer served. A pause stops the wait at once (the job is put back)."""
         limit = lane.rate_limit
         if limit is None:
             return True
@@ -249,9 +222,9 @@ class LaneWorker:
                 return True
             until = time.monotonic() + wait
             while (left := until - time.monotonic()) > 0:
-                if self.stopping.wait(min(left, PAUSE_LOOK)):
+                if self.stopping.wait(min(left, PAUSE_LOOK)) or not self.serves(lane.name):
                     return False
-                if self._before_pause(asked):
+                if self._before_pause(lane.name, asked):
                     return True
 
     def _settle(self, lease: Lease, lane: Lane, job: Job, outcome: attempt.Outcome) -> None:
@@ -280,14 +253,18 @@ class LaneWorker:
             deliveries=lease.deliveries,
             extra={**self.origin(), "file": lane.source.file, "line": lane.source.line},
         )
-        if decision.verdict is Verdict.DONE:
-            keep = policy.retain_completed.total_seconds()
-            held = self._persist(lambda: self.storage.ack(lease, record, keep))
-        elif decision.verdict is Verdict.CANCELLED:
-            record = replace(record, state=State.CANCELLED, reason=decision.reason)
-            keep = policy.dead_letter_retain.total_seconds()
-            held = self._persist(lambda: self.storage.ack(lease, record, keep))
-        elif decision.verdict is Verdict.RETRY:
+        if decision.verdict in (Verdict.DONE, Verdict.CANCELLED):
+            keep = policy.retain_completed
+            if decision.verdict is Verdict.CANCELLED:
+                record = replace(record, state=State.CANCELLED, reason=decision.reason)
+                keep = policy.dead_letter_retain
+
+            def acked(held: bool | None) -> None:
+                self._report(lease, lane, job, outcome, decision, record, held)
+
+            self.acker.ack(Done(lease, record, keep.total_seconds()), acked)
+            return
+        if decision.verdict is Verdict.RETRY:
             record = replace(record, state=State.RETRYING, reason=outcome.error)
             held = self._persist(
                 lambda: self.storage.retry(lease, job.next_attempt(), decision.delay, record)
@@ -295,8 +272,22 @@ class LaneWorker:
         else:
             reason = f"{decision.reason}: {outcome.error_type}: {outcome.error}".rstrip(": ")
             record = replace(record, state=State.DEAD, reason=reason)
-            keep = policy.dead_letter_retain.total_seconds()
-            held = self._persist(lambda: self.storage.bury(lease, record, keep))
+            keep_dead = policy.dead_letter_retain.total_seconds()
+            held = self._persist(lambda: self.storage.bury(lease, record, keep_dead))
+        self._report(lease, lane, job, outcome, decision, record, held)
+
+    def _report(
+        self,
+        lease: Lease,
+        lane: Lane,
+        job: Job,
+        outcome: attempt.Outcome,
+        decision: retry.Decision,
+        record: Record,
+        held: bool | None,
+    ) -> None:
+        """Log, count and alert a settlement once it is stored (`held`: whether the lease was
+        still held; None: not stored, the daemon stopped first)."""
         if held is not None:
             self._log(job, lane, outcome, decision, held)
         if held:
@@ -323,18 +314,19 @@ class LaneWorker:
     def _note_setup(self, lane: Lane, outcome: attempt.Outcome) -> None:
         """Keep (and log once) that the handler cannot be set up; clear it once it can."""
         if outcome.error_type != attempt.SETUP_ERROR:
-            self.setup_problem = None
+            self.setup_problems.pop(lane.name, None)
             return
-        if self.setup_problem is None or self.setup_problem.error != outcome.error:
+        known = self.setup_problems.get(lane.name)
+        if known is None or known.error != outcome.error:
             event(
                 logging.ERROR,
                 "handler cannot be set up; its jobs fail until it can",
-                queue=self.name,
+                queue=lane.name,
                 file=lane.source.file,
                 line=lane.source.line,
                 error=outcome.error,
             )
-            self.setup_problem = SetupProblem(outcome.error, outcome.ended)
+            self.setup_problems[lane.name] = SetupProblem(outcome.error, outcome.ended)
 
     def _persist(self, write: Callable[[], bool]) -> bool | None:
         """Settle, retrying while the storage is unreachable; None if we stopped first.
@@ -372,7 +364,7 @@ class LaneWorker:
 
     def _bury_unreadable(self, lease: Lease, why: str) -> None:
         text = lease.raw.decode("utf-8", errors="replace")[:2000]
-        placeholder = Job(id=lease.job_id, queue=self.name, payload=text)
+        placeholder = Job(id=lease.job_id, queue=lease.queue, payload=text)
         record = Record(placeholder, State.DEAD, reason=why, updated=time.time())
         if self.storage.bury(lease, record, DEAD_RETAIN):
             self.alert(alerts.job_dead(record, alerts.UNREADABLE, record.updated))
@@ -380,14 +372,18 @@ class LaneWorker:
             logging.ERROR,
             "unreadable message buried",
             job=lease.job_id,
-            queue=self.name,
+            queue=lease.queue,
             reason=why,
         )
 
     def _log(
         self, job: Job, lane: Lane, outcome: attempt.Outcome, decision: retry.Decision, held: bool
     ) -> None:
-        level = logging.INFO if decision.verdict is Verdict.DONE else logging.WARNING
+        # Success is DEBUG: at thousands of jobs a second a line each would cost a tenth of the
+        # daemon's CPU and drown what needs reading; metrics and history count them all.
+        level = logging.DEBUG if decision.verdict is Verdict.DONE else logging.WARNING
+        if held and not LOGGER.isEnabledFor(level):
+            return
         message = {
             Verdict.DONE: "job succeeded",
             Verdict.RETRY: "job failed, will retry",

@@ -1,0 +1,276 @@
+"""Leasing for every lane of a daemon process: one fetcher, one storage call a round.
+
+Worker threads never ask the storage for work: they take leases from the lanes'
+buffers kept here (`take`), round robin over the lanes that hold a lease and have
+a free place within their concurrency. One fetcher thread fills the buffers: in
+one round trip (`Storage.lease_many`) it asks, for every lane with room, as many
+jobs as the lane may run at once plus as many again to start next, and learns
+from the same call when each lane may have more (`Found.due_in`).
+
+A lane that found nothing is not asked again until its queue is signalled (an
+enqueue, a retry or delay come due, a resume: `Storage.woken`), its first
+scheduled job is due, or RESYNC passes. An idle daemon with a thousand lanes
+thus makes one call for them all every ten seconds, and a busy one makes one
+call per round for all its lanes, not one per worker thread. The listener
+thread leases at once for a signalled lane, so a new job does not wait for the
+fetcher's round.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from jobrunner.logs import event
+from jobrunner.storage import Lease, Storage, StorageError
+
+# Every lane with room is asked again, signalled or not, every RESYNC seconds, or every
+# lane / RESYNC_RATE seconds when longer: a job put in without a signal (a stray writer's,
+# a producer of its own) waits that long at most, and a thousand idle lanes cost little.
+RESYNC, RESYNC_RATE = 5.0, 100.0
+TAKE_WAIT = 60.0  # seconds a worker thread waits in `take` before Huey's loop looks again
+RETRY_AFTER = 1.0  # seconds before asking again after the storage failed
+LISTEN_WAIT = 1.0  # seconds the listener waits for a signal before it looks at the lanes again
+
+
+@dataclass(slots=True)
+class Slot:
+    """One lane as the feeder keeps it."""
+
+    concurrency: int
+    buffer: deque[Lease] = field(default_factory=deque)  # leased, not started
+    busy: int = 0  # taken by a worker thread, not finished
+    due_at: float = 0.0  # monotonic time from which to ask the storage again
+    signalled: bool = False  # its queue was signalled since it was last asked
+    leasing: bool = False  # a lease for it is under way (by the fetcher or the listener)
+    asked: dict[str, float] = field(default_factory=dict)  # by token: when it was leased
+
+    def least(self) -> int:
+        """The room worth a lease: half its concurrency (one for a lane of one)."""
+        return max(1, self.concurrency // 2)
+
+    def room(self) -> int:
+        """How many more jobs to lease: what it may run at once, and one fewer to start next
+        (so a lane that runs one job at a time holds no job it has not started: the next
+        one can still be cancelled outright, or run by another daemon)."""
+        return 2 * self.concurrency - 1 - self.busy - len(self.buffer)
+
+
+class Feeder:
+    """The leases of every lane one daemon process serves, and the thread that takes them."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        owner: str,
+        lease_for: float,
+        give_back: Callable[[str, list[Lease]], None],
+    ) -> None:
+        self.storage, self.owner, self.lease_for = storage, owner, lease_for
+        self._give_back = give_back  # leases of a lane no longer served, to put back
+        self._slots: dict[str, Slot] = {}
+        self._stocked: dict[str, None] = {}  # lanes holding leases not started, in turn
+        lock = threading.Lock()
+        self._changed = threading.Condition(lock)  # worker threads wait here for a lease
+        self._room = threading.Condition(lock)  # the fetcher waits here for room or a signal
+        self._closed = False
+        self._threads: list[threading.Thread] = []
+
+    # -- the lanes served ----------------------------------------------------------
+
+    def serve(self, name: str, concurrency: int) -> None:
+        """Serve lane `name` at `concurrency` (again: its concurrency changes, its jobs stay)."""
+        with self._changed:
+            slot = self._slots.get(name)
+            if slot is None:
+                self._slots[name] = Slot(concurrency)
+            else:
+                slot.concurrency = concurrency
+            self._changed.notify_all()
+            self._room.notify()
+        if not self._threads:
+            for title, run in (("jobrunner-fetch", self._run), ("jobrunner-listen", self._listen)):
+                thread = threading.Thread(target=run, name=title, daemon=True)
+                thread.start()
+                self._threads.append(thread)
+
+    def drop(self, name: str) -> list[Lease]:
+        """Stop serving lane `name`; the leases it held that no worker started."""
+        with self._changed:
+            slot = self._slots.pop(name, None)
+            self._stocked.pop(name, None)
+            self._changed.notify_all()
+            self._room.notify()
+        return list(slot.buffer) if slot else []
+
+    def close(self) -> dict[str, list[Lease]]:
+        """Stop leasing and handing out; by lane, the leases no worker started."""
+        with self._changed:
+            self._closed = True
+            left = {name: list(slot.buffer) for name, slot in self._slots.items() if slot.buffer}
+            for slot in self._slots.values():
+                slot.buffer.clear()
+            self._stocked.clear()
+            self._changed.notify_all()
+            self._room.notify()
+        self.storage.wake()
+        return left
+
+    def nudge(self) -> None:
+        """Wake every worker thread waiting for a lease (some were retired: they leave)."""
+        with self._changed:
+            self._changed.notify_all()
+
+    def held(self) -> list[Lease]:
+        """Leases taken from storage that no worker started yet."""
+        with self._changed:
+            return [lease for slot in self._slots.values() for lease in slot.buffer]
+
+    # -- worker threads ------------------------------------------------------------
+
+    def take(self, retired: threading.Event) -> tuple[str, Lease, float | None] | None:
+        """A lease to run, its lane, and when it was asked for; None after TAKE_WAIT without
+        one, once closed, or once `retired` (the worker's consumer is being replaced)."""
+        deadline = time.monotonic() + TAKE_WAIT
+        with self._changed:
+            while not self._closed and not retired.is_set():
+                found = self._next()
+                if found is not None:
+                    return found
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._changed.wait(left)
+        return None
+
+    def _next(self) -> tuple[str, Lease, float | None] | None:
+        """The first lease, in turn over the lanes holding some, that may start now."""
+        for name in list(self._stocked):
+            slot = self._slots[name]
+            if slot.busy < slot.concurrency:
+                lease = slot.buffer.popleft()
+                slot.busy += 1
+                del self._stocked[name]
+                if slot.buffer:
+                    self._stocked[name] = None  # to the back of the line
+                return name, lease, slot.asked.pop(lease.token, None)
+        return None
+
+    def finished(self, name: str) -> None:
+        """A worker thread is done with a job of lane `name` (its place is free)."""
+        with self._changed:
+            slot = self._slots.get(name)
+            if slot is not None and slot.busy > 0:
+                slot.busy -= 1
+                if slot.buffer:
+                    self._changed.notify()  # a lease of it that waited for a free place
+                if slot.room() == slot.least():
+                    self._room.notify()  # room enough to lease again: wake the fetcher
+
+    # -- the fetcher and the listener ------------------------------------------------
+
+    def _run(self) -> None:
+        """Lease for the lanes that want jobs and may have some; else sleep until one may."""
+        resync_at = time.monotonic() + RESYNC
+        while True:
+            with self._changed:
+                if self._closed:
+                    return
+                now = time.monotonic()
+                if now >= resync_at:  # a job may have come without a signal
+                    for slot in self._slots.values():
+                        slot.due_at = min(slot.due_at, now)
+                    resync_at = now + max(RESYNC, len(self._slots) / RESYNC_RATE)
+                first = resync_at
+                for slot in self._slots.values():
+                    if not (slot.signalled or slot.due_at <= now):
+                        first = min(first, slot.due_at)
+                wants = self._wants(self._slots, now)
+                if not wants:
+                    self._room.wait(first - now)
+                    continue
+            self._lease(wants)
+
+    def _wants(self, names: Iterable[str], now: float) -> dict[str, int]:
+        """How many jobs to lease now, by lane, for the lanes of `names` that have room and
+        may have jobs (signalled, or due); marked as being leased for (called locked)."""
+        wants = {}
+        for name in names:
+            slot = self._slots.get(name)
+            if slot is None or slot.leasing or slot.room() < slot.least():
+                continue  # being leased for, or full enough: a finished job wakes us
+            if slot.signalled or slot.due_at <= now:
+                wants[name] = slot.room()
+                slot.signalled = False  # a signal from now on asks again
+                slot.leasing = True
+        return wants
+
+    def _listen(self) -> None:
+        """Lease for the lanes whose queue was signalled, at once (a new job starts without
+        waiting for the fetcher), or mark them for the fetcher when they have no room."""
+        since = self.storage.moment()
+        while True:
+            with self._changed:
+                if self._closed:
+                    return
+                names = list(self._slots)
+            try:
+                before = since
+                since, signalled = self.storage.woken(before, names, LISTEN_WAIT)
+                with self._changed:
+                    added = self._slots.keys() - set(names)
+                if added:  # served meanwhile: their signals since `before` count too
+                    signalled |= self.storage.woken(before, added, 0.0)[1]
+            except StorageError:
+                with self._changed:
+                    self._room.wait(RETRY_AFTER)
+                continue
+            if not signalled:
+                continue
+            with self._changed:
+                for name in signalled:
+                    slot = self._slots.get(name)
+                    if slot is not None:
+                        slot.signalled = True
+                wants = self._wants(signalled, time.monotonic())
+                self._room.notify()  # those with no room now: the fetcher, once they have
+            if wants:
+                self._lease(wants)
+
+    def _lease(self, wants: dict[str, int]) -> None:
+        """Lease what `wants` asks (lanes `_wants` marked), and hand the leases out."""
+        asked = time.monotonic()
+        try:
+            found = self.storage.lease_many(wants, self.owner, lease_for=self.lease_for)
+        except StorageError as exc:
+            event(logging.ERROR, "storage unreachable", error=str(exc))
+            found = {}
+            with self._changed:
+                for name in wants:
+                    if name in self._slots:
+                        self._slots[name].due_at = asked + RETRY_AFTER
+        stray: dict[str, list[Lease]] = {}
+        with self._changed:
+            for name in wants:
+                if name in self._slots:
+                    self._slots[name].leasing = False
+            self._room.notify()
+            for name, got in found.items():
+                slot = self._slots.get(name)
+                if slot is None or self._closed:
+                    stray[name] = got.leases  # dropped meanwhile: they go back
+                    continue
+                slot.buffer.extend(got.leases)
+                if slot.buffer:
+                    self._stocked.setdefault(name, None)
+                slot.asked.update((lease.token, asked) for lease in got.leases)
+                slot.due_at = math.inf if got.due_in is None else asked + got.due_in
+                self._changed.notify(len(got.leases))
+        for name, leases in stray.items():
+            if leases:
+                self._give_back(name, leases)

@@ -1,0 +1,160 @@
+"""`jobrunner run --processes N`: one daemon runs jobs in N processes, each reloading within a
+second; the first alone fires ticks (each once); a worker process that dies is started again;
+a stop reaches every process, and a killed daemon leaves no worker process behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import run_cli
+from daemon_proc import Daemon, lines, wait_until
+
+from jobrunner.daemon.workers import available_cpus
+from jobrunner.job import Job, State, new_id
+from jobrunner.storage import Storage
+
+QUEUE = """\
+version: 1
+queues:
+  work:
+    handler: python
+    params: {callable: "jobapp:record"}
+    concurrency: 2
+"""
+
+CRON = """\
+version: 1
+cron:
+  beat:
+    every: 1s
+    handler: python
+    params: {callable: "jobapp:record"}
+    overlap: allow
+"""
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"  # not a zombie
+
+
+def workers(daemon: Daemon) -> list[int]:
+    """The pids of the worker processes the daemon said it started."""
+    return [e["pid"] for e in daemon.events() if e.get("msg") == "worker process started"]
+
+
+def ready(daemon: Daemon, count: int) -> list[dict[str, Any]]:
+    wait_until(
+        lambda: sum(e.get("msg") == "ready" for e in daemon.events()) >= count,
+        what=f"{count} processes ready",
+    )
+    return [e for e in daemon.events() if e.get("msg") == "ready"]
+
+
+def test_jobs_run_in_every_process_and_a_stop_reaches_them_all(
+    tmp_path: Path, url: str, store: Storage, daemons: Callable[..., Daemon], jobs_dir: Any
+) -> None:
+    out = tmp_path / "out.jsonl"
+    daemon = daemons(jobs_dir(**{"q.yaml": QUEUE}), url, "--processes", "3")
+    started = ready(daemon, 3)
+    assert [e["crons"] for e in started].count(0) >= 2  # worker processes fire no ticks
+    children = workers(daemon)
+    assert len(children) == 2 and all(alive(pid) for pid in children)
+
+    ids = [
+        store.enqueue(Job(new_id(), "work", {"out": str(out), "n": n, "sleep": 0.2}))
+        for n in range(30)
+    ]
+    wait_until(
+        lambda: all((r := store.record(i)) is not None and r.state is State.SUCCEEDED for i in ids),
+        what="every job succeeded",
+    )
+    pids = {line["pid"] for line in lines(out)}
+    assert pids == {daemon.process.pid, *children}  # type: ignore[union-attr]
+
+    assert daemon.stop() == 0
+    wait_until(lambda: not any(alive(pid) for pid in children), what="workers stopped", timeout=10)
+
+
+def test_a_worker_process_that_dies_is_started_again(
+    tmp_path: Path, url: str, daemons: Callable[..., Daemon], jobs_dir: Any
+) -> None:
+    daemon = daemons(jobs_dir(**{"q.yaml": QUEUE}), url, "--processes", "2")
+    ready(daemon, 2)
+    [first] = workers(daemon)
+    os.kill(first, signal.SIGKILL)
+    exited = daemon.wait_for(
+        lambda e: e.get("msg") == "worker process exited; starting it again", what="noticed"
+    )
+    assert exited["pid"] == first and exited["status"] == "killed by SIGKILL"
+    wait_until(lambda: len(workers(daemon)) == 2, what="started again", timeout=10)
+    second = workers(daemon)[1]
+    assert second != first and alive(second)
+    assert daemon.stop() == 0
+    wait_until(lambda: not alive(second), what="worker stopped", timeout=10)
+
+
+def test_a_killed_daemon_leaves_no_worker_process(
+    tmp_path: Path, url: str, daemons: Callable[..., Daemon], jobs_dir: Any
+) -> None:
+    daemon = daemons(jobs_dir(**{"q.yaml": QUEUE}), url, "--processes", "3")
+    ready(daemon, 3)
+    children = workers(daemon)
+    daemon.kill()  # SIGKILL: no chance to pass anything on
+    wait_until(
+        lambda: not any(alive(pid) for pid in children),
+        what="the orphaned workers stopped",
+        timeout=15,
+    )
+
+
+def test_a_reload_applies_in_every_process_and_ticks_fire_once(
+    tmp_path: Path, url: str, daemons: Callable[..., Daemon], jobs_dir: Any
+) -> None:
+    jobs = jobs_dir(**{"q.yaml": QUEUE})
+    daemon = daemons(jobs, url, "--processes", "3")
+    ready(daemon, 3)
+    (jobs / "cron.yaml").write_text(CRON)
+    wait_until(
+        lambda: sum(e.get("msg") == "plan: + cron beat" for e in daemon.events()) == 3,
+        what="every process applied the change",
+        timeout=10,
+    )
+    wait_until(lambda: len(fired(daemon)) >= 4, what="a few ticks", timeout=15)
+    ticks = Counter(e["tick"] for e in fired(daemon))
+    assert max(ticks.values()) == 1, ticks  # only the first process fires, and once
+    runs = Counter(e["job"] for e in fired(daemon))
+    assert max(runs.values()) == 1
+
+
+def fired(daemon: Daemon) -> list[dict[str, Any]]:
+    return [e for e in daemon.events() if e.get("msg") == "cron fired" and e.get("cron") == "beat"]
+
+
+@pytest.mark.parametrize(
+    ("cpu_max", "expected"),
+    [("max 100000", 2), ("150000 100000", 2), ("50000 100000", 1), ("garbage", 2), (None, 2)],
+)
+def test_auto_is_one_process_per_cpu_within_a_container_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cpu_max: str | None, expected: int
+) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0, 1})
+    cgroup = tmp_path / "cpu.max"
+    if cpu_max is not None:
+        cgroup.write_text(cpu_max + "\n")
+    assert available_cpus(cgroup) == expected
+
+
+def test_a_bad_process_count_is_a_usage_error(jobs_dir: Any) -> None:
+    result = run_cli("run", "--jobs-dir", str(jobs_dir(**{"q.yaml": QUEUE})), "--processes", "0")
+    assert result.returncode == 2
+    assert "'0': give a whole number of at least 1, or auto" in result.stderr
