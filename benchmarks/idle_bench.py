@@ -1,7 +1,8 @@
 """What an idle daemon costs (goal: at most 1 % of a core and 60 MB RSS).
 
 Starts `jobrunner run` with nothing to do and measures the CPU time it uses
-over `--seconds` (after a warm-up) and its resident memory at the end, for:
+over `--seconds` (after a warm-up) and its resident memory at the end (RSS and
+PSS, summed over the daemon and its worker processes), for:
 
 - the repository's sample `jobs.d/` (2 queues, 4 cron entries);
 - 1,000 cron entries that enqueue into one queue, none due during the run;
@@ -53,16 +54,53 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def pss_mb(pid: int) -> float:
+    """Proportional set size: pages shared with other processes count by their share,
+    so the sum over a daemon and its forked workers is what they cost together."""
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def tree(pid: int) -> list[int]:
+    """The process and all its descendants (`jobrunner run --processes N` has children)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            todo += [int(child) for child in task.read_text().split()]
+    return found
+
+
+def idle_cost(pid: int, seconds: float, warmup: float) -> dict[str, float]:
+    """CPU % of a core over `seconds` after `warmup`, and memory, summed over the tree."""
+    time.sleep(warmup)
+    pids = tree(pid)
+    before, start = sum(cpu_seconds(p) for p in pids), time.monotonic()
+    time.sleep(seconds)
+    pids = [p for p in pids if Path(f"/proc/{p}").exists()]
+    used, elapsed = sum(cpu_seconds(p) for p in pids) - before, time.monotonic() - start
+    return {
+        "cpu_percent": 100 * used / elapsed,
+        "rss_mb": sum(rss_mb(p) for p in pids),
+        "pss_mb": sum(pss_mb(p) for p in pids),
+        "processes": len(pids),
+    }
+
+
 def measure(name: str, url: str, jobs: Path, seconds: float, warmup: float) -> None:
-    daemon = Daemon(jobs, url, log=jobs.parent / f"{name}.log").start()
+    # default flags: one process per CPU (the tests' Daemon runs one unless told)
+    daemon = Daemon(jobs, url, "--processes", "auto", log=jobs.parent / f"{name}.log").start()
     assert daemon.process is not None
-    pid = daemon.process.pid
     try:
-        time.sleep(warmup)
-        before, start = cpu_seconds(pid), time.monotonic()
-        time.sleep(seconds)
-        used, elapsed = cpu_seconds(pid) - before, time.monotonic() - start
-        print(f"{name:<22} cpu {100 * used / elapsed:5.2f} % of a core   rss {rss_mb(pid):5.1f} MB")
+        cost = idle_cost(daemon.process.pid, seconds, warmup)
+        print(
+            f"{name:<22} cpu {cost['cpu_percent']:5.2f} % of a core   "
+            f"rss {cost['rss_mb']:5.1f} MB   pss {cost['pss_mb']:5.1f} MB   "
+            f"{cost['processes']} processes"
+        )
     finally:
         daemon.stop()
 

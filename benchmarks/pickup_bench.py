@@ -44,7 +44,7 @@ def measure(url: str, workdir: Path, samples: int) -> list[float]:
     jobs.mkdir(exist_ok=True)
     (jobs / "ping.yaml").write_text(JOBS)
     out = workdir / f"out-{url.split(':')[0]}.jsonl"
-    daemon = Daemon(jobs, url, log=workdir / "daemon.log").start()
+    daemon = Daemon(jobs, url, "--processes", "auto", log=workdir / "daemon.log").start()
     store = open_storage(url)
     latencies = []
     try:
@@ -52,13 +52,16 @@ def measure(url: str, workdir: Path, samples: int) -> list[float]:
             time.sleep(random.uniform(0.2, 0.6))  # let the daemon go idle
             sent = time.time()
             store.enqueue(Job(new_id(), "ping", {"out": str(out), "n": n}, created=sent))
+            # The handler writes when it started; reading that file in a tight loop would
+            # take a core from the daemon on a small machine, so look a little later.
+            time.sleep(0.02)
             while True:
                 done = [json.loads(x) for x in out.read_text().splitlines()] if out.exists() else []
                 started = [x["t"] for x in done if x["n"] == n and x["phase"] == "start"]
                 if started:
                     latencies.append(started[0] - sent)
                     break
-                time.sleep(0.002)
+                time.sleep(0.005)
     finally:
         daemon.stop()
         store.close()

@@ -1,0 +1,1 @@
+"""Benchmarks: scripts to run as files, and `python -m benchmarks compare`."""
