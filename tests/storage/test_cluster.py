@@ -59,13 +59,16 @@ def test_a_waiter_hears_a_queue_on_another_node(cluster_url: str, redis_cluster:
     try:
         nodes = {node_of(redis_cluster, prefix(q) + "ready"): q for q in QUEUES}
         assert len(nodes) == 3
-        waiter.wait(QUEUES, 0.2)  # subscribed
+        waiter.woken(waiter.moment(), QUEUES, 0.2)  # subscribed
         for queue in nodes.values():
             woken = threading.Event()
+            since = waiter.moment()
 
-            def wait(queue: str = queue, woken: threading.Event = woken) -> None:
-                waiter.wait([queue], 10)
-                woken.set()
+            def wait(
+                queue: str = queue, woken: threading.Event = woken, since: int = since
+            ) -> None:
+                if queue in waiter.woken(since, [queue], 10)[1]:
+                    woken.set()
 
             thread = threading.Thread(target=wait)
             thread.start()

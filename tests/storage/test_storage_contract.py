@@ -262,6 +262,25 @@ def test_heartbeat_extends_leases(store: Storage) -> None:
     assert store.reclaim({}, Redelivery()) == []
 
 
+def test_a_heartbeat_renews_only_the_leases_the_daemon_knows_it_holds(store: Storage) -> None:
+    """A lease whose reply was lost (or that a failover undid and redid) is the daemon's in
+    storage but not in its memory: renewing it forever would keep its job from ever running.
+    Given what it holds, the heartbeat renews those only, and a stale token renews nothing."""
+    known, lost = job(), job()
+    store.enqueue(known)
+    store.enqueue(lost, delay=0.05)
+    [held] = store.lease("q", "d1", count=1, lease_for=0.6)
+    time.sleep(0.1)
+    [unknown] = store.lease("q", "d1", count=1, lease_for=0.6)
+    assert unknown.job_id == lost.id
+    stale = replace(held, token=held.token.rpartition(":")[0] + ":999")
+    assert store.extend("d1", 0.6, [stale]) == 0
+    assert store.extend("d1", 30, [held]) == 1
+    time.sleep(0.8)
+    assert [r.job_id for r in store.reclaim({}, Redelivery())] == [lost.id]
+    assert store.extend("d1", 30, [held]) == 1  # still its lease
+
+
 def test_retry_is_atomic_and_stale_lease_acks_nothing(store: Storage) -> None:
     j = job()
     store.enqueue(j)

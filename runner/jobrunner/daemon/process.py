@@ -229,7 +229,7 @@ class Daemon:
             self.info,
             buries_orphans=runtime.pool is not None,
             hold=runtime.pool.hold if runtime.pool is not None else None,
-            holding=runtime.pool.holding if runtime.pool is not None else set,
+            holding=runtime.pool.holding if runtime.pool is not None else list,
             alert=alert,
             shared=workers.parent_pid() is None,  # a worker process leaves them to its daemon
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Set
+from collections.abc import Callable, Collection, Mapping, Set
 from typing import Any
 
 from jobrunner import metrics
@@ -40,13 +40,13 @@ class Upkeep:
         *,
         buries_orphans: bool,
         hold: Callable[[Set[str], float], None] | None = None,
-        holding: Callable[[], set[str]] = set,
+        holding: Callable[[], Collection[Lease]] = list,
         alert: Alerter | None = None,
         shared: bool = True,
     ) -> None:
         """`info`: what the heartbeat says of the daemon; `buries_orphans`: it runs workers;
         `hold`: told the paused queues and when their read began (the pool's `hold`);
-        `holding`: the queues of the jobs the pool holds (leased, running or being settled);
+        `holding`: the leases the pool holds (leased, running or being settled);
         `alert`: told of jobs dead-lettered here, and of what the alert looks find;
         `shared`: it does the chores one daemon does for all (reclaim expired leases,
         expire old records, the alert looks), which a daemon's worker processes leave to it."""
@@ -100,7 +100,7 @@ class Upkeep:
 
     def beat(self) -> None:
         held = self.holding()
-        if held:  # only where it holds jobs: a thousand idle queues cost nothing
+        if held:  # only what it knows it holds: a thousand idle queues cost nothing
             self.storage.extend(self.owner, self.lease_for, held)
         self.storage.beat(self.owner, {**self.info(), "healthy": True}, ttl=self.lease_for)
 

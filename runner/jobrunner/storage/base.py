@@ -317,15 +317,8 @@ class Storage(Protocol):
         does (each queue its own atomic step), in one round trip, with when to ask again."""
         ...
 
-    def wait(self, queues: Sequence[str], timeout: float) -> None:
-        """Block until a job of `queues` may be due, `wake()` is called, or `timeout`.
-
-        The jobs of a paused queue are never due; its `resume` wakes the waiters.
-        """
-        ...
-
     def wake(self) -> None:
-        """Release every thread blocked in `wait` (used at shutdown)."""
+        """Release every thread blocked in `woken` (used at shutdown)."""
         ...
 
     def moment(self) -> int:
@@ -341,9 +334,11 @@ class Storage(Protocol):
         again, when signals may have been missed)."""
         ...
 
-    def extend(self, owner: str, lease_for: float, queues: Collection[str] | None = None) -> int:
-        """Heartbeat: push back the expiry of every lease `owner` holds (in `queues`, when
-        given: where it knows it holds some); how many it holds."""
+    def extend(self, owner: str, lease_for: float, held: Collection[Lease] | None = None) -> int:
+        """Heartbeat: push back the expiry of the leases `owner` holds, and still holds by
+        their token: those of `held` when given (what the daemon knows it holds), else all of
+        them; how many. A lease `owner` got but does not know of (its reply lost, or undone
+        and redone by a failover) is then left to expire, and its job runs again."""
         ...
 
     def ack(self, lease: Lease, record: Record, keep_for: float) -> bool:

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 
 from jobrunner.logs import event
-from jobrunner.storage import Done, Storage, StorageError
+from jobrunner.storage import Done, Lease, Storage, StorageError
 
 BATCH = 64  # acknowledgements sent together at most
 FLUSH_AFTER = 0.002  # seconds an acknowledgement may wait for others to join it
@@ -34,7 +34,7 @@ class Acker:
         self._waiting: list[tuple[Done, Then]] = []
         self._since = 0.0  # when the oldest waiting acknowledgement was handed in
         self._sending = 0  # acknowledgements taken by the sender, not answered yet
-        self._sent: set[str] = set()  # their queues
+        self._sent: list[Lease] = []  # their leases
         self._changed = threading.Condition()
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="jobrunner-ack", daemon=True)
@@ -49,10 +49,10 @@ class Acker:
             if len(self._waiting) == 1 or len(self._waiting) >= BATCH:
                 self._changed.notify_all()
 
-    def queues(self) -> set[str]:
-        """The queues of the acknowledgements not answered yet (their jobs are still leased)."""
+    def leases(self) -> list[Lease]:
+        """The leases of the acknowledgements not answered yet (their jobs are still leased)."""
         with self._changed:
-            return {done.lease.queue for done, _ in self._waiting} | self._sent
+            return [done.lease for done, _ in self._waiting] + self._sent
 
     def flush(self, timeout: float) -> bool:
         """Wait until everything handed in so far is answered; False if `timeout` ran out."""
@@ -84,7 +84,7 @@ class Acker:
                 batch, self._waiting = self._waiting[:BATCH], self._waiting[BATCH:]
                 self._since = time.monotonic()
                 self._sending = len(batch)
-                self._sent = {done.lease.queue for done, _ in batch}
+                self._sent = [done.lease for done, _ in batch]
             answers = self._send([done for done, _ in batch])
             for (_, then), held in zip(batch, answers, strict=True):
                 try:
@@ -92,7 +92,7 @@ class Acker:
                 except Exception as exc:  # a report must never stop the acknowledgements
                     event(logging.ERROR, "reporting a settled job failed", error=repr(exc))
             with self._changed:
-                self._sending, self._sent = 0, set()
+                self._sending, self._sent = 0, []
                 self._changed.notify_all()
 
     def _send(self, batch: list[Done]) -> list[bool | None]:

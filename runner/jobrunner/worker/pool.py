@@ -127,9 +127,10 @@ class Pool:
         """The leases this process holds: leased and not started, and running."""
         return self.feeder.held() + self.runner.running()
 
-    def holding(self) -> set[str]:
-        """The queues of the jobs this process holds: leased, running, or being settled."""
-        return {lease.queue for lease in self.held()} | self.acker.queues()
+    def holding(self) -> list[Lease]:
+        """Every lease this process holds: leased and not started, running, being settled
+        (the heartbeat renews these, and only these)."""
+        return self.held() + self.acker.leases()
 
     def look_for_cancels(self) -> None:
         """Read which held jobs were cancelled (one read for all; none when none is held)

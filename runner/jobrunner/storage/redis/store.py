@@ -54,11 +54,11 @@ before they write, and contain.py sets it aside or marks only its queue
 broken. Values (jr:config, jr:value:*) that do not read are ValueErrors,
 which the records read as never written.
 
-`wait` sleeps on a condition; one thread per storage (wake.py) listens on
-the pattern `jr:*:wake` and wakes the waiters of that queue, so no blocking call holds a
-pooled connection. A script publishes only when a queue's ready set stops
-being empty or a new earliest scheduled job appears: a waiter sleeps only
-after it saw nothing ready (having subscribed first), so it misses nothing.
+`woken` answers from the signals one thread per storage (wake.py) notes on the
+pattern `jr:*:wake`, so no blocking call holds a pooled connection. A script
+publishes only when a queue's ready set stops being empty or a new earliest
+scheduled job appears: the daemon's listener takes its moment before it looks for
+jobs and waits from that moment, so it misses nothing.
 """
 
 from __future__ import annotations
@@ -314,38 +314,6 @@ class RedisStorage(Containment):
             leases.append(Lease(token, job_id, queue, raw, deliveries, refused, history))
         return Found(leases, due_in)
 
-    def wait(self, queues: Sequence[str], timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        if not self._relay.subscribe(timeout):
-            return  # woken, closing, or Redis unreachable for the whole timeout
-        seen = self._relay.seen(queues)
-        with self._guard("checking for due jobs"):
-            due = self._due_in(queues)
-        left = deadline - time.monotonic()
-        self._relay.wait(queues, seen, left if due is None else min(left, due))
-
-    def _due_in(self, queues: Sequence[str]) -> float | None:
-        """0 when a job of `queues` is ready; else seconds until the first scheduled one.
-
-        A queue whose keys hold the wrong type (`lease` says so), or that is paused, has
-        nothing due.
-        """
-
-        def ask(pipe: Any) -> None:
-            for queue in queues:
-                pipe.exists(paused_key(queue))
-                pipe.zcard(prefix(queue) + "ready")
-                pipe.zrange(prefix(queue) + "scheduled", 0, 0, withscores=True)
-
-        now, replies = self._timed(ask)
-        replies = [None if isinstance(r, redis.ResponseError) else r for r in replies]
-        paused, ready, first = replies[0::3], replies[1::3], replies[2::3]
-        served = [(r, f) for p, r, f in zip(paused, ready, first, strict=True) if not p]
-        if any(ready for ready, _ in served):
-            return 0.0
-        firsts = [first[0][1] for _, first in served if first]
-        return max(0.0, min(firsts) - now) if firsts else None
-
     def wake(self) -> None:
         self._relay.wake()
 
@@ -356,16 +324,28 @@ class RedisStorage(Containment):
     def woken(self, since: int, queues: Collection[str], timeout: float) -> tuple[int, set[str]]:
         return self._relay.woken(since, queues, timeout)
 
-    def extend(self, owner: str, lease_for: float, queues: Collection[str] | None = None) -> int:
+    def extend(self, owner: str, lease_for: float, held: Collection[Lease] | None = None) -> int:
         with self._guard(f"extending the leases of {owner}"):
-            return sum(self._per_owner(self._lua.extend, owner, lease_for, queues=queues))
+            if held is None:
+                return sum(self._per_owner(self._lua.extend, owner, lease_for))
+            tokens: dict[str, list[str]] = {}
+            for lease in held:  # the script renews these only: (id, n) a lease
+                job_id, _, n = lease.token.rpartition(":")
+                tokens.setdefault(lease.queue, []).extend((job_id, n))
+            calls: dict[str, Call] = {
+                q: (self._lua.extend, self._owner_keys(q, owner), [prefix(q), owner, lease_for, *t])
+                for q, t in tokens.items()
+            }
+            replies = self._each(calls).values()
+            return sum(as_count(n) for n in replies if not isinstance(n, QueueBroken))
 
-    def _per_owner(
-        self, script: Script, owner: str, *args: Any, queues: Collection[str] | None = None
-    ) -> list[int]:
+    def _owner_keys(self, queue: str, owner: str) -> list[str]:
+        return [*queue_keys(queue), prefix(queue) + "owner:" + owner]
+
+    def _per_owner(self, script: Script, owner: str, *args: Any) -> list[int]:
         calls: dict[str, Call] = {
-            q: (script, [*queue_keys(q), prefix(q) + "owner:" + owner], [prefix(q), owner, *args])
-            for q in (self._queues() if queues is None else sorted(queues))
+            q: (script, self._owner_keys(q, owner), [prefix(q), owner, *args])
+            for q in self._queues()
         }
         return [as_count(n) for n in self._each(calls).values() if not isinstance(n, QueueBroken)]
 

@@ -1,13 +1,11 @@
-"""Waking the threads that wait on Redis queues, without holding a pooled connection.
+"""Which Redis queues were signalled, without holding a pooled connection to wait.
 
 One thread per storage listens on the pattern `jr:*:wake` (the scripts
 publish there when a queue's ready set stops being empty, or a new earliest
-scheduled job appears) and bumps a mark per queue; waiters sleep on a
-condition until a mark of theirs moves.
-
-A daemon's fetcher (worker/feed.py) asks which queues were signalled since a moment
-(`moment`, `woken`): each signal takes the next number of one counter and is noted
-against its queue, so "since" is a number, however many queues there are.
+scheduled job appears). A daemon's listener (worker/feed.py) asks which queues
+were signalled since a moment (`moment`, `woken`): each signal takes the next
+number of one counter and is noted against its queue, so "since" is a number,
+however many queues there are.
 
 On a Redis Cluster the channels are classic (not sharded) pub/sub: every node forwards
 a PUBLISH to all the others, so one subscription on any node hears every queue. Behind
@@ -17,7 +15,7 @@ Sentinel, a lost subscription is made again on whichever server is primary then.
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import redis
@@ -28,18 +26,12 @@ LISTEN_POLL = 0.25  # how often the listener checks for close()
 
 
 class WakeRelay:
-    """Wakes the threads waiting on a queue when its wake channel says so.
-
-    One thread per storage listens on the pattern `jr:*:wake` and bumps a mark
-    per queue; waiters sleep on a condition until a mark of theirs moves. After
-    a (re)subscription every waiter looks again: messages may have been missed.
-    """
+    """Notes the signals of every queue's wake channel, for `woken` to answer from. After a
+    (re)subscription every queue counts as signalled: messages may have been missed."""
 
     def __init__(self, client: redis.Redis | redis.RedisCluster) -> None:
         self._client = client
         self._changed = threading.Condition()
-        self._epoch = 0  # bumped by wake() and on (re)subscribing
-        self._marks: dict[str, int] = {}
         self._signals = 0  # every signal noted so far; the latest per queue in _last
         self._last: dict[str, int] = {}
         self._everyone = 0  # the signal number of the last (re)subscription or wake()
@@ -55,23 +47,11 @@ class WakeRelay:
                     target=self._listen, name="jobrunner-redis-wake", daemon=True
                 )
                 self._thread.start()
-            epoch = self._epoch
+            everyone = self._everyone
             self._changed.wait_for(
-                lambda: self._subscribed.is_set() or self._epoch != epoch, timeout
+                lambda: self._subscribed.is_set() or self._everyone != everyone, timeout
             )
             return self._subscribed.is_set() and not self._closed.is_set()
-
-    def seen(self, queues: Sequence[str]) -> tuple[int, ...]:
-        with self._changed:
-            return (self._epoch, *(self._marks.get(q, 0) for q in queues))
-
-    def wait(self, queues: Sequence[str], seen: tuple[int, ...], timeout: float) -> None:
-        """Sleep until a mark of `queues` moved past `seen`, wake(), close() or `timeout`."""
-        if timeout > 0:
-            with self._changed:
-                self._changed.wait_for(
-                    lambda: self._closed.is_set() or self.seen(queues) != seen, timeout
-                )
 
     def moment(self) -> int:
         """Where the signals stand: take it before looking for jobs, then ask `woken`."""
@@ -97,7 +77,6 @@ class WakeRelay:
 
     def wake(self) -> None:
         with self._changed:
-            self._epoch += 1
             self._signals += 1
             self._everyone = self._signals
             self._changed.notify_all()
@@ -130,7 +109,6 @@ class WakeRelay:
         with self._changed:
             if message["type"] == "psubscribe":
                 self._subscribed.set()
-                self._epoch += 1
                 self._signals += 1
                 self._everyone = self._signals
             elif message["type"] == "pmessage":
@@ -138,7 +116,6 @@ class WakeRelay:
                 if isinstance(channel, bytes):
                     channel = channel.decode("utf-8", "surrogateescape")
                 queue = channel[len("jr:{") : -len("}:wake")]
-                self._marks[queue] = self._marks.get(queue, 0) + 1
                 self._signals += 1
                 self._last[queue] = self._signals
             self._changed.notify_all()

@@ -327,23 +327,6 @@ class SqliteStorage:
         ).fetchone()
         return row is None or bool(row[0])
 
-    def wait(self, queues: Sequence[str], timeout: float) -> None:
-        self._watch()
-        marks = ",".join("?" * len(queues))
-        row = self._read(
-            f"SELECT MIN(CASE WHEN {NUMBER.format('run_at')} THEN run_at ELSE 0 END) FROM queue"
-            f" WHERE owner IS NULL AND queue IN ({marks})"
-            " AND queue NOT IN (SELECT queue FROM paused)",
-            queues,
-        )
-        due = row[0][0] if row else None
-        if due is not None:
-            timeout = min(timeout, max(0.0, due - time.time()))
-        if timeout <= 0:
-            return
-        with self._changed:
-            self._changed.wait(timeout)
-
     def wake(self) -> None:
         with self._changed:
             self._version += 1
@@ -379,12 +362,16 @@ class SqliteStorage:
                 )
                 self._watcher.start()
 
-    def extend(self, owner: str, lease_for: float, queues: Collection[str] | None = None) -> int:
+    def extend(self, owner: str, lease_for: float, held: Collection[Lease] | None = None) -> int:
+        until = time.time() + lease_for
         with self._write() as db:
-            cursor = db.execute(
-                "UPDATE queue SET lease_until = ? WHERE owner = ?", (time.time() + lease_for, owner)
-            )
-            return cursor.rowcount
+            if held is None:
+                sql = "UPDATE queue SET lease_until = ? WHERE owner = ?"
+                return db.execute(sql, (until, owner)).rowcount
+            tokens = [lease.token.partition(":") for lease in held]
+            rows = [(until, owner, seq, n) for seq, _, n in tokens if seq.isdigit() and n.isdigit()]
+            sql = "UPDATE queue SET lease_until = ? WHERE owner = ? AND seq = ? AND delivery = ?"
+            return sum(db.execute(sql, row).rowcount for row in rows)
 
     def _take_lease(self, db: sqlite3.Connection, lease: Lease) -> bool:
         """End delivery `lease` if it still holds the job: the row is gone then."""
