@@ -6,11 +6,12 @@ PSS, summed over the daemon and its worker processes), for:
 
 - the repository's sample `jobs.d/` (2 queues, 4 cron entries);
 - 1,000 cron entries that enqueue into one queue, none due during the run;
+- 1,000 queues and 1,000 cron entries that run handlers of their own (`--entries`);
 
 each on a fresh SQLite file (the default) and on a redis-server of its own
 when one can be started.
 
-    python benchmarks/idle_bench.py [--seconds 30] [--warmup 5]
+    python benchmarks/idle_bench.py [--seconds 30] [--warmup 5] [--crons 1000] [--entries 1000]
 """
 
 from __future__ import annotations
@@ -40,6 +41,18 @@ def many_crons(jobs: Path, count: int) -> None:
     minute = (time.gmtime().tm_min + 30) % 60
     lines += [f"  c{n:04d}: {{schedule: '{minute} * * * *', queue: work}}" for n in range(count)]
     (jobs / "crons.yaml").write_text("\n".join(lines) + "\n")
+
+
+def many_entries(jobs: Path, count: int) -> None:
+    """`count` queues and `count` hourly cron entries with handlers of their own, so each is
+    a lane of its own (none fires within the measurement)."""
+    minute = (time.gmtime().tm_min + 30) % 60
+    handler = "handler: python, params: {callable: 'json:dumps'}"  # importable: every lane sets up
+    lines = ["version: 1", "queues:"]
+    lines += [f"  q{n:04d}: {{{handler}}}" for n in range(count)]
+    lines.append("cron:")
+    lines += [f"  c{n:04d}: {{schedule: '{minute} * * * *', {handler}}}" for n in range(count)]
+    (jobs / "entries.yaml").write_text("\n".join(lines) + "\n")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -97,7 +110,7 @@ def measure(name: str, url: str, jobs: Path, seconds: float, warmup: float) -> N
     try:
         cost = idle_cost(daemon.process.pid, seconds, warmup)
         print(
-            f"{name:<22} cpu {cost['cpu_percent']:5.2f} % of a core   "
+            f"{name:<26} cpu {cost['cpu_percent']:5.2f} % of a core   "
             f"rss {cost['rss_mb']:5.1f} MB   pss {cost['pss_mb']:5.1f} MB   "
             f"{cost['processes']} processes"
         )
@@ -110,6 +123,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--warmup", type=float, default=5.0)
     parser.add_argument("--crons", type=int, default=1000)
+    parser.add_argument("--entries", type=int, default=1000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -117,7 +131,14 @@ def main() -> None:
         shutil.copytree(ROOT / "jobs.d", sample)
         crons.mkdir(parents=True)
         many_crons(crons, args.crons)
-        setups = [("sample", sample), (f"{args.crons} crons", crons)]
+        entries = work / "entries" / "jobs.d"
+        entries.mkdir(parents=True)
+        many_entries(entries, args.entries)
+        setups = [
+            ("sample", sample),
+            (f"{args.crons} crons", crons),
+            (f"{args.entries}+{args.entries} entries", entries),
+        ]
         for label, jobs in setups:
             url = f"sqlite:///{jobs.parent / 'state.db'}"
             measure(f"sqlite, {label}", url, jobs, args.seconds, args.warmup)

@@ -1,0 +1,66 @@
+"""What an idle daemon's chores cost on Redis, however many queues there are.
+
+Every few seconds the daemon reads which queues are paused and which hold an expired
+lease (daemon/upkeep.py). With none paused and none leased, each read is one EXISTS over
+every queue's key, not one command per queue; as soon as one queue is paused or holds a
+lease, the full look per queue runs, so what it finds is the same as before.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+import redis
+
+from jobrunner.job import Job, new_id
+from jobrunner.storage.base import Pause, Redelivery
+from jobrunner.storage.redis.store import RedisStorage
+
+QUEUES = 300
+IDLE_LOOK = 2  # SMEMBERS jr:queues, EXISTS of every queue's key
+IGNORED = {"cmdstat_config|resetstat", "cmdstat_info"}  # the counting itself
+
+
+@pytest.fixture
+def store(redis_url: str) -> Iterator[RedisStorage]:
+    storage = RedisStorage.from_url(redis_url)
+    client = redis.Redis.from_url(redis_url)
+    client.sadd("jr:queues", *[f"q{n}" for n in range(QUEUES)])
+    client.close()
+    storage.queue_names()  # connected: the connection's own setup is not counted
+    yield storage
+    storage.close()
+
+
+def commands(url: str, act: Callable[[], object]) -> int:
+    """Commands the server ran during `act()`."""
+    client = redis.Redis.from_url(url)
+    client.config_resetstat()
+    act()
+    stats = client.info("commandstats")
+    client.close()
+    return sum(s["calls"] for name, s in stats.items() if name not in IGNORED)
+
+
+def test_reading_the_pauses_of_idle_queues_is_one_command(
+    store: RedisStorage, redis_url: str
+) -> None:
+    assert commands(redis_url, store.paused) == IDLE_LOOK
+    store.pause(Pause("q7", since=time.time(), by="test", reason="maintenance"))
+    assert set(store.paused()) == {"q7"}  # one paused: every key is read again
+    store.resume("q7")
+    assert store.paused() == {}
+
+
+def test_looking_for_expired_leases_among_idle_queues_is_one_command(
+    store: RedisStorage, redis_url: str
+) -> None:
+    reclaim = lambda: store.reclaim({}, Redelivery())  # noqa: E731
+    assert commands(redis_url, reclaim) == IDLE_LOOK
+    job = Job(new_id(), "q42", {"n": 1}, created=time.time())
+    store.enqueue(job)
+    [lease] = store.lease("q42", "gone-daemon", count=1, lease_for=0.05)
+    time.sleep(0.1)
+    assert [lost.job_id for lost in store.reclaim({}, Redelivery())] == [lease.job_id]
