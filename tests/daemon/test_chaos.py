@@ -31,6 +31,7 @@ def test_sigkill_mid_job_loses_nothing(
     args = ("--lease", "2s", "--grace", "5s")
     first = Daemon(jobs, url, *args, log=tmp_path / "a.log").start()
     second = Daemon(jobs, url, *args, log=tmp_path / "b.log").start()
+    restarted: Daemon | None = None
     store = open_storage(url)
     try:
         ids = [
@@ -55,8 +56,8 @@ def test_sigkill_mid_job_loses_nothing(
         assert restarted.stop() == 0
         assert second.stop() == 0
     finally:
-        for daemon in (first, second):
-            if daemon.process and daemon.process.poll() is None:
+        for daemon in (first, second, restarted):  # none outlives a failed test
+            if daemon and daemon.process and daemon.process.poll() is None:
                 daemon.kill()
         store.close()
 
