@@ -257,6 +257,8 @@ class Daemon:
                 service.stop()
 
     def _serve(self) -> int:
+        if self.workers is not None:
+            self.workers.start()  # they load the files as this one does, at the same time
         prepared = self.reloader.prepare(startup=True)
         if prepared is not None:
             unknown = [q for q in self.settings.queues if q not in prepared.lanes]
@@ -266,11 +268,11 @@ class Daemon:
                     f"--queues names unknown queues: {', '.join(unknown)}",
                     known=", ".join(sorted(prepared.lanes)),
                 )
-                return 1
+                return self._not_started()
             self.reloader.commit(prepared)
         elif self.settings.queues:
             event(logging.ERROR, "--queues names queues, but no configuration is in force")
-            return 1
+            return self._not_started()
         scheduler = self.runtime.scheduler
         if scheduler is not None:
             threading.Thread(
@@ -278,8 +280,6 @@ class Daemon:
             ).start()
         if self.settings.watch:
             watch.start(self.settings.jobs_dir, self.signals.files_changed, self._stopped)
-        if self.workers is not None:
-            self.workers.start()
         event(
             logging.INFO,
             "ready",
@@ -291,6 +291,14 @@ class Daemon:
         self._loop()
         self._shutdown()
         return 0
+
+    def _not_started(self) -> int:
+        """Exit status 1, the worker processes (refusing the same start) stopped first."""
+        if self.workers is not None:
+            self.workers.signal(signal.SIGTERM)
+            if not self.workers.wait(WORKERS_EXIT):
+                self.workers.kill()
+        return 1
 
     def _loop(self) -> None:
         """Chores, reloads and the systemd watchdog (pinged from here, so a hung loop stops
