@@ -41,25 +41,29 @@ class Survey:
         self.storage, self.alert, self.owner, self.clock = storage, alert, owner, clock
         self._alive: dict[str, Mapping[str, Any]] = {}  # at the last look, with their beat
 
-    def daemons(self) -> None:
-        """Report each daemon alive at the last look and gone now without leaving."""
+    def daemons(self) -> bool:
+        """Report each daemon alive at the last look and gone now without leaving; whether
+        it looked (no alert wants it: it does not)."""
         if not self.alert.wants(DAEMON_LOST):
             self._alive = {}
-            return
+            return False
         alive: dict[str, Mapping[str, Any]] = {str(d.get("id")): d for d in self.storage.daemons()}
         for gone in sorted(self._alive.keys() - alive.keys() - {self.owner}):
             if self.storage.claim(left_key(gone), LEFT_TTL):
                 self.alert(event.daemon_lost(gone, self._alive[gone], self.clock()))
         self._alive = alive
+        return True
 
-    def backlog(self) -> None:
-        """Report each queue with ready jobs, and how long the oldest has waited."""
+    def backlog(self) -> bool:
+        """Report each queue with ready jobs, and how long the oldest has waited; whether it
+        looked (no alert wants it: it does not)."""
         if not self.alert.wants(QUEUE_BACKLOG):
-            return
+            return False
         now = self.clock()
         for queue, stats in sorted(self.storage.stats().items()):
             if stats.ready and stats.oldest_ready is not None:
                 self.alert(event.queue_backlog(queue, stats.oldest_ready, stats.ready, now))
+        return True
 
     def leaving(self) -> None:
         """This daemon leaves: no other reports it lost."""

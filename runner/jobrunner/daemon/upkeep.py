@@ -77,8 +77,11 @@ class Upkeep:
                 self._guard(chore)
 
     def _guard(self, chore: Callable[[], Any]) -> None:
+        """Run `chore`; a StorageError makes the daemon unhealthy, and a chore that reached
+        the storage makes it healthy again. One that returns False did not try (nothing to
+        do), so it proves nothing either way."""
         try:
-            chore()
+            tried = chore()
         except StorageError as exc:
             metrics.STORAGE_ERRORS.inc()
             if self.healthy:
@@ -94,6 +97,8 @@ class Upkeep:
             self._failing[name] = text
             return
         self._failing.pop(getattr(chore, "__name__", "chore"), None)
+        if tried is False:
+            return
         if not self.healthy:
             event(logging.INFO, "storage reachable again")
         self.healthy, self.unhealthy_since = True, None
@@ -128,16 +133,17 @@ class Upkeep:
     def expire(self) -> None:
         self.storage.expire()
 
-    def pauses(self) -> None:
+    def pauses(self) -> bool:
         """Tell the workers which queues are paused. A lease refuses a paused queue's jobs
         anyway; this keeps the jobs leased before the pause from starting. The pool's
         `hold` then reads the cancel requests for the jobs it holds (one read for all)."""
         assert self.hold is not None
         read_at = time.monotonic()
         if not self.holding() and read_at - self._pauses_read < PAUSES_IDLE_EVERY:
-            return  # holding nothing, nothing to keep from starting: a slower look will do
+            return False  # holding nothing, nothing to keep from starting: a slower look will do
         self._pauses_read = read_at
         self.hold(set(self.storage.paused()), read_at)
+        return True
 
     def bury_orphans(self) -> None:
         """Dead-letter the due jobs of queues the configuration in force no longer has.
