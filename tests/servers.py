@@ -1,10 +1,12 @@
 """Real servers for tests: redis-servers of our own on free ports, never the shared one.
 
-A single server, a local Cluster, and a primary with a replica under Sentinel.
+A single server, a local Cluster, and a primary with a replica under Sentinel; and the
+Debian binaries tests run (`tool`).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import socket
@@ -13,7 +15,18 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import redis
+
+
+def tool(name: str) -> str:
+    """Debian's prometheus package's binary; .ci/run installs it, so CI never skips."""
+    found = shutil.which(name)
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{name} is not installed: .ci/run installs Debian's prometheus")
+        pytest.skip(f"{name} is not installed (apt-get install prometheus)")
+    return found
 
 
 def free_port() -> int:

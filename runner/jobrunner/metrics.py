@@ -2,10 +2,12 @@
 
 The stages count here (the worker its settlements, the scheduler its ticks,
 the reload its results); the web role exposes the registry at `/metrics`.
-Every figure is this process's own, so summing over pods never counts a job
-twice; the figures of the whole deployment (queue depths, live daemons) are
-read from the storage at scrape time by the web role alone
-(`jobrunner.web.cluster`).
+Every figure is this daemon's own, so summing over pods never counts a job
+twice: a daemon with worker processes (`--processes`) has them count into
+files in a directory of its own (prometheus_client's multiprocess mode), and
+its `/metrics` adds their counters and histograms to its own (`EXPOSED`). The
+figures of the whole deployment (queue depths, live daemons) are read from the
+storage at scrape time by the web role alone (`jobrunner.web.cluster`).
 
 Names follow Prometheus conventions: a `jobrunner_` prefix, base units
 (`_seconds`), `_total` for counters, and labels of bounded cardinality
@@ -13,6 +15,9 @@ Names follow Prometheus conventions: a `jobrunner_` prefix, base units
 """
 
 from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
 
 from prometheus_client import (
     GC_COLLECTOR,
@@ -24,6 +29,11 @@ from prometheus_client import (
     Histogram,
     disable_created_metrics,
 )
+from prometheus_client.metrics_core import Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.samples import Sample
+
+SHARED = "PROMETHEUS_MULTIPROC_DIR"  # set for a worker process: it counts into files there
 
 # No `_created` series beside every counter and histogram: they would double a scrape.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -88,3 +98,62 @@ STORAGE_ERRORS = Counter(
     "Storage calls of this daemon's chores that failed (unreachable, locked, broken).",
     registry=REGISTRY,
 )
+
+
+class Exposed:
+    """What a daemon's `/metrics` shows: this process's registry and, once `add_processes`
+    named the directory its worker processes count into, their counters and histograms
+    summed into the same series (a restarted process's counts stay). Gauges and the
+    `process_*` figures are this process's own."""
+
+    def __init__(self) -> None:
+        self.shared: str | None = None
+
+    def add_processes(self, directory: str | None) -> None:
+        self.shared = directory
+
+    def collect(self) -> Iterator[Metric]:
+        own = REGISTRY.collect()
+        if self.shared is None or not os.path.isdir(self.shared):
+            yield from own
+            return
+        files = MultiProcessCollector(None, path=self.shared)  # type: ignore[no-untyped-call]
+        theirs = {
+            family.name: family
+            for family in files.collect()  # type: ignore[no-untyped-call]
+            if family.type in ("counter", "histogram")
+        }
+        for family in own:
+            other = theirs.pop(family.name, None)
+            yield family if other is None or other.type != family.type else _summed(family, other)
+        yield from (_summed(family) for family in theirs.values())
+
+
+def _summed(first: Metric, *more: Metric) -> Metric:
+    """`first`'s family with the samples of `more` added to its own, in exposition order:
+    each label set's buckets by `le`, then its count and sum."""
+    values: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+    for family in (first, *more):
+        for sample in family.samples:
+            key = (sample.name, tuple(sorted(sample.labels.items())))
+            values[key] = values.get(key, 0.0) + sample.value
+    merged = Metric(first.name, first.documentation, first.type, first.unit)
+    merged.samples = [Sample(name, dict(labels), value) for name, labels, value in _ordered(values)]
+    return merged
+
+
+def _ordered(
+    values: dict[tuple[str, tuple[tuple[str, str], ...]], float],
+) -> Iterable[tuple[str, tuple[tuple[str, str], ...], float]]:
+    def place(key: tuple[str, tuple[tuple[str, str], ...]]) -> tuple[object, ...]:
+        name, labels = key
+        series = tuple(pair for pair in labels if pair[0] != "le")
+        le = dict(labels).get("le")
+        suffix = 0 if name.endswith("_bucket") else 1 if name.endswith("_count") else 2
+        return (series, suffix, float(le) if le is not None else 0.0, name)
+
+    for key in sorted(values, key=place):
+        yield key[0], key[1], values[key]
+
+
+EXPOSED = Exposed()

@@ -1,11 +1,14 @@
 """`jobrunner run --processes N`: one daemon runs jobs in N processes, each reloading within a
 second; the first alone fires ticks (each once); a worker process that dies is started again;
-a stop reaches every process, and a killed daemon leaves no worker process behind."""
+a stop reaches every process, and a killed daemon leaves no worker process behind; `/metrics`
+counts the jobs of them all."""
 
 from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +17,8 @@ from typing import Any
 import pytest
 from conftest import run_cli
 from daemon_proc import Daemon, lines, wait_until
+from prometheus_client.parser import text_string_to_metric_families
+from servers import free_port, tool
 
 from jobrunner.daemon.workers import available_cpus
 from jobrunner.job import Job, State, new_id
@@ -158,3 +163,70 @@ def test_a_bad_process_count_is_a_usage_error(jobs_dir: Any) -> None:
     result = run_cli("run", "--jobs-dir", str(jobs_dir(**{"q.yaml": QUEUE})), "--processes", "0")
     assert result.returncode == 2
     assert "'0': give a whole number of at least 1, or auto" in result.stderr
+
+
+def test_metrics_count_the_jobs_of_every_process(
+    tmp_path: Path, url: str, store: Storage, jobs_dir: Any
+) -> None:
+    """The daemon's `/metrics` adds its worker processes' counts to its own, keeps a killed
+    one's, passes promtool, and leaves no files behind; `JOBRUNNER_HTTP` in the environment is
+    for the daemon alone (a worker process inheriting it could not bind the port)."""
+    port, temp = free_port(), tmp_path / "tmp"
+    temp.mkdir()
+    out = tmp_path / "out.jsonl"
+    env = {"JOBRUNNER_HTTP": str(port), "TMPDIR": str(temp)}
+    daemon = Daemon(
+        jobs_dir(**{"q.yaml": QUEUE}), url, "--processes", "3", log=tmp_path / "d.log", env=env
+    )
+    try:
+        daemon.start()
+        ready(daemon, 3)
+        children = workers(daemon)
+        ids = [
+            store.enqueue(Job(new_id(), "work", {"out": str(out), "n": n, "sleep": 0.1}))
+            for n in range(40)
+        ]
+        wait_until(
+            lambda: all(
+                (r := store.record(i)) is not None and r.state is State.SUCCEEDED for i in ids
+            ),
+            what="every job succeeded",
+        )
+        assert {line["pid"] for line in lines(out)} == {daemon.process.pid, *children}  # type: ignore[union-attr]
+        wait_until(lambda: succeeded(port) == 40, what="/metrics counts all 40 jobs")
+        checked = subprocess.run(
+            [tool("promtool"), "check", "metrics"],
+            input=scrape(port),
+            capture_output=True,
+            text=True,
+        )
+        assert checked.returncode == 0 and not checked.stdout.strip(), checked.stdout
+        assert not [
+            e for e in daemon.events() if e.get("msg", "").startswith("worker process exit")
+        ]
+
+        os.kill(children[0], signal.SIGKILL)
+        wait_until(lambda: len(workers(daemon)) == 3, what="started again", timeout=10)
+        assert succeeded(port) == 40  # the killed process's counts stay
+        assert len(list(temp.iterdir())) == 1  # the directory they count in
+    finally:
+        if daemon.process is not None and daemon.process.poll() is None:
+            assert daemon.stop() == 0
+    assert not list(temp.iterdir())  # gone with the daemon
+
+
+def scrape(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+        return str(answer.read().decode())
+
+
+def succeeded(port: int) -> float:
+    """jobrunner_jobs_total of queue `work`, outcome succeeded, in the daemon's scrape."""
+    for family in text_string_to_metric_families(scrape(port)):
+        for sample in family.samples:
+            if sample.name == "jobrunner_jobs_total" and sample.labels == {
+                "queue": "work",
+                "outcome": "succeeded",
+            }:
+                return sample.value
+    return 0.0

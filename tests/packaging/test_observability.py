@@ -8,15 +8,14 @@ collector exports: a misspelt name is valid PromQL that draws an empty panel for
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from servers import tool
 
 from jobrunner.metrics import REGISTRY
 from jobrunner.storage import open_storage
@@ -57,16 +56,6 @@ LABEL_LIST = re.compile(
     r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^()]*\)", re.IGNORECASE
 )
 IDENTIFIER = re.compile(r"(?<![\w:.])[A-Za-z_:][\w:]*(?![\w:]|\s*\()")  # not a function
-
-
-def tool(name: str) -> str:
-    """Debian's prometheus package's binary; .ci/run installs it, so CI never skips."""
-    found = shutil.which(name)
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{name} is not installed: .ci/run installs Debian's prometheus")
-        pytest.skip(f"{name} is not installed (apt-get install prometheus)")
-    return found
 
 
 def metric_names(expr: str) -> set[str]:

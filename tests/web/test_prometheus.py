@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import urllib.parse
 import urllib.request
@@ -12,25 +10,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-import pytest
 from daemon_proc import Daemon, wait_until
-from servers import free_port
+from servers import free_port, tool
 from test_http_daemon import enqueue, get, jobs
 
 from jobrunner.storage import Storage
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "packaging" / "observability"
-
-
-def tool(name: str) -> str:
-    """Debian's prometheus package's binary; .ci/run installs it, so CI never skips."""
-    found = shutil.which(name)
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{name} is not installed: .ci/run installs Debian's prometheus")
-        pytest.skip(f"{name} is not installed (apt-get install prometheus)")
-    return found
 
 
 def test_the_alert_rules_are_valid_and_their_unit_tests_pass() -> None:

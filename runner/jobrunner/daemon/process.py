@@ -255,6 +255,8 @@ class Daemon:
         finally:
             for service in reversed(started):
                 service.stop()
+            if self.workers is not None:
+                self.workers.close()
 
     def _serve(self) -> int:
         if self.workers is not None:

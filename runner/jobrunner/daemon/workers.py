@@ -14,6 +14,9 @@ the same jobs directory and storage, and owns their lifecycle:
   and a second stop signal ends them at once;
 - one that exits unexpectedly is logged with its exit status and started again,
   after a pause that doubles while it keeps failing (up to RESTART_MAX);
+- each counts its jobs into files in a directory the daemon makes for them
+  (prometheus_client's multiprocess mode), and the daemon's `/metrics` adds
+  their counts to its own; the directory goes when the daemon stops;
 - each one dies with the daemon: it asks the kernel for SIGTERM when its parent
   dies (PR_SET_PDEATHSIG), so a SIGKILLed daemon leaves no worker behind to run
   jobs unsupervised; their leases are released or expire as for any daemon.
@@ -26,13 +29,16 @@ import ctypes
 import logging
 import math
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from jobrunner import metrics
 from jobrunner.logs import event
 
 PARENT = "JOBRUNNER_PARENT_PID"  # set in a worker process's environment: the daemon's pid
@@ -41,6 +47,8 @@ RESTART_FIRST, RESTART_MAX = 1.0, 30.0  # seconds before starting a failed proce
 PR_SET_PDEATHSIG = 1  # prctl option, from linux/prctl.h
 CGROUP_CPU_MAX = "/sys/fs/cgroup/cpu.max"  # cgroup v2: "QUOTA PERIOD", or "max PERIOD"
 SYSTEMD = ("NOTIFY_SOCKET", "WATCHDOG_PID", "WATCHDOG_USEC", "LISTEN_FDS", "LISTEN_PID")
+# Not for a worker process: systemd talks to the daemon, and the daemon alone serves HTTP.
+NOT_INHERITED = (*SYSTEMD, "JOBRUNNER_HTTP")
 
 
 @dataclass
@@ -59,14 +67,29 @@ class WorkerProcesses:
         """`count` processes of `command` (a `jobrunner run --role worker` command line),
         each with `env` added to this process's environment."""
         self.command, self.count = list(command), count
-        self.env = {k: v for k, v in {**os.environ, **env}.items() if k not in SYSTEMD}
+        self.env = {k: v for k, v in {**os.environ, **env}.items() if k not in NOT_INHERITED}
         self.env[PARENT] = str(os.getpid())
         self._seats = [_Seat(n) for n in range(1, count + 1)]
         self._stopping = False
+        self.counts: str | None = None  # the directory their metrics are counted in
 
     def start(self) -> None:
+        try:
+            self.counts = tempfile.mkdtemp(prefix="jobrunner-metrics-")
+        except OSError as exc:
+            event(logging.WARNING, f"/metrics shows this process's jobs alone: {exc}")
+        else:
+            self.env[metrics.SHARED] = self.counts
+            metrics.EXPOSED.add_processes(self.counts)
         for seat in self._seats:
             self._start(seat)
+
+    def close(self) -> None:
+        """Forget the processes' counts (call once they have exited)."""
+        metrics.EXPOSED.add_processes(None)
+        if self.counts is not None:
+            shutil.rmtree(self.counts, ignore_errors=True)
+            self.counts = None
 
     def _start(self, seat: _Seat) -> None:
         env = {**self.env, NUMBER: str(seat.number)}

@@ -48,7 +48,7 @@ def build(host: Host, *, cluster: bool, exposed: bool = False) -> FastAPI:
     )
     gate = Gate(host.access, exposed=exposed)
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(metrics.REGISTRY)
+    registry.register(metrics.EXPOSED)  # with the worker processes' counts
     if cluster:
         registry.register(Cluster(host.storage))
 
