@@ -15,12 +15,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 import redis
 
 
 def tool(name: str) -> str:
     """Debian's prometheus package's binary; .ci/run installs it, so CI never skips."""
+    import pytest  # here: the benchmarks import this module without the test extras
+
     found = shutil.which(name)
     if found is None:
         if os.environ.get("CI"):
