@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
+from functools import cache
 
 from prometheus_client import (
     GC_COLLECTOR,
@@ -98,6 +99,23 @@ STORAGE_ERRORS = Counter(
     "Storage calls of this daemon's chores that failed (unreachable, locked, broken).",
     registry=REGISTRY,
 )
+
+
+# The series a settlement counts in, looked up once: `labels()` costs several times what
+# counting does, once per job. Labels are bounded by the configuration, so are the caches.
+@cache
+def jobs(queue: str, outcome: str) -> Counter:
+    return JOBS.labels(queue, outcome)
+
+
+@cache
+def job_duration(queue: str) -> Histogram:
+    return JOB_DURATION.labels(queue)
+
+
+@cache
+def job_wait(queue: str) -> Histogram:
+    return JOB_WAIT.labels(queue)
 
 
 class Exposed:

@@ -117,7 +117,7 @@ class Upkeep:
             for name, lane in self.in_force.lanes.items()
         }
         for lost in self.storage.reclaim(policies, Redelivery()):
-            metrics.JOBS.labels(lost.queue, "dead" if lost.buried else "lost").inc()
+            metrics.jobs(lost.queue, "dead" if lost.buried else "lost").inc()
             what = "dead-lettered past max_deliveries" if lost.buried else "handed back"
             event(
                 logging.WARNING,

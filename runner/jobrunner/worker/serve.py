@@ -201,7 +201,7 @@ class Runner:
                     deliveries=lease.deliveries,
                 )
                 handed += self.storage.retry(lease, job, 0.0, record)
-                metrics.JOBS.labels(lease.queue, "interrupted").inc()
+                metrics.jobs(lease.queue, "interrupted").inc()
             except StorageError as exc:  # the lease is released, or expires, all the same
                 event(logging.ERROR, "could not record the hand-back", job=job.id, error=str(exc))
         return handed
@@ -306,10 +306,10 @@ class Runner:
             Verdict.DEAD: "dead",
             Verdict.CANCELLED: "cancelled",
         }
-        metrics.JOBS.labels(queue, word[verdict]).inc()
-        metrics.JOB_DURATION.labels(queue).observe(outcome.ended - outcome.started)
+        metrics.jobs(queue, word[verdict]).inc()
+        metrics.job_duration(queue).observe(outcome.ended - outcome.started)
         if job.attempt == 1 and lease.deliveries == 0 and job.created:
-            metrics.JOB_WAIT.labels(queue).observe(max(0.0, outcome.started - job.created))
+            metrics.job_wait(queue).observe(max(0.0, outcome.started - job.created))
 
     def _note_setup(self, lane: Lane, outcome: attempt.Outcome) -> None:
         """Keep (and log once) that the handler cannot be set up; clear it once it can."""
