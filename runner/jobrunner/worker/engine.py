@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from typing import Any
 
 from huey import Huey
@@ -75,14 +76,18 @@ class EngineHuey(Huey):  # type: ignore[misc]
 
     def dequeue(self) -> Task | None:
         taken = self.feeder.take(self.retired)
-        return self._dispatch.s(taken) if taken is not None else None
+        if taken is None:
+            return None
+        # The task's id is the lease's token, unique per delivery: `s()` would make a uuid4.
+        return self._dispatch.task_class((taken,), None, id=taken[1].token)
 
     def _run(self, taken: tuple[str, Lease, float | None]) -> None:
         name, lease, asked = taken
+        started = time.monotonic()
         try:
             self.runner.dispatch(lease, asked)
         finally:
-            self.feeder.finished(name)
+            self.feeder.finished(name, time.monotonic() - started)
 
 
 class EngineConsumer(Consumer):  # type: ignore[misc]

@@ -7,6 +7,13 @@ one round trip (`Storage.lease_many`) it asks, for every lane with room, as many
 jobs as the lane may run at once plus as many again to start next, and learns
 from the same call when each lane may have more (`Found.due_in`).
 
+A lane whose jobs are quick (QUICK on average, of its recent ones) holds more
+to start next, three times its concurrency: a round trip then starts many
+jobs, and its jobs wait milliseconds in the buffer, where other daemons cannot
+take them. A lane of slower jobs holds one fewer than it may run at once, and a
+lane that runs one job at a time holds none it has not started (the next one
+can still be cancelled outright, or run by another daemon).
+
 A lane that found nothing is not asked again until its queue is signalled (an
 enqueue, a retry or delay come due, a resume: `Storage.woken`), its first
 scheduled job is due, or RESYNC passes. An idle daemon with a thousand lanes
@@ -36,6 +43,8 @@ RESYNC, RESYNC_RATE = 5.0, 100.0
 TAKE_WAIT = 60.0  # seconds a worker thread waits in `take` before Huey's loop looks again
 RETRY_AFTER = 1.0  # seconds before asking again after the storage failed
 LISTEN_WAIT = 1.0  # seconds the listener waits for a signal before it looks at the lanes again
+QUICK = 0.05  # seconds a lane's jobs run on average, at most, for it to hold more to start next
+RAN_WEIGHT = 0.1  # the weight of a job's run time in its lane's moving average
 
 
 @dataclass(slots=True)
@@ -49,16 +58,21 @@ class Slot:
     signalled: bool = False  # its queue was signalled since it was last asked
     leasing: bool = False  # a lease for it is under way (by the fetcher or the listener)
     asked: dict[str, float] = field(default_factory=dict)  # by token: when it was leased
+    ran: float = math.inf  # seconds its jobs ran, a moving average (inf: none ran yet)
+
+    def quick(self) -> bool:
+        return self.ran <= QUICK and self.concurrency > 1
 
     def least(self) -> int:
-        """The room worth a lease: half its concurrency (one for a lane of one)."""
+        """The room worth a lease: half its concurrency, all of it for quick jobs (one for a
+        lane of one)."""
         return max(1, self.concurrency // 2)
 
     def room(self) -> int:
-        """How many more jobs to lease: what it may run at once, and one fewer to start next
-        (so a lane that runs one job at a time holds no job it has not started: the next
-        one can still be cancelled outright, or run by another daemon)."""
-        return 2 * self.concurrency - 1 - self.busy - len(self.buffer)
+        """How many more jobs to lease: what it may run at once, and one fewer to start next,
+        or three times as many for quick jobs (a lane of one: none to start next)."""
+        depth = (4 if self.quick() else 2) * self.concurrency - 1
+        return depth - self.busy - len(self.buffer)
 
 
 class Feeder:
@@ -161,16 +175,20 @@ class Feeder:
                 return name, lease, slot.asked.pop(lease.token, None)
         return None
 
-    def finished(self, name: str) -> None:
-        """A worker thread is done with a job of lane `name` (its place is free)."""
+    def finished(self, name: str, ran: float) -> None:
+        """A worker thread is done with a job of lane `name` that took `ran` seconds (its
+        place is free)."""
         with self._changed:
             slot = self._slots.get(name)
             if slot is not None and slot.busy > 0:
                 slot.busy -= 1
+                was = slot.ran if slot.ran != math.inf else ran
+                slot.ran = was + RAN_WEIGHT * (ran - was)
                 if slot.buffer:
                     self._changed.notify()  # a lease of it that waited for a free place
-                if slot.room() == slot.least():
-                    self._room.notify()  # room enough to lease again: wake the fetcher
+                if slot.room() >= slot.least() and not slot.leasing:
+                    self._room.notify()  # room enough to lease again: wake the fetcher (its
+                    # depth may have grown with it, when its jobs turned out quick)
 
     # -- the fetcher and the listener ------------------------------------------------
 
