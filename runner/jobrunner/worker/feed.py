@@ -8,7 +8,7 @@ jobs as the lane may run at once plus as many again to start next, and learns
 from the same call when each lane may have more (`Found.due_in`).
 
 A lane whose jobs are quick (QUICK on average, of its recent ones) holds more
-to start next, three times its concurrency: a round trip then starts many
+to start next, three times its concurrency less one: a round trip then starts many
 jobs, and its jobs wait milliseconds in the buffer, where other daemons cannot
 take them. A lane of slower jobs holds one fewer than it may run at once, and a
 lane that runs one job at a time holds none it has not started (the next one
@@ -64,8 +64,7 @@ class Slot:
         return self.ran <= QUICK and self.concurrency > 1
 
     def least(self) -> int:
-        """The room worth a lease: half its concurrency, all of it for quick jobs (one for a
-        lane of one)."""
+        """The room worth a lease: half its concurrency (one for a lane of one)."""
         return max(1, self.concurrency // 2)
 
     def room(self) -> int:
