@@ -7,20 +7,21 @@ import threading
 import time
 
 from jobrunner.job import Job, new_id
-from jobrunner.storage import Storage
+from jobrunner.storage import Storage, open_storage
 from jobrunner.worker import feed
 from jobrunner.worker.feed import Feeder
 
 JOBS = 300
 
 
-def test_a_lane_whose_jobs_turn_out_quick_is_leased_for_at_once(store: Storage) -> None:
+def test_a_lane_whose_jobs_turn_out_quick_is_leased_for_at_once(url: str, store: Storage) -> None:
     """Stored before the feeder starts, the jobs send it no signal: only its own rounds lease
     them. Once the lane's jobs prove quick it may hold more; its room then grows by more than
     one a finished job, and the fetcher must still be woken (it once waited for the resync)."""
     for _ in range(JOBS):
         store.enqueue(Job(new_id(), "work", {}))
-    feeder = Feeder(store, "test-owner", 30.0, give_back=lambda name, leases: None)
+    own = open_storage(url)  # a storage of its own, opened after: no wake signal of theirs
+    feeder = Feeder(own, "test-owner", 30.0, give_back=lambda name, leases: None)
     retired = threading.Event()
     start = time.monotonic()
     feeder.serve("work", 4)
@@ -32,3 +33,4 @@ def test_a_lane_whose_jobs_turn_out_quick_is_leased_for_at_once(store: Storage) 
             feeder.finished(taken[0], 0.001)
     finally:
         feeder.close()
+        own.close()
