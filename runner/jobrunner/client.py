@@ -37,7 +37,6 @@ import getpass
 import json
 import math
 import os
-import secrets
 import socket
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -56,6 +55,7 @@ from jobrunner.job import (
     Record,
     State,
     new_id,
+    new_trace_id,
 )
 from jobrunner.storage import (
     Cancel,
@@ -70,6 +70,7 @@ from jobrunner.storage.base import PAUSE_TEXT
 from jobrunner.storage.records import Published
 from jobrunner.values import size, suggest, template
 
+_STRICT = json.JSONEncoder(allow_nan=False)  # `json.dumps(allow_nan=False)`, made once
 # An explicit key on a queue without an `idempotency` policy is remembered this long.
 DEFAULT_IDEMPOTENCY_TTL = 24 * 3600.0
 MAX_SCHEMA_ERRORS = 5
@@ -345,7 +346,7 @@ class Client:
             priority=rank,
             created=time.time(),
             idempotency_key=key,
-            trace_id=secrets.token_hex(16),
+            trace_id=new_trace_id(),
         )
         return job, ttl
 
@@ -511,7 +512,7 @@ def operator() -> str:
 def _json(queue: str, payload: Any, policy: Mapping[str, Any]) -> Any:
     """The payload as the worker will see it (tuples become lists, …), or refused."""
     try:
-        text = json.dumps(payload, allow_nan=False)
+        text = _STRICT.encode(payload)
     except (TypeError, ValueError) as exc:
         raise EnqueueError(
             f"payload for queue '{queue}' is not JSON-serialisable: {exc} "

@@ -10,6 +10,7 @@ for `jobrunner jobs show` and the dead-letter queue.
 from __future__ import annotations
 
 import json
+import random
 import secrets
 import time
 from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
@@ -40,6 +41,12 @@ FINISHED = frozenset({State.SUCCEEDED, State.DEAD, State.CANCELLED})  # ended fo
 def new_id() -> str:
     """A sortable, unique job id: milliseconds since the epoch, then randomness."""
     return f"{int(time.time() * 1000):012x}{secrets.token_hex(6)}"
+
+
+def new_trace_id() -> str:
+    """A W3C trace id: 32 hex digits, unique, not secret (OpenTelemetry's generator also
+    uses `random`, seeded anew in each forked process), without a system call per job."""
+    return f"{random.getrandbits(128):032x}"
 
 
 @dataclass(frozen=True, slots=True)

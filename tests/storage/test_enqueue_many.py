@@ -16,7 +16,7 @@ from garbage import replace_key
 from jobrunner.job import Job, Record, State, new_id
 from jobrunner.storage import Storage
 from jobrunner.storage.base import StorageError
-from jobrunner.storage.redis.enqueue import CHUNK, message
+from jobrunner.storage.redis.enqueue import CHUNK
 from jobrunner.storage.redis.keys import listing_key, prefix
 
 
@@ -106,13 +106,6 @@ def test_a_batch_larger_than_a_chunk_is_stored_whole_in_order(
     assert drain(redis_store) == [j.id for j in jobs]
     listed = redis.Redis.from_url(url).zcard(listing_key("q"))
     assert listed == len(jobs)
-
-
-def test_the_message_is_what_job_encode_writes(redis_store: Storage) -> None:
-    for j in (job(), job(idempotency_key="ü", trace_id="t", cron="c", tick=1.5)):
-        assert message(j) == j.encode()
-    nested = Job(id="x", queue="q", payload={"a": [1, {"b": (2, 3)}], "c": None})
-    assert message(nested) == nested.encode()
 
 
 def test_one_wake_message_when_ready_stops_being_empty(redis_store: Storage, url: str) -> None:

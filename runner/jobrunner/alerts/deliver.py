@@ -20,7 +20,6 @@ event: a sick storage loses the alert (logged as an error), never a job.
 from __future__ import annotations
 
 import logging
-import secrets
 import threading
 import time
 from collections import Counter
@@ -29,7 +28,7 @@ from collections.abc import Callable
 from jobrunner.alerts import route
 from jobrunner.alerts.event import Event
 from jobrunner.config.model import Config
-from jobrunner.job import PRIORITY_RANK, Job, new_id
+from jobrunner.job import PRIORITY_RANK, Job, new_id, new_trace_id
 from jobrunner.logs import event as log
 from jobrunner.storage import Storage
 
@@ -101,7 +100,7 @@ class Alerter:
             priority=PRIORITY_RANK[queue.policy.priority.value if queue else "normal"],
             created=self.clock(),
             idempotency_key=delivery.claim_key,
-            trace_id=secrets.token_hex(16),
+            trace_id=new_trace_id(),
         )
         try:
             got = self.storage.enqueue(job, idempotency_ttl=CLAIM_TTL)

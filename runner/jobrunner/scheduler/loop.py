@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import random
-import secrets
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -26,7 +25,7 @@ from jobrunner import metrics
 from jobrunner.alerts import event as alerts
 from jobrunner.alerts.event import Event
 from jobrunner.config.model import Config, Cron, Enqueue, thaw
-from jobrunner.job import PRIORITY_RANK, Job, State, new_id
+from jobrunner.job import PRIORITY_RANK, Job, State, new_id, new_trace_id
 from jobrunner.logs import event
 from jobrunner.scheduler import ticks
 from jobrunner.storage import Storage, StorageError, records
@@ -264,7 +263,7 @@ def run_of(
         priority=PRIORITY_RANK[priority],
         created=created,
         idempotency_key=key,
-        trace_id=secrets.token_hex(16),
+        trace_id=new_trace_id(),
         cron=name,
         tick=tick.timestamp(),
     )

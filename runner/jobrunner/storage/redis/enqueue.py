@@ -9,30 +9,33 @@ and arguments are the wire format a producer in another language uses (docs/wire
     ARGV  prefix jr:{Q}:, delay seconds, at (epoch seconds) or '', idempotency ttl ms,
           then per job: id, message, priority, created, 1 or 0 (has a key)
 
-Per job the work here is the message's encoding (signed when keys are set) and a few
+Per job the work here is the message's encoding (`Job.encode`, signed when keys are set) and a few
 list appends: a batch of a thousand jobs costs about as much Python as one round trip.
+Every argument is passed as bytes (a queue's keys made once): redis-py encodes each
+argument of another type itself, at a cost that is a fifth of a single enqueue's call.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from jobrunner.job import Job
 from jobrunner.storage.redis.keys import listing_key, ms, prefix, queue_keys
+from jobrunner.storage.redis.replies import encoded
 from jobrunner.storage.search import start
 from jobrunner.storage.signing import Keys, seal
 
 CHUNK = 500  # jobs per script call: long enough to amortise, short enough not to stall Redis
-FIELDS = tuple(f.name for f in fields(Job))
 
 
-def message(job: Job) -> bytes:
-    """`job.encode()`, the same bytes, without `asdict`'s deep copy of the payload (which
-    costs more than the rest of a job's enqueue: a payload is JSON, nothing to convert)."""
-    return json.dumps({name: getattr(job, name) for name in FIELDS}, separators=(",", ":")).encode()
+@lru_cache(maxsize=4096)
+def _queue(queue: str) -> tuple[tuple[bytes, ...], bytes]:
+    """A queue's seven keys and its prefix, as the script call passes them."""
+    keys = (*queue_keys(queue), listing_key(queue))
+    return tuple(map(encoded, keys)), encoded(prefix(queue))
 
 
 @dataclass(slots=True)
@@ -54,23 +57,30 @@ def rounds(
 ) -> list[dict[str, Chunk]]:
     """The calls that store `jobs`: per round, at most one chunk per queue."""
     ttl = ms(idempotency_ttl) if idempotency_ttl else 0
-    when = "" if at is None else repr(at)
-    head = [repr(delay), when, ttl]
+    when = b"" if at is None else repr(at).encode()
+    head = [repr(delay).encode(), when, b"%d" % ttl]
     open_chunks: dict[str, Chunk] = {}
     per_queue: dict[str, list[Chunk]] = {}
     for place, job in enumerate(jobs):
         queue = job.queue
         chunk = open_chunks.get(queue)
         if chunk is None or len(chunk.places) >= CHUNK:
-            p = prefix(queue)
-            chunk = Chunk([*queue_keys(queue), listing_key(queue)], [p, *head])
+            keys, p = _queue(queue)
+            chunk = Chunk([*keys], [p, *head])
             open_chunks[queue] = chunk
             per_queue.setdefault(queue, []).append(chunk)
         keyed = job.idempotency_key is not None and ttl > 0
         if keyed:
             chunk.keys.append(prefix(queue) + "idem:" + str(job.idempotency_key))
-        body = seal(signing, message(job))
-        chunk.args += [job.id, body, job.priority, repr(start(job.created)), 1 if keyed else 0]
+        body = seal(signing, job.encode())
+        created = repr(start(job.created)).encode()
+        chunk.args += [
+            encoded(job.id),
+            body,
+            b"%d" % job.priority,
+            created,
+            b"1" if keyed else b"0",
+        ]
         chunk.places.append(place)
     depth = max((len(chunks) for chunks in per_queue.values()), default=0)
     return [

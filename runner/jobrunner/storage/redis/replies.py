@@ -101,9 +101,20 @@ def text(value: bytes | str) -> str:
     return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
 
 
-def record_fields(record: Record) -> list[str]:
-    run_at = "" if record.run_at is None else repr(record.run_at)
-    return [record.encode(), record.state.value, repr(record.updated), run_at]
+def encoded(value: str) -> bytes:
+    """`text` undone: a script argument as bytes, which redis-py sends as they are (it
+    encodes an argument of any other type itself, at a cost of several per job)."""
+    return value.encode("utf-8", "surrogateescape")
+
+
+def record_fields(record: Record) -> list[bytes]:
+    run_at = b"" if record.run_at is None else repr(record.run_at).encode()
+    return [
+        encoded(record.encode()),
+        encoded(record.state.value),
+        repr(record.updated).encode(),
+        run_at,
+    ]
 
 
 def read_record(values: Stored, job_id: str, queue: str) -> Record | None:

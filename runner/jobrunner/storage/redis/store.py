@@ -68,6 +68,7 @@ import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
+from functools import lru_cache
 from typing import Any
 
 import redis
@@ -129,6 +130,7 @@ from jobrunner.storage.redis.replies import (
     Listed,
     Stored,
     as_count,
+    encoded,
     fields_record,
     groups,
     lease_reply,
@@ -283,14 +285,12 @@ class RedisStorage(Containment):
     ) -> dict[str, Found]:
         """One call of the lease script per queue, all pipelined; a broken queue (logged once)
         finds nothing and waits until its key is fixed."""
+        who, wait = encoded(owner), repr(float(lease_for)).encode()
         calls: dict[str, Call] = {
-            q: (
-                self._lua.lease,
-                [*queue_keys(q), prefix(q) + "owner:" + owner, paused_key(q)],
-                [prefix(q), owner, min(count, PER_CALL), lease_for],
-            )
+            q: (self._lua.lease, [*keys], [p, who, b"%d" % min(count, PER_CALL), wait])
             for q, count in wants.items()
             if count > 0
+            for keys, p in [_lease_keys(q, owner)]
         }
         found = {q: Found([], 0.0) for q in wants}  # asked for none: gave all it was asked
         if not calls:
@@ -375,10 +375,10 @@ class RedisStorage(Containment):
             places.setdefault(d.lease.queue, []).append(i)
         calls: dict[str, Call] = {}
         for queue, mine in places.items():
-            args: list[Arg] = [prefix(queue)]
+            args: list[Arg] = [encoded(prefix(queue))]
             for d in (done[i] for i in mine):
-                args += [d.lease.job_id, d.lease.token.rpartition(":")[2]]
-                args += [*record_fields(d.record), ms(d.keep_for)]
+                args += [encoded(d.lease.job_id), encoded(d.lease.token.rpartition(":")[2])]
+                args += [*record_fields(d.record), b"%d" % ms(d.keep_for)]
             calls[queue] = (self._lua.ack_many, queue_keys(queue), args)
         answers = [False] * len(done)
         for queue, reply in self._each(calls).items():
@@ -477,7 +477,7 @@ class RedisStorage(Containment):
             who, deliveries = text(lease.owner), as_count(lease.dlv) + 1
             record = read_record(lease.stored(), text(lease.job_id), queue)
             if deliveries < policy.max_deliveries:
-                back = ["", State.QUEUED.value, "", ""]  # a stray message keeps no record
+                back = [b"", b"queued", b"", b""]  # a stray message keeps no record
                 if record is not None:
                     back = record_fields(replace(lost(record, who, now), state=State.QUEUED))
                 args += [lease.job_id, lease.n, "queue", *back, 0]
@@ -918,3 +918,10 @@ def report(info: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         return {"unreadable": f"its heartbeat is JSON {type(data).__name__}, not an object"}
     return data
+
+
+@lru_cache(maxsize=4096)
+def _lease_keys(queue: str, owner: str) -> tuple[tuple[bytes, ...], bytes]:
+    """The lease script's eight keys of `queue` for `owner`, and the queue's prefix."""
+    keys = (*queue_keys(queue), prefix(queue) + "owner:" + owner, paused_key(queue))
+    return tuple(map(encoded, keys)), encoded(prefix(queue))
