@@ -32,6 +32,7 @@ def state(store: Storage, job_id: str) -> State | None:
     return record.state if record else None
 
 
+START_JITTER = 0.2  # seconds a rate-limited handler may start after its take
 QUEUES = """\
 version: 1
 queues:
@@ -160,8 +161,12 @@ def test_rate_limit_shared_by_two_daemons_is_never_exceeded(
     )
     starts = sorted(x["t"] for x in lines(out) if x["phase"] == "start")
     assert starts[-1] - starts[0] >= 10.0 - 0.1  # 44 jobs at 4/s take over ten seconds
-    busiest = max(sum(1 for t in starts if s <= t < s + 1.0) for s in starts)
-    assert busiest <= 4, f"{busiest} starts within one second"
+    # The limit holds for the takes (Redis time); a handler starts a little after its take,
+    # later on a loaded machine. Five takes span a second at least, so five starts within
+    # 1 - JITTER seconds mean a take beyond the limit, unless a start lagged by over JITTER.
+    window = 1.0 - START_JITTER
+    busiest = max(([t for t in starts if s <= t < s + window] for s in starts), key=len)
+    assert len(busiest) <= 4, f"{len(busiest)} starts within {window} s: {busiest}"
     pids = {x["pid"] for x in lines(out)}
     assert len(pids) == 2, "both daemons took part"
 
