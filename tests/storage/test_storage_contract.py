@@ -482,6 +482,24 @@ def test_empty_leases_and_extends_signal_nothing(store: Storage) -> None:
     thread.join()
 
 
+def test_holding_names_the_queues_with_a_job_to_lease(store: Storage) -> None:
+    """The daemon's look for jobs that came without a signal (worker/feed.py): a ready job
+    and a due scheduled one count; one scheduled later, a leased one and no job do not."""
+    assert store.holding(["a", "b", "c", "d", "e"]) == set()
+    store.enqueue(job("a"))
+    store.enqueue(job("b"), delay=3600)
+    store.enqueue(job("c"), delay=0.3)
+    store.enqueue(job("d"))
+    assert len(store.lease("d", "d1", count=1, lease_for=30)) == 1
+    assert store.holding(["a", "b", "c", "d", "e"]) == {"a"}
+    time.sleep(0.4)
+    assert store.holding(["a", "b", "c", "d", "e"]) == {"a", "c"}
+    assert store.holding(["b", "d"]) == set()
+    store.pause(Pause("a", time.time(), "ops", ""))
+    assert store.holding(["a"]) == {"a"}, "paused or not: leasing decides"
+    assert store.holding([]) == set()
+
+
 def test_garbage_in_a_leased_jobs_record_neither_stops_reclaim_nor_hides_the_job(
     store: Storage, url: str
 ) -> None:

@@ -66,6 +66,7 @@ def workload(s: Storage) -> None:
     assert s.purge() == 1
     assert s.record(first.id) is not None
     s.stats(), s.dead(), s.woken(s.moment(), ["emails", "reports"], 0.01)
+    s.holding(["emails", "reports"])
     s.publish({"generation": 1})
     s.beat("d1", {"pid": 1}, 10)
     s.daemons(), s.expire()
@@ -440,3 +441,13 @@ def test_a_stray_key_where_the_history_belongs_costs_the_counts_not_the_settleme
     store.expire()  # the trim leaves the stray key alone
     assert store._client.get("jr:{q}:history") == b"a stray writer's string"
     assert "q" not in store.stats() or not store.stats()["q"].broken
+
+
+def test_holding_counts_a_stray_key_as_a_job_so_leasing_finds_it(
+    store: RedisStorage, redis_url: str
+) -> None:
+    """A ready or scheduled key of the wrong type cannot say what it holds: the queue is
+    named, and its lease script sets the key aside or marks the queue broken (as it says)."""
+    replace_key(redis_url, "jr:{stray}:scheduled", "string", b"not a zset")
+    store.enqueue(job("later"), delay=3600)
+    assert store.holding(["stray", "later", "empty"]) == {"stray"}

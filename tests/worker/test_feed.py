@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
+
+import pytest
 
 from jobrunner.job import Job, new_id
 from jobrunner.storage import Storage, open_storage
@@ -34,3 +37,47 @@ def test_a_lane_whose_jobs_turn_out_quick_is_leased_for_at_once(url: str, store:
     finally:
         feeder.close()
         own.close()
+
+
+class Deaf:
+    """A storage whose wake signals never arrive (a producer that writes without one)."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        self.leased_for: list[set[str]] = []  # the lanes of each lease round
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.storage, name)
+
+    def woken(self, since: int, queues: Any, timeout: float) -> tuple[int, set[str]]:
+        time.sleep(timeout)
+        return since, set()
+
+    def lease_many(self, wants: dict[str, int], owner: str, *, lease_for: float) -> Any:
+        self.leased_for.append(set(wants))
+        return self.storage.lease_many(wants, owner, lease_for=lease_for)
+
+
+def test_a_job_without_a_signal_is_found_by_one_look_not_a_lease_per_lane(
+    url: str, store: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At the resync the quiet lanes are looked at with one `holding` call, and only the lane
+    whose queue holds a job is leased for: a thousand idle lanes cost one call, not 1,000."""
+    monkeypatch.setattr(feed, "RESYNC", 0.5)
+    lanes = [f"idle-{n}" for n in range(40)]
+    deaf = Deaf(open_storage(url))
+    feeder = Feeder(deaf, "test-owner", 30.0, give_back=lambda name, leases: None)  # type: ignore[arg-type]
+    try:
+        for name in [*lanes, "work"]:
+            feeder.serve(name, 2)
+        time.sleep(0.3)  # the first round: every lane asked once, none found a job
+        rounds = len(deaf.leased_for)
+        job = Job(new_id(), "work", {})
+        store.enqueue(job)
+        taken = feeder.take(threading.Event())
+        assert taken is not None and taken[1].job_id == job.id
+        later = deaf.leased_for[rounds:]
+        assert later and all(lanes == {"work"} for lanes in later), later
+    finally:
+        feeder.close()
+        deaf.storage.close()

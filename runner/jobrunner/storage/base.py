@@ -317,6 +317,14 @@ class Storage(Protocol):
         does (each queue its own atomic step), in one round trip, with when to ask again."""
         ...
 
+    def holding(self, queues: Collection[str]) -> set[str]:
+        """The queues of `queues` that hold a job to lease now: one ready, or a scheduled one
+        that is due (paused or not). A read, a round trip for them all where the storage
+        can: the daemon's check for jobs that came without a wake signal. May name a queue
+        that has nothing to lease (a key of the wrong type counts as holding one, so that
+        leasing finds it and says so)."""
+        ...
+
     def wake(self) -> None:
         """Release every thread blocked in `woken` (used at shutdown)."""
         ...

@@ -16,7 +16,9 @@ can still be cancelled outright, or run by another daemon).
 
 A lane that found nothing is not asked again until its queue is signalled (an
 enqueue, a retry or delay come due, a resume: `Storage.woken`), its first
-scheduled job is due, or RESYNC passes. An idle daemon with a thousand lanes
+scheduled job is due, or, should a job have come without a signal, the resync
+finds its queue holding one: every RESYNC seconds one call (`Storage.holding`)
+looks at every quiet lane's queue at once. An idle daemon with a thousand lanes
 thus makes one call for them all every ten seconds, and a busy one makes one
 call per round for all its lanes, not one per worker thread. The listener
 thread leases at once for a signalled lane, so a new job does not wait for the
@@ -192,26 +194,48 @@ class Feeder:
     # -- the fetcher and the listener ------------------------------------------------
 
     def _run(self) -> None:
-        """Lease for the lanes that want jobs and may have some; else sleep until one may."""
+        """Lease for the lanes that want jobs and may have some; else sleep until one may.
+        At each resync the quiet lanes (no signal, nothing due) are looked at first."""
         resync_at = time.monotonic() + RESYNC
         while True:
+            quiet: list[str] = []
             with self._changed:
                 if self._closed:
                     return
                 now = time.monotonic()
                 if now >= resync_at:  # a job may have come without a signal
-                    for slot in self._slots.values():
-                        slot.due_at = min(slot.due_at, now)
                     resync_at = now + max(RESYNC, len(self._slots) / RESYNC_RATE)
-                first = resync_at
-                for slot in self._slots.values():
-                    if not (slot.signalled or slot.due_at <= now):
-                        first = min(first, slot.due_at)
-                wants = self._wants(self._slots, now)
-                if not wants:
-                    self._room.wait(first - now)
-                    continue
-            self._lease(wants)
+                    quiet = [
+                        n for n, s in self._slots.items() if not s.signalled and s.due_at > now
+                    ]
+                if not quiet:
+                    first = resync_at
+                    for slot in self._slots.values():
+                        if not (slot.signalled or slot.due_at <= now):
+                            first = min(first, slot.due_at)
+                    wants = self._wants(self._slots, now)
+                    if not wants:
+                        self._room.wait(first - now)
+                        continue
+            if quiet:
+                self._look(quiet)
+            else:
+                self._lease(wants)
+
+    def _look(self, quiet: list[str]) -> None:
+        """Make due the quiet lanes whose queue holds a job all the same: one storage call
+        for them all (`Storage.holding`), not a lease each, so idle lanes cost little."""
+        try:
+            holding = self.storage.holding(quiet)
+        except StorageError as exc:
+            event(logging.ERROR, "storage unreachable", error=str(exc))
+            holding = set(quiet)  # cannot tell: leasing asks each, and waits when it fails
+        with self._changed:
+            now = time.monotonic()
+            for name in holding:
+                slot = self._slots.get(name)
+                if slot is not None:
+                    slot.due_at = min(slot.due_at, now)
 
     def _wants(self, names: Iterable[str], now: float) -> dict[str, int]:
         """How many jobs to lease now, by lane, for the lanes of `names` that have room and

@@ -324,6 +324,24 @@ class RedisStorage(Containment):
     def woken(self, since: int, queues: Collection[str], timeout: float) -> tuple[int, set[str]]:
         return self._relay.woken(since, queues, timeout)
 
+    def holding(self, queues: Collection[str]) -> set[str]:
+        """One EXISTS when no queue has a ready or scheduled job (an idle daemon's look);
+        else the first ready and first scheduled job of each, in one round trip."""
+        names = list(queues)
+        keys = [key for queue in names for key in queue_keys(queue)[:2]]
+        with self._guard("looking for jobs"):
+            if self._none_exist(keys):
+                return set()
+            now, firsts = self._timed(
+                lambda pipe: [pipe.zrange(key, 0, 0, withscores=True) for key in keys]
+            )
+        found = set()
+        for queue, ready, scheduled in zip(names, firsts[::2], firsts[1::2], strict=True):
+            broken = isinstance(ready, Exception) or isinstance(scheduled, Exception)
+            if broken or ready or (scheduled and scheduled[0][1] <= now):
+                found.add(queue)
+        return found
+
     def extend(self, owner: str, lease_for: float, held: Collection[Lease] | None = None) -> int:
         with self._guard(f"extending the leases of {owner}"):
             if held is None:

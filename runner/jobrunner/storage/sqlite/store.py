@@ -337,6 +337,16 @@ class SqliteStorage:
         with self._changed:
             return self._version
 
+    def holding(self, queues: Collection[str]) -> set[str]:
+        """One read: the queues of `queues` with a due row that no one holds."""
+        rows = self._read(
+            "SELECT value FROM json_each(?) WHERE EXISTS (SELECT 1 FROM queue"
+            " WHERE queue = value AND owner IS NULL"
+            f" AND (run_at <= ? OR NOT {NUMBER.format('run_at')}))",
+            (json.dumps(list(queues)), time.time()),
+        )
+        return {queue for (queue,) in rows}
+
     def woken(self, since: int, queues: Collection[str], timeout: float) -> tuple[int, set[str]]:
         """Every commit may have made a job due, in any queue: after one, the queues with
         a job waiting (due or scheduled; paused or not) are named, one indexed look each."""
