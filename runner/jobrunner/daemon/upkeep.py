@@ -54,6 +54,7 @@ class Upkeep:
         self.in_force, self.info, self.buries_orphans = in_force, info, buries_orphans
         self.hold, self.holding, self.alert = hold, holding, alert
         self._pauses_read = -PAUSES_IDLE_EVERY  # when the paused queues were last read
+        self._policies: tuple[object, Mapping[str, Redelivery]] = (None, {})  # _redelivery
         self.survey = Survey(storage, alert, owner) if alert is not None else None
         self.healthy = True
         self.unhealthy_since: float | None = None  # epoch seconds the storage went away
@@ -110,13 +111,7 @@ class Upkeep:
         self.storage.beat(self.owner, {**self.info(), "healthy": True}, ttl=self.lease_for)
 
     def reclaim(self) -> None:
-        policies = {
-            name: Redelivery(
-                lane.policy.max_deliveries, lane.policy.dead_letter_retain.total_seconds()
-            )
-            for name, lane in self.in_force.lanes.items()
-        }
-        for lost in self.storage.reclaim(policies, Redelivery()):
+        for lost in self.storage.reclaim(self._redelivery(), Redelivery()):
             metrics.jobs(lost.queue, "dead" if lost.buried else "lost").inc()
             what = "dead-lettered past max_deliveries" if lost.buried else "handed back"
             event(
@@ -129,6 +124,20 @@ class Upkeep:
                 self._dead(lost.job_id, alerts.MAX_DELIVERIES)
         if self.buries_orphans:
             self.bury_orphans()
+
+    def _redelivery(self) -> Mapping[str, Redelivery]:
+        """Each lane's redelivery policy, made again only when the lanes change (a reload):
+        a thousand lanes are not a thousand objects every few seconds."""
+        lanes = self.in_force.lanes
+        if self._policies[0] is not lanes:
+            policies = {
+                name: Redelivery(
+                    lane.policy.max_deliveries, lane.policy.dead_letter_retain.total_seconds()
+                )
+                for name, lane in lanes.items()
+            }
+            self._policies = (lanes, policies)
+        return self._policies[1]
 
     def expire(self) -> None:
         self.storage.expire()

@@ -64,6 +64,8 @@ class WakeRelay:
         `wake()`; none on timeout or close), and the moment the answer goes up to."""
 
         def signalled() -> set[str]:
+            if self._signals <= since:  # no signal at all: the usual answer of an idle wait
+                return set()
             if self._everyone > since:
                 return set(queues)
             return {q for q in queues if self._last.get(q, 0) > since}
