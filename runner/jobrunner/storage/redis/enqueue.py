@@ -9,10 +9,11 @@ and arguments are the wire format a producer in another language uses (docs/wire
     ARGV  prefix jr:{Q}:, delay seconds, at (epoch seconds) or '', idempotency ttl ms,
           then per job: id, message, priority, created, 1 or 0 (has a key)
 
-Per job the work here is the message's encoding (`Job.encode`, signed when keys are set) and a few
-list appends: a batch of a thousand jobs costs about as much Python as one round trip.
-Every argument is passed as bytes (a queue's keys made once): redis-py encodes each
-argument of another type itself, at a cost that is a fifth of a single enqueue's call.
+Per job the work here is the message's encoding (`Job.encode`, signed when keys are
+set) and a few list appends: a batch of a thousand jobs costs about as much Python as
+one round trip. Every argument is passed as bytes (a queue's keys encoded once):
+redis-py encodes an argument of another type itself, which was a fifth of the client's
+instructions for a single enqueue.
 """
 
 from __future__ import annotations

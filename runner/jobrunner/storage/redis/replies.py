@@ -102,8 +102,8 @@ def text(value: bytes | str) -> str:
 
 
 def encoded(value: str) -> bytes:
-    """`text` undone: a script argument as bytes, which redis-py sends as they are (it
-    encodes an argument of any other type itself, at a cost of several per job)."""
+    """`text` undone: a script argument as bytes, which redis-py sends as they are (an
+    argument of another type it encodes itself, at a few thousand instructions each)."""
     return value.encode("utf-8", "surrogateescape")
 
 
