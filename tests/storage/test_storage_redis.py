@@ -451,3 +451,18 @@ def test_holding_counts_a_stray_key_as_a_job_so_leasing_finds_it(
     replace_key(redis_url, "jr:{stray}:scheduled", "string", b"not a zset")
     store.enqueue(job("later"), delay=3600)
     assert store.holding(["stray", "later", "empty"]) == {"stray"}
+
+
+def test_a_single_call_loads_its_script_again_after_a_script_flush(
+    store: RedisStorage, redis_url: str
+) -> None:
+    """One script call goes without a pipeline (contain.py `_single`): NOSCRIPT (a restarted
+    server, SCRIPT FLUSH) loads the script and calls again, as the pipelined calls do."""
+    first = job()
+    store.enqueue(first)
+    redis.Redis.from_url(redis_url).script_flush()
+    second = job()
+    assert store.enqueue(second) == second.id
+    redis.Redis.from_url(redis_url).script_flush()
+    leased = store.lease("q", "d1", count=5, lease_for=30)
+    assert [lease.job_id for lease in leased] == [first.id, second.id]
