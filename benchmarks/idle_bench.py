@@ -1,4 +1,4 @@
-"""What an idle daemon costs (goal: at most 1 % of a core and 60 MB RSS).
+"""What an idle daemon costs (goals: at most 1 % of a core and 100 MB RSS, issue 12).
 
 Starts `jobrunner run` with nothing to do and measures the CPU time it uses
 over `--seconds` (after a warm-up) and its resident memory at the end (RSS and

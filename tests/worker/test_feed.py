@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from jobrunner.job import Job, new_id
-from jobrunner.storage import Storage, open_storage
+from jobrunner.storage import Storage, StorageError, open_storage
 from jobrunner.worker import feed
 from jobrunner.worker.feed import Feeder
 
@@ -81,3 +81,31 @@ def test_a_job_without_a_signal_is_found_by_one_look_not_a_lease_per_lane(
     finally:
         feeder.close()
         deaf.storage.close()
+
+
+class Unsure(Deaf):
+    """A deaf storage whose look at the quiet lanes fails (the storage went away for it)."""
+
+    def holding(self, queues: Any) -> set[str]:
+        raise StorageError("cannot reach the storage while looking for jobs")
+
+
+def test_when_the_look_fails_every_quiet_lane_is_leased_for(
+    url: str, store: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A resync that cannot tell which lanes hold a job asks each of them, as it did before
+    `holding` existed: a job that came without a signal is still found."""
+    monkeypatch.setattr(feed, "RESYNC", 0.5)
+    unsure = Unsure(open_storage(url))
+    feeder = Feeder(unsure, "test-owner", 30.0, give_back=lambda name, leases: None)  # type: ignore[arg-type]
+    try:
+        for name in ("idle", "work"):
+            feeder.serve(name, 2)
+        time.sleep(0.3)
+        job = Job(new_id(), "work", {})
+        store.enqueue(job)
+        taken = feeder.take(threading.Event())
+        assert taken is not None and taken[1].job_id == job.id
+    finally:
+        feeder.close()
+        unsure.storage.close()

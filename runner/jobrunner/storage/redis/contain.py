@@ -35,6 +35,7 @@ from jobrunner.storage.redis.keys import (
     kind,
     ms,
     prefix,
+    queue_args,
     queue_keys,
     wrong_key,
 )
@@ -235,7 +236,7 @@ class Containment:
         if wrong is None:
             raise QueueBroken(queue, scrub(str(exc), self._raw_url))
         key, want, got = wrong
-        head = prefix(queue).encode("utf-8", "surrogateescape")
+        head = queue_args(queue)[0]
         name = key[len(head) :] if key.startswith(head) else b""
         if name.startswith(SPARE) and want != "counter":
             self._set_aside(queue, key, name, want, got)

@@ -20,23 +20,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 from jobrunner.job import Job
-from jobrunner.storage.redis.keys import listing_key, ms, prefix, queue_keys
-from jobrunner.storage.redis.replies import encoded
+from jobrunner.storage.redis.keys import encoded, listing_key, ms, prefix, queue_args
 from jobrunner.storage.search import start
 from jobrunner.storage.signing import Keys, seal
 
 CHUNK = 500  # jobs per script call: long enough to amortise, short enough not to stall Redis
-
-
-@lru_cache(maxsize=4096)
-def _queue(queue: str) -> tuple[tuple[bytes, ...], bytes]:
-    """A queue's seven keys and its prefix, as the script call passes them."""
-    keys = (*queue_keys(queue), listing_key(queue))
-    return tuple(map(encoded, keys)), encoded(prefix(queue))
 
 
 @dataclass(slots=True)
@@ -66,8 +57,8 @@ def rounds(
         queue = job.queue
         chunk = open_chunks.get(queue)
         if chunk is None or len(chunk.places) >= CHUNK:
-            keys, p = _queue(queue)
-            chunk = Chunk([*keys], [p, *head])
+            p, keys = queue_args(queue)
+            chunk = Chunk([*keys, encoded(listing_key(queue))], [p, *head])
             open_chunks[queue] = chunk
             per_queue.setdefault(queue, []).append(chunk)
         keyed = job.idempotency_key is not None and ttl > 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+from functools import lru_cache
 
 import redis
 
@@ -66,6 +67,20 @@ def prefix(queue: str) -> str:
 def queue_keys(queue: str) -> list[str]:
     p = prefix(queue)
     return [p + name for name in ("ready", "scheduled", "leased", "seq", "dead", "dead-until")]
+
+
+def encoded(value: str) -> bytes:
+    """A script argument as bytes, as the client encodes text (`surrogateescape`: a name
+    read back from a stray writer's bytes goes back as those bytes). redis-py sends bytes
+    as they are; an argument of another type it encodes itself, at a few thousand
+    instructions each."""
+    return value.encode("utf-8", "surrogateescape")
+
+
+@lru_cache(maxsize=4096)
+def queue_args(queue: str) -> tuple[bytes, tuple[bytes, ...]]:
+    """The queue's prefix and its six keys (`queue_keys`) as script arguments, encoded once."""
+    return encoded(prefix(queue)), tuple(map(encoded, queue_keys(queue)))
 
 
 def paused_key(queue: str) -> str:

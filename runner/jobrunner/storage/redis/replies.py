@@ -15,6 +15,7 @@ from typing import Any, NamedTuple, TypeVar
 
 from jobrunner.job import Record, State, Unreadable, decode, unreadable_record
 from jobrunner.storage.base import decode_stored, is_time, job_problems
+from jobrunner.storage.redis.keys import encoded
 from jobrunner.storage.signing import peek
 
 T = TypeVar("T", bound=tuple[Any, ...])
@@ -99,12 +100,6 @@ def lease_reply(flat: Sequence[Any]) -> tuple[list[Leased], float | None]:
 def text(value: bytes | str) -> str:
     """Redis bytes as str; bytes that are not UTF-8 survive the round trip."""
     return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
-
-
-def encoded(value: str) -> bytes:
-    """`text` undone: a script argument as bytes, which redis-py sends as they are (an
-    argument of another type it encodes itself, at a few thousand instructions each)."""
-    return value.encode("utf-8", "surrogateescape")
 
 
 def record_fields(record: Record) -> list[bytes]:

@@ -68,7 +68,6 @@ import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
-from functools import lru_cache
 from typing import Any
 
 import redis
@@ -117,11 +116,13 @@ from jobrunner.storage.redis.keys import (
     QUEUES,
     QueueBroken,
     bad_data,
+    encoded,
     kind,
     listing_key,
     ms,
     paused_key,
     prefix,
+    queue_args,
     queue_keys,
 )
 from jobrunner.storage.redis.replies import (
@@ -130,7 +131,6 @@ from jobrunner.storage.redis.replies import (
     Listed,
     Stored,
     as_count,
-    encoded,
     fields_record,
     groups,
     lease_reply,
@@ -287,10 +287,14 @@ class RedisStorage(Containment):
         finds nothing and waits until its key is fixed."""
         who, wait = encoded(owner), repr(float(lease_for)).encode()
         calls: dict[str, Call] = {
-            q: (self._lua.lease, [*keys], [p, who, b"%d" % min(count, PER_CALL), wait])
+            q: (
+                self._lua.lease,
+                [*keys, encoded(prefix(q) + "owner:" + owner), encoded(paused_key(q))],
+                [p, who, b"%d" % min(count, PER_CALL), wait],
+            )
             for q, count in wants.items()
             if count > 0
-            for keys, p in [_lease_keys(q, owner)]
+            for p, keys in [queue_args(q)]
         }
         found = {q: Found([], 0.0) for q in wants}  # asked for none: gave all it was asked
         if not calls:
@@ -393,7 +397,7 @@ class RedisStorage(Containment):
             places.setdefault(d.lease.queue, []).append(i)
         calls: dict[str, Call] = {}
         for queue, mine in places.items():
-            args: list[Arg] = [encoded(prefix(queue))]
+            args: list[Arg] = [queue_args(queue)[0]]
             for d in (done[i] for i in mine):
                 args += [encoded(d.lease.job_id), encoded(d.lease.token.rpartition(":")[2])]
                 args += [*record_fields(d.record), b"%d" % ms(d.keep_for)]
@@ -936,10 +940,3 @@ def report(info: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         return {"unreadable": f"its heartbeat is JSON {type(data).__name__}, not an object"}
     return data
-
-
-@lru_cache(maxsize=4096)
-def _lease_keys(queue: str, owner: str) -> tuple[tuple[bytes, ...], bytes]:
-    """The lease script's eight keys of `queue` for `owner`, and the queue's prefix."""
-    keys = (*queue_keys(queue), prefix(queue) + "owner:" + owner, paused_key(queue))
-    return tuple(map(encoded, keys)), encoded(prefix(queue))
