@@ -306,7 +306,9 @@ def run_it(readme: Walkthrough, tmp_path_factory: pytest.TempPathFactory) -> Ite
         took: float | None = None
         deadline = edited + 5
         while took is None and time.monotonic() < deadline:
-            if any(e.get("msg") == f"plan: {plan}" for e in daemon.events()):
+            # the daemon's own plan line: a worker process's (logged too) may come first
+            events = daemon.events()
+            if any(e.get("msg") == f"plan: {plan}" and "process" not in e for e in events):
                 took = time.monotonic() - edited
             time.sleep(0.05)
 
