@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 import urllib.request
 from collections import Counter
 from collections.abc import Callable
@@ -139,6 +140,25 @@ def test_a_reload_applies_in_every_process_and_ticks_fire_once(
     assert max(ticks.values()) == 1, ticks  # only the first process fires, and once
     runs = Counter(e["job"] for e in fired(daemon))
     assert max(runs.values()) == 1
+
+
+def test_only_the_daemon_watches_the_files_and_passes_a_change_on(
+    tmp_path: Path, url: str, daemons: Callable[..., Daemon], jobs_dir: Any
+) -> None:
+    jobs = jobs_dir(**{"q.yaml": QUEUE})
+    daemon = daemons(jobs, url, "--processes", "2")
+    ready(daemon, 2)
+    assert daemon.process is not None
+    applied = lambda: [e for e in daemon.events() if e.get("msg") == "plan: + cron beat"]  # noqa: E731
+    os.kill(daemon.process.pid, signal.SIGSTOP)  # the daemon cannot pass the change on
+    try:
+        (jobs / "cron.yaml").write_text(CRON)
+        time.sleep(2.0)  # twice the time a watching process takes to apply a change
+        assert applied() == []  # the worker process does not watch the files itself
+    finally:
+        os.kill(daemon.process.pid, signal.SIGCONT)
+    wait_until(lambda: len(applied()) == 2, what="both processes applied the change", timeout=10)
+    assert sorted(e.get("process", 0) for e in applied()) == [0, 1]
 
 
 def fired(daemon: Daemon) -> list[dict[str, Any]]:

@@ -182,7 +182,8 @@ def run(
     worker = [sys.executable, "-m", "jobrunner", "run", "--role", "worker", "--processes", "1"]
     worker += ["--jobs-dir", str(jobs_dir), "--queues", queues, "--grace", f"{grace}s"]
     worker += ["--threads", str(threads)]
-    worker += ["--lease", f"{lease_for}s", "--watch" if watch else "--no-watch"]
+    # A worker process does not watch the files: the daemon passes each change on (SIGURG).
+    worker += ["--lease", f"{lease_for}s", "--no-watch"]
     worker += ["--strict" if strict else "--no-strict", "--log-format", log_format]
     worker += ["--log-level", log_level]
     if signing_key_file is not None:

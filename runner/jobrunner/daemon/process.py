@@ -323,9 +323,11 @@ class Daemon:
                 next_ping = time.monotonic() + watchdog
             retry = self.reloader.pending and time.monotonic() >= next_retry
             if signals.reload or signals.changed or retry:
-                forced, signals.reload, signals.changed = signals.reload, False, False
-                if forced and self.workers is not None:
-                    self.workers.signal(signal.SIGHUP)  # each watches the files itself
+                forced, changed = signals.reload, signals.changed
+                signals.reload = signals.changed = False
+                if self.workers is not None and (forced or changed):
+                    # They do not watch the files: this process passes each change on.
+                    self.workers.signal(signal.SIGHUP if forced else signal.SIGURG)
                 self.notifier.reloading()
                 self.reloader.reload(only_if_changed=not forced)
                 self.notifier.send("READY=1", f"STATUS={self.status_line()}")

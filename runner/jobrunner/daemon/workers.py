@@ -6,9 +6,13 @@ operator started starts N - 1 more `jobrunner run --role worker` processes on
 the same jobs directory and storage, and owns their lifecycle:
 
 - each is a whole worker daemon of its own (its own leases, heartbeat and
-  reload: a change under the jobs directory applies within a second in every
-  process), and never a scheduler: only the first process fires ticks (and
+  reload), and never a scheduler: only the first process fires ticks (and
   ticks are claimed once in storage anyway), serves HTTP and talks to systemd;
+- only the daemon watches the jobs directory (a watcher wakes its process 25
+  times a second): it passes each change on with SIGURG, and each process
+  reloads the files if they changed, within a second of the change as the
+  daemon does. SIGURG's default action is to ignore it, so one sent while a
+  process starts is lost harmlessly: the process reads the files after;
 - SIGHUP, SIGTERM and SIGINT reach the daemon and are passed on to each
   process, so a stop lets their running jobs finish for the same `--grace`,
   and a second stop signal ends them at once;
