@@ -118,6 +118,27 @@ def test_a_stray_key_where_the_job_listing_belongs_is_set_aside(
         client.close()
 
 
+def test_a_lease_that_finds_no_job_checks_only_the_keys_it_reads(
+    store: RedisStorage, redis_url: str
+) -> None:
+    """It writes nothing, so a stray key where the leases belong costs nothing while the
+    queue is empty (6 commands a call, not 9); the first job to lease finds it, and waits."""
+    replace_key(redis_url, "jr:{q}:leased", "string", b"a stray writer's")
+    empty = store.lease_many({"q": 5}, "d1", lease_for=30)["q"]
+    assert empty.leases == [] and empty.due_in is None
+    assert "q" not in store._broken
+    waiting = job()
+    store.enqueue(waiting)
+    assert store.lease_many({"q": 5}, "d1", lease_for=30)["q"].leases == []
+    assert "q" in store._broken  # the queue waits until the key is fixed
+    client = redis.Redis.from_url(redis_url)
+    try:
+        assert client.type("jr:{q}:leased") == b"string"
+        assert client.zrange("jr:{q}:ready", 0, -1) == [waiting.id.encode()]
+    finally:
+        client.close()
+
+
 def test_expire_sweeps_listing_entries_whose_job_is_gone(
     store: RedisStorage, redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
