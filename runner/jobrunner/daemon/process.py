@@ -163,7 +163,7 @@ def connect(url: str, keys: Keys | None, signals: Signals, notifier: Notifier) -
         except StorageError as exc:
             event(logging.ERROR, "storage unreachable, retrying", error=str(exc), retry_in=delay)
             notifier.status(f"storage unreachable, retrying in {delay:g}s")
-            signals.event.wait(delay)
+            signals.wakeup.wait(delay)
             delay = min(delay * 2, 30.0)
     return None
 
@@ -332,8 +332,8 @@ class Daemon:
                 self.reloader.reload(only_if_changed=not forced)
                 self.notifier.send("READY=1", f"STATUS={self.status_line()}")
                 next_retry = time.monotonic() + RELOAD_RETRY
-            signals.event.wait(0.2)
-            signals.event.clear()
+            signals.wakeup.wait(0.2)
+            signals.wakeup.clear()
 
     # -- status ------------------------------------------------------------------
 
@@ -433,7 +433,7 @@ class Daemon:
                     self.workers.signal(signal.SIGTERM)  # their second: they exit now too
                 self._hand_back(sum(t.is_alive() for t in threads), "a second stop signal")
                 raise SystemExit(1)  # exit handlers still run (the shell plugin's kills)
-            self.signals.event.wait(0.05)
+            self.signals.wakeup.wait(0.05)
         self._hand_back(sum(t.is_alive() for t in threads), f"--grace {grace:g}s ran out")
         if self.workers is not None:
             left = max(0.0, deadline - time.monotonic()) + WORKERS_EXIT
