@@ -3,6 +3,8 @@ own rounds, without waiting for a signal or the resync."""
 
 from __future__ import annotations
 
+import collections
+import math
 import threading
 import time
 from typing import Any
@@ -109,3 +111,27 @@ def test_when_the_look_fails_every_quiet_lane_is_leased_for(
     finally:
         feeder.close()
         unsure.storage.close()
+
+
+@pytest.mark.parametrize(
+    ("concurrency", "ran", "held"),
+    [
+        (8, feed.QUICK * 2, 15),  # slow jobs: what it runs, and one fewer to start next
+        (8, 0.0001, 8 * feed.DEEPEST),  # no-op jobs: the deepest it may hold
+        (8, 0.005, 8 + 32),  # 5 ms jobs: 8 threads start 32 of them in AHEAD (20 ms)
+        (8, 0.04, 15),  # 40 ms jobs: 4 in AHEAD, but never fewer than concurrency - 1
+        (1, 0.0001, 1),  # one at a time: none it has not started, however quick
+        (2, math.inf, 3),  # none ran yet: not known to be quick
+    ],
+)
+def test_a_quick_lane_holds_about_ahead_seconds_of_work(
+    concurrency: int, ran: float, held: int
+) -> None:
+    """Jobs leased but not started wait where other daemons cannot take them: a quick lane
+    holds more of them (a lease round trip that waits for the GIL does not leave its
+    threads idle), but only what its threads would start within AHEAD, and at most DEEPEST
+    times its concurrency."""
+    slot = feed.Slot(concurrency, ran=ran)
+    assert slot.room() == held
+    slot.busy, slot.buffer = 1, collections.deque([object()] * 2)  # type: ignore[list-item]
+    assert slot.room() == held - 3

@@ -7,12 +7,16 @@ one round trip (`Storage.lease_many`) it asks, for every lane with room, as many
 jobs as the lane may run at once plus as many again to start next, and learns
 from the same call when each lane may have more (`Found.due_in`).
 
-A lane whose jobs are quick (QUICK on average, of its recent ones) holds more
-to start next, three times its concurrency less one: a round trip then starts many
-jobs, and its jobs wait milliseconds in the buffer, where other daemons cannot
-take them. A lane of slower jobs holds one fewer than it may run at once, and a
-lane that runs one job at a time holds none it has not started (the next one
-can still be cancelled outright, or run by another daemon).
+A lane whose jobs are quick (QUICK on average, of its recent ones) holds as
+many to start next as its threads would start in the next AHEAD seconds (by
+that average), at least its concurrency less one and at most DEEPEST times its
+concurrency in all: a round trip then starts many jobs, the buffer does not run
+dry while the next lease waits its turn for the GIL, and a job waits in the
+buffer, where other daemons cannot take it, about AHEAD seconds at most (or
+one job's run time, when that is longer). A lane of slower jobs holds one fewer
+than it may run at once, and a lane that runs one job at a time holds none it
+has not started (the next one can still be cancelled outright, or run by
+another daemon).
 
 A lane that found nothing is not asked again until its queue is signalled (an
 enqueue, a retry or delay come due, a resume: `Storage.woken`), its first
@@ -47,6 +51,8 @@ RETRY_AFTER = 1.0  # seconds before asking again after the storage failed
 LISTEN_WAIT = 1.0  # seconds the listener waits for a signal before it looks at the lanes again
 QUICK = 0.05  # seconds a lane's jobs run on average, at most, for it to hold more to start next
 RAN_WEIGHT = 0.1  # the weight of a job's run time in its lane's moving average
+AHEAD = 0.02  # seconds of a quick lane's work held leased, to start next
+DEEPEST = 8  # a quick lane holds at most this many times its concurrency, running or not
 
 
 @dataclass(slots=True)
@@ -71,9 +77,12 @@ class Slot:
 
     def room(self) -> int:
         """How many more jobs to lease: what it may run at once, and one fewer to start next,
-        or three times as many for quick jobs (a lane of one: none to start next)."""
-        depth = (4 if self.quick() else 2) * self.concurrency - 1
-        return depth - self.busy - len(self.buffer)
+        or for quick jobs AHEAD seconds' worth (a lane of one: none to start next)."""
+        ahead = self.concurrency - 1
+        if self.quick():
+            worth = math.ceil(self.concurrency * AHEAD / max(self.ran, 1e-6))
+            ahead = min(max(ahead, worth), (DEEPEST - 1) * self.concurrency)
+        return self.concurrency + ahead - self.busy - len(self.buffer)
 
 
 class Feeder:
