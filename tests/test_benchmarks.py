@@ -150,3 +150,51 @@ def test_command_stats_count_the_systems_commands_only(tmp_path: Path) -> None:
         assert stats.calls() == 11
         assert stats.by_command() == {"set": 10, "incrby": 1}  # redis-py sends INCRBY
         stats.close()
+
+
+COUNTER = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+import tally
+count, pause = int(sys.argv[2]), float(sys.argv[3])
+time.sleep(pause)
+stamps = []
+for _ in range(count):
+    before = time.time()
+    tally.done()
+    stamps.append((before, time.time()))
+print(*stamps[0], *stamps[-1])
+time.sleep(0.2)  # its last sends
+"""
+
+
+def test_the_tally_stamps_the_first_and_the_nth_completion_of_every_process(
+    tmp_path: Path,
+) -> None:
+    """Jobs count themselves in their process and are sent in batches: `first` must still be
+    the earliest completion of all processes, and `last` the latest, stamped when the count
+    reaches BENCH_TOTAL, whichever process's send gets there (not the time of a send)."""
+    import os
+
+    import redis
+
+    from benchmarks.compare.redis_stats import redis_server
+
+    apps = BENCHMARKS / "compare" / "peers" / "apps"
+    with redis_server(tmp_path) as url:
+        env = {**os.environ, "BENCH_TALLY_URL": url, "BENCH_TOTAL": "3000"}
+        runs = [
+            subprocess.Popen(
+                [sys.executable, "-c", COUNTER, str(apps), "1500", pause],
+                env=env,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for pause in ("0", "0.1")
+        ]
+        stamps = [[float(x) for x in run.communicate(timeout=60)[0].split()] for run in runs]
+        with redis.Redis.from_url(url, decode_responses=True) as tally:
+            done, first, last = tally.mget("done", "first", "last")
+    assert int(done) == 3000
+    assert min(s[0] for s in stamps) <= float(first) <= min(s[1] for s in stamps)
+    assert max(s[2] for s in stamps) <= float(last) <= max(s[3] for s in stamps)
