@@ -6,6 +6,9 @@ chunk is written before all its keys are found sound.
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
 import time
 from typing import Any
 
@@ -14,7 +17,7 @@ import redis
 from garbage import replace_key
 
 from jobrunner.job import Job, Record, State, new_id
-from jobrunner.storage import Storage
+from jobrunner.storage import Storage, open_storage
 from jobrunner.storage.base import StorageError
 from jobrunner.storage.redis.enqueue import CHUNK
 from jobrunner.storage.redis.keys import listing_key, prefix
@@ -158,3 +161,47 @@ def test_an_idempotency_key_of_the_wrong_type_is_set_aside(redis_store: Storage,
         first.id,
     ]
     assert drain(redis_store) == [first.id]
+
+
+def test_a_round_that_fails_stops_the_batch_before_the_next_is_sent(
+    redis_store: Storage, url: str
+) -> None:
+    """A large batch sends each round while the next is made: the round after a failed one
+    is made, but must not be sent (the batch stops where it failed, as it did in turn)."""
+    replace_key(url, prefix("b") + "seq", "list", b"garbage")
+    first, broken, after = (
+        [job("a", n=n) for n in range(CHUNK)],
+        [job("b") for _ in range(CHUNK)],
+        [job("a", n=CHUNK + n) for n in range(CHUNK)],
+    )
+    with pytest.raises(StorageError, match="seq holds a"):
+        redis_store.enqueue_many(first + broken + after)
+    assert drain(redis_store, "a") == [j.id for j in first]
+
+
+def test_the_sending_thread_ends_with_its_storage_and_is_made_again_after_a_fork(
+    redis_store: Storage, url: str
+) -> None:
+    """`close` stops the thread a large batch started; a child forked after one has no such
+    thread, and its own large batch must not wait for it for ever."""
+    store = open_storage(url)
+    try:
+        store.enqueue_many([job() for _ in range(CHUNK + 1)])
+        assert "jobrunner-send" in {t.name.split("_")[0] for t in threading.enumerate()}
+        child = os.fork()
+        if child == 0:  # pragma: no cover (the child reports by its exit status)
+            try:
+                code = 0 if len(store.enqueue_many([job() for _ in range(CHUNK + 1)])) else 1
+            finally:
+                os._exit(code if "code" in locals() else 2)
+        deadline = time.monotonic() + 30
+        while (done := os.waitpid(child, os.WNOHANG)) == (0, 0) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if done == (0, 0):
+            os.kill(child, signal.SIGKILL)
+            os.waitpid(child, 0)
+        assert done[0] == child and os.waitstatus_to_exitcode(done[1]) == 0
+        assert len(drain(store)) == 2 * (CHUNK + 1)
+    finally:
+        store.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("jobrunner-send")]

@@ -1,7 +1,9 @@
 """The calls of the enqueue script (lua/enqueue.lua) for a batch of jobs.
 
-One call stores up to CHUNK jobs of one queue, atomically: a batch for several queues
-is one call per queue per chunk, the calls of each round pipelined. The script's keys
+One call stores up to CHUNK jobs of one queue, atomically. A batch goes in rounds, one
+per CHUNK jobs of it in order, each one call per queue among them, pipelined; the
+rounds are made one at a time (`rounds` is a generator), so the storage can send a
+round while the next is made. The script's keys
 and arguments are the wire format a producer in another language uses (docs/wire.md):
 
     KEYS  the six queue keys, the listing jr:{Q}:jobs, then jr:{Q}:idem:KEY for each
@@ -18,7 +20,7 @@ instructions for a single enqueue.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,36 +48,31 @@ def rounds(
     delay: float,
     at: float | None,
     idempotency_ttl: float | None,
-) -> list[dict[str, Chunk]]:
-    """The calls that store `jobs`: per round, at most one chunk per queue."""
+) -> Iterator[dict[str, Chunk]]:
+    """The calls that store `jobs`, a round per CHUNK of them: one chunk per queue."""
     ttl = ms(idempotency_ttl) if idempotency_ttl else 0
     when = b"" if at is None else repr(at).encode()
     head = [repr(delay).encode(), when, b"%d" % ttl]
-    open_chunks: dict[str, Chunk] = {}
-    per_queue: dict[str, list[Chunk]] = {}
-    for place, job in enumerate(jobs):
-        queue = job.queue
-        chunk = open_chunks.get(queue)
-        if chunk is None or len(chunk.places) >= CHUNK:
-            p, keys = queue_args(queue)
-            chunk = Chunk([*keys, encoded(listing_key(queue))], [p, *head])
-            open_chunks[queue] = chunk
-            per_queue.setdefault(queue, []).append(chunk)
-        keyed = job.idempotency_key is not None and ttl > 0
-        if keyed:
-            chunk.keys.append(prefix(queue) + "idem:" + str(job.idempotency_key))
-        body = seal(signing, job.encode())
-        created = repr(start(job.created)).encode()
-        chunk.args += [
-            encoded(job.id),
-            body,
-            b"%d" % job.priority,
-            created,
-            b"1" if keyed else b"0",
-        ]
-        chunk.places.append(place)
-    depth = max((len(chunks) for chunks in per_queue.values()), default=0)
-    return [
-        {queue: chunks[n] for queue, chunks in per_queue.items() if n < len(chunks)}
-        for n in range(depth)
-    ]
+    for first in range(0, len(jobs), CHUNK):
+        chunks: dict[str, Chunk] = {}
+        for place in range(first, min(first + CHUNK, len(jobs))):
+            job = jobs[place]
+            queue = job.queue
+            chunk = chunks.get(queue)
+            if chunk is None:
+                p, keys = queue_args(queue)
+                chunk = chunks[queue] = Chunk([*keys, encoded(listing_key(queue))], [p, *head])
+            keyed = job.idempotency_key is not None and ttl > 0
+            if keyed:
+                chunk.keys.append(prefix(queue) + "idem:" + str(job.idempotency_key))
+            body = seal(signing, job.encode())
+            created = repr(start(job.created)).encode()
+            chunk.args += [
+                encoded(job.id),
+                body,
+                b"%d" % job.priority,
+                created,
+                b"1" if keyed else b"0",
+            ]
+            chunk.places.append(place)
+        yield chunks

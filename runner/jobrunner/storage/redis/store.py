@@ -100,6 +100,7 @@ from jobrunner.storage.base import (
     decode_pause,
     lost,
 )
+from jobrunner.storage.redis.ahead import Ahead
 from jobrunner.storage.redis.connect import (
     ASYNC,
     Client,
@@ -109,7 +110,7 @@ from jobrunner.storage.redis.connect import (
     trouble,
 )
 from jobrunner.storage.redis.contain import Call, Containment
-from jobrunner.storage.redis.enqueue import rounds
+from jobrunner.storage.redis.enqueue import CHUNK, Chunk, rounds
 from jobrunner.storage.redis.keys import (
     CONFIG,
     DAEMONS,
@@ -172,6 +173,7 @@ class RedisStorage(Containment):
         self._durability = durability
         self._lua = Scripts.register(client)
         self._relay = WakeRelay(client)
+        self._ahead = Ahead()  # sends a large batch's rounds (enqueue_many)
         self._registered: dict[str, float] = {}  # queue -> when we last added it to jr:queues
         self._broken: dict[str, tuple[str, bytes | None, str]] = {}  # queue -> reason, key, want
         self._swept: dict[str, str] = {}  # queue -> the listing score `expire` swept up to
@@ -257,23 +259,31 @@ class RedisStorage(Containment):
         at: float | None = None,
         idempotency_ttl: float | None = None,
     ) -> list[str]:
-        """One script call per queue per chunk (enqueue.py), each round pipelined."""
+        """One script call per queue per chunk (enqueue.py), each round pipelined; a batch of
+        more than one round sends each while the next is made (ahead.py)."""
         ids = [""] * len(jobs)
         doing = f"enqueueing job {jobs[0].id}" if len(jobs) == 1 else f"enqueueing {len(jobs)} jobs"
         with self._guard(doing):
             plan = rounds(jobs, self.keys, delay=delay, at=at, idempotency_ttl=idempotency_ttl)
-            for calls in plan:
-                for queue in calls:
-                    self._register(queue)
-                replies = self._each(
-                    {q: (self._lua.enqueue, chunk.keys, chunk.args) for q, chunk in calls.items()}
-                )
+            if len(jobs) > CHUNK:
+                sent = self._ahead.each(plan, self._store_round)
+            else:  # one round: no hand-off to the sending thread
+                sent = ((calls, self._store_round(calls)) for calls in plan)
+            for calls, replies in sent:
                 for queue, chunk in calls.items():
                     if isinstance(replies[queue], QueueBroken):
                         raise replies[queue]
                     for place, job_id in zip(chunk.places, replies[queue], strict=True):
                         ids[place] = text(job_id)
         return ids
+
+    def _store_round(self, calls: Mapping[str, Chunk]) -> dict[str, Any]:
+        """One round of `enqueue_many`: per queue its reply, or the `QueueBroken`."""
+        for queue in calls:
+            self._register(queue)
+        return self._each(
+            {q: (self._lua.enqueue, chunk.keys, chunk.args) for q, chunk in calls.items()}
+        )
 
     # -- workers -----------------------------------------------------------
 
@@ -905,6 +915,7 @@ class RedisStorage(Containment):
 
     def close(self) -> None:
         self._relay.close()
+        self._ahead.close()
         self._client.close()
 
 
