@@ -1,9 +1,10 @@
 """What an idle daemon's chores cost on Redis, however many queues there are.
 
 Every few seconds the daemon reads which queues are paused and which hold an expired
-lease (daemon/upkeep.py). With none paused and none leased, each read is one EXISTS over
-every queue's key, not one command per queue; as soon as one queue is paused or holds a
-lease, the full look per queue runs, so what it finds is the same as before.
+lease, and once a minute it expires old records (daemon/upkeep.py). With none paused,
+none leased and nothing to expire, each read is one EXISTS over every queue's key, not
+one command per queue; as soon as one queue holds what a read looks for, the full look
+per queue runs, so what it finds is the same as before.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Callable, Iterator
 import pytest
 import redis
 
-from jobrunner.job import Job, new_id
+from jobrunner.job import Job, Record, State, new_id
 from jobrunner.storage.base import Pause, Redelivery
 from jobrunner.storage.redis.store import RedisStorage
 
@@ -64,3 +65,20 @@ def test_looking_for_expired_leases_among_idle_queues_is_one_command(
     [lease] = store.lease("q42", "gone-daemon", count=1, lease_for=0.05)
     time.sleep(0.1)
     assert [lost.job_id for lost in store.reclaim({}, Redelivery())] == [lease.job_id]
+
+
+def test_expiring_among_idle_queues_is_one_command_a_step(
+    store: RedisStorage, redis_url: str
+) -> None:
+    """Once a minute `expire` forgets dead jobs past retention, sweeps the listings and trims
+    the minute tallies, a script per queue each: among queues that never held a job, one
+    EXISTS a step. Once one queue holds what a step reads, that step runs for every queue."""
+    daemons = commands(redis_url, store.daemons)
+    assert commands(redis_url, store.expire) == IDLE_LOOK + 2 + daemons
+    job = Job(new_id(), "q42", {"n": 1}, created=time.time())
+    store.enqueue(job)
+    [lease] = store.lease("q42", "d1", count=1, lease_for=30)
+    store.bury(lease, Record(job, State.DEAD, updated=time.time()), keep_for=0.05)
+    time.sleep(0.1)
+    assert store.expire() == 1
+    assert store.record(job.id) is None

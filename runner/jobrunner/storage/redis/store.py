@@ -867,20 +867,32 @@ class RedisStorage(Containment):
         ]
 
     def expire(self) -> int:
-        """Records and idempotency keys expire by their TTL; this forgets dead jobs past retain."""
+        """Records and idempotency keys expire by their TTL; this forgets dead jobs past retain.
+
+        Each of its three steps (dead jobs, listing entries, minute tallies) is a script per
+        queue; a step whose keys exist in no queue is skipped after one EXISTS for them all
+        (`_none_exist`), so a thousand queues that never ran a job cost three commands a
+        minute, not three thousand script calls."""
         forgotten = 0
         with self._guard("expiring old records"):
-            queues = self._queues()
+            known = self._queues()
+            queues = [] if self._none_exist(self._keys_of(known, "dead", "dead-until")) else known
             while queues:
                 counts = self._per_queue(self._lua.expire_dead, queues, BATCH)
                 ok = {q: int(n) for q, n in counts.items() if not isinstance(n, QueueBroken)}
                 forgotten += sum(ok.values())
                 queues = [q for q, n in ok.items() if n >= BATCH]
-            self._sweep()
-            cutoff = int((time.time() - HISTORY_KEEP) // 60)
-            self._per_queue(self._lua.trim, self._queues(), cutoff)
+            if not self._none_exist(self._keys_of(known, "jobs")):
+                self._sweep(known)
+            if not self._none_exist(self._keys_of(known, "history")):
+                cutoff = int((time.time() - HISTORY_KEEP) // 60)
+                self._per_queue(self._lua.trim, known, cutoff)
         self.daemons()
         return forgotten
+
+    @staticmethod
+    def _keys_of(queues: list[str], *names: str) -> list[str]:
+        return [prefix(q) + name for q in queues for name in names]
 
     def history(self, queue: str | None, since: float) -> list[Tally]:
         first, last = int(since // 60), int(time.time() // 60) + 1  # a minute of clock skew
@@ -898,7 +910,7 @@ class RedisStorage(Containment):
                     found.append(Tally(q, int(minute) * 60, outcome, n))
         return found
 
-    def _sweep(self) -> None:
+    def _sweep(self, queues: list[str]) -> None:
         """Drop a batch of each queue's listing entries whose job is gone (oldest first, from
         where the last sweep stopped); not counted as forgotten: the records were, by TTL."""
         calls: dict[str, Call] = {
@@ -907,7 +919,7 @@ class RedisStorage(Containment):
                 [*queue_keys(q), listing_key(q)],
                 [prefix(q), self._swept.get(q, "-inf"), BATCH],
             )
-            for q in self._queues()
+            for q in queues
         }
         for queue, reply in self._each(calls).items():
             if not isinstance(reply, QueueBroken):
