@@ -3,8 +3,8 @@
 One call stores up to CHUNK jobs of one queue, atomically. A batch goes in rounds, one
 per CHUNK jobs of it in order, each one call per queue among them, pipelined; the
 rounds are made one at a time (`rounds` is a generator), so the storage can send a
-round while the next is made. The script's keys
-and arguments are the wire format a producer in another language uses (docs/wire.md):
+round while the next is made. The script's keys and arguments are the wire format a
+producer in another language uses (docs/wire.md):
 
     KEYS  the six queue keys, the listing jr:{Q}:jobs, then jr:{Q}:idem:KEY for each
           job that has an idempotency key, in order
