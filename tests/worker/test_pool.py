@@ -87,8 +87,10 @@ def test_each_lane_is_held_to_its_concurrency_and_a_flood_holds_up_no_other(
 ) -> None:
     out = tmp_path / "out.jsonl"
     served = lanes(queues(("flood", 2), ("other", 1)))
+    # 12 jobs of 0.4 s, 2 at a time: the other lane's job has about 1.2 s to run while half
+    # the flood still waits (with 0.2 s jobs, 0.6 s was once too little on a loaded CI run)
     flood = [
-        store.enqueue(Job(new_id(), "flood", {"out": str(out), "n": n, "sleep": 0.2}))
+        store.enqueue(Job(new_id(), "flood", {"out": str(out), "n": n, "sleep": 0.4}))
         for n in range(12)
     ]
     pool = pool_of(store, served)
