@@ -157,6 +157,7 @@ import sys, time
 sys.path.insert(0, sys.argv[1])
 import tally
 count, pause = int(sys.argv[2]), float(sys.argv[3])
+tally.FLUSH = float(sys.argv[4])
 time.sleep(pause)
 stamps = []
 for _ in range(count):
@@ -164,7 +165,7 @@ for _ in range(count):
     tally.done()
     stamps.append((before, time.time()))
 print(*stamps[0], *stamps[-1])
-time.sleep(0.2)  # its last sends
+time.sleep(0.6)  # its last sends
 """
 
 
@@ -173,7 +174,8 @@ def test_the_tally_stamps_the_first_and_the_nth_completion_of_every_process(
 ) -> None:
     """Jobs count themselves in their process and are sent in batches: `first` must still be
     the earliest completion of all processes, and `last` the latest, stamped when the count
-    reaches BENCH_TOTAL, whichever process's send gets there (not the time of a send)."""
+    reaches BENCH_TOTAL, whichever process's send gets there (not the time of a send). The
+    process that starts first sends last, so neither stamp can be the first send's."""
     import os
 
     import redis
@@ -185,12 +187,12 @@ def test_the_tally_stamps_the_first_and_the_nth_completion_of_every_process(
         env = {**os.environ, "BENCH_TALLY_URL": url, "BENCH_TOTAL": "3000"}
         runs = [
             subprocess.Popen(
-                [sys.executable, "-c", COUNTER, str(apps), "1500", pause],
+                [sys.executable, "-c", COUNTER, str(apps), "1500", pause, flush],
                 env=env,
                 stdout=subprocess.PIPE,
                 text=True,
             )
-            for pause in ("0", "0.1")
+            for pause, flush in (("0", "0.4"), ("0.1", "0.02"))
         ]
         stamps = [[float(x) for x in run.communicate(timeout=60)[0].split()] for run in runs]
         with redis.Redis.from_url(url, decode_responses=True) as tally:
