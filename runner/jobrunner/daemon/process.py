@@ -333,7 +333,6 @@ class Daemon:
                 self.notifier.send("READY=1", f"STATUS={self.status_line()}")
                 next_retry = time.monotonic() + RELOAD_RETRY
             signals.wakeup.wait(0.2)
-            signals.wakeup.clear()
 
     # -- status ------------------------------------------------------------------
 
@@ -434,7 +433,6 @@ class Daemon:
                 self._hand_back(sum(t.is_alive() for t in threads), "a second stop signal")
                 raise SystemExit(1)  # exit handlers still run (the shell plugin's kills)
             self.signals.wakeup.wait(0.05)
-            self.signals.wakeup.clear()  # a reload asked for now would make this loop spin
         self._hand_back(sum(t.is_alive() for t in threads), f"--grace {grace:g}s ran out")
         if self.workers is not None:
             left = max(0.0, deadline - time.monotonic()) + WORKERS_EXIT

@@ -18,7 +18,11 @@ class Wakeup:
     runs on the main thread between any two bytecodes, also inside those methods; a
     handler's `set()` then waits for the lock its own thread holds, for ever (a worker
     process hung that way ignored every SIGTERM). A pipe needs no lock: `set` writes a
-    byte (a full pipe is set already), `wait` polls it, `clear` drains it.
+    byte (a full pipe is set already), `wait` polls it and drains it.
+
+    `wait` consumes the wake-up: a caller that sleeps on it again sleeps, whatever woke
+    it before (a SIGHUP during the storage's outage once made the retry loop spin).
+    Waking is only a hint: what to do is in `Signals`' flags, read after each wait.
     """
 
     def __init__(self) -> None:
@@ -31,13 +35,13 @@ class Wakeup:
             os.write(self._write, b"\0")
 
     def wait(self, timeout: float) -> bool:
-        """Until set (True) or `timeout` seconds (False); a signal's handler ends it early."""
-        return bool(self._poll.poll(math.ceil(max(0.0, timeout) * 1000)))
-
-    def clear(self) -> None:
-        with contextlib.suppress(BlockingIOError):
-            while os.read(self._read, 4096):
-                pass
+        """Until set (True, and no longer set) or `timeout` seconds (False)."""
+        woken = bool(self._poll.poll(math.ceil(max(0.0, timeout) * 1000)))
+        if woken:
+            with contextlib.suppress(BlockingIOError):
+                while os.read(self._read, 4096):
+                    pass
+        return woken
 
 
 @dataclass
