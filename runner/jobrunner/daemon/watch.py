@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
 from jobrunner.logs import event
+
+DEBOUNCE_MS = 200  # changes within this long of each other are one reload
+# How often the watching thread wakes to look for changes and the stop request: each
+# wake-up takes the GIL, and an idle daemon's watcher is most of what it does. A change
+# is passed on STEP_MS to 2 x STEP_MS after it (a step to see it, a quiet step to end it).
+STEP_MS = 100
 
 
 def start(jobs_dir: Path, changed: Callable[[], None], stop: threading.Event) -> None:
@@ -22,23 +29,31 @@ def start(jobs_dir: Path, changed: Callable[[], None], stop: threading.Event) ->
 def _watch(
     jobs_dir: Path, changed: Callable[[], None], stop: threading.Event, watching: threading.Event
 ) -> None:
-    """Editors' renames and Kubernetes' ConfigMap symlink swaps included."""
-    import watchfiles
+    """Editors' renames and Kubernetes' ConfigMap symlink swaps included.
+
+    watchfiles' Rust watcher (its documented lower layer, not `watchfiles.watch`): the
+    watch is in place once it is made, so no timeout has to come back to say so, and
+    an idle directory never brings the thread back into Python between steps."""
+    from watchfiles._rust_notify import RustNotify
 
     try:
-        for changes in watchfiles.watch(
-            jobs_dir,
-            watch_filter=None,
-            debounce=200,
-            step=50,
-            rust_timeout=200,
-            yield_on_timeout=True,
-            stop_event=stop,
-            raise_interrupt=False,
-        ):
-            first = not watching.is_set()
-            watching.set()  # the first yield: the watch is in place
-            if changes or first:  # the first: catch up on edits made while it was set up
-                changed()
+        with RustNotify([str(jobs_dir)], False, _force_polling(), 300, True, False) as watcher:
+            watching.set()
+            changed()  # catch up on edits made while it was set up
+            while not stop.is_set():
+                raw = watcher.watch(DEBOUNCE_MS, STEP_MS, 0, stop)
+                if raw == "stop":
+                    return
+                if raw != "signal" and raw != "timeout":  # signals are the main thread's
+                    changed()
     except (OSError, RuntimeError) as exc:
         event(logging.ERROR, "cannot watch the jobs directory: reload with SIGHUP", error=str(exc))
+    finally:
+        watching.set()  # a watch that could not start holds no one up
+
+
+def _force_polling() -> bool:
+    """Poll instead of inotify where watchfiles would (WATCHFILES_FORCE_POLLING set and not
+    'false'): for file systems that send no events, such as some network mounts."""
+    value = os.environ.get("WATCHFILES_FORCE_POLLING", "")
+    return bool(value) and value.lower() not in {"false", "disable", "disabled"}

@@ -8,7 +8,7 @@ the same jobs directory and storage, and owns their lifecycle:
 - each is a whole worker daemon of its own (its own leases, heartbeat and
   reload), and never a scheduler: only the first process fires ticks (and
   ticks are claimed once in storage anyway), serves HTTP and talks to systemd;
-- only the daemon watches the jobs directory (a watcher wakes its process 25
+- only the daemon watches the jobs directory (a watcher wakes its process 10
   times a second): it passes each change on with SIGURG, and each process
   reloads the files if they changed, within a second of the change as the
   daemon does. SIGURG's default action is to ignore it, so one sent while a
