@@ -82,3 +82,34 @@ def test_expiring_among_idle_queues_is_one_command_a_step(
     time.sleep(0.1)
     assert store.expire() == 1
     assert store.record(job.id) is None
+
+
+def test_a_look_answers_for_the_queues_and_keys_there_now(store: RedisStorage) -> None:
+    """The EXISTS of a look is packed once for its queues and sent as packed
+    (storage/redis/looks.py): a queue registered since, and a key a stray writer set,
+    are found at the next look all the same."""
+    assert store.paused() == {}  # packed for QUEUES queues
+    client = redis.Redis.from_url(store._raw_url)
+    client.sadd("jr:queues", "late")  # another daemon's new queue
+    client.set("jr:{late}:paused", Pause("late", since=1.0, by="x", reason="y").encode())
+    client.close()
+    assert "late" in store.queue_names()
+    assert set(store.paused()) == {"late"}
+
+
+def test_a_look_reconnects_when_the_server_dropped_its_connection(
+    store: RedisStorage, redis_url: str
+) -> None:
+    """The packed look takes a connection from the client's pool, as any command does: a
+    connection the server closed (a restart, a proxy's idle timeout) is made again at
+    the next look, not reported as the storage being unreachable."""
+    assert store.paused() == {}
+    client = redis.Redis.from_url(redis_url)
+    assert client.client_kill_filter(_type="normal", skipme=True) >= 1
+    client.close()
+    assert store.paused() == {}
+    store.pause(Pause("q3", since=time.time(), by="test", reason="r"))
+    client = redis.Redis.from_url(redis_url)
+    client.client_kill_filter(_type="normal", skipme=True)
+    client.close()
+    assert set(store.paused()) == {"q3"}

@@ -163,7 +163,8 @@ class Upkeep:
         in storage is not in force: most rounds find none and read just the names.
         """
         force = self.in_force
-        orphans = [queue for queue in self.storage.queue_names() if queue not in force.lanes]
+        lanes = force.lanes
+        orphans = [queue for queue in self.storage.queue_names() if queue not in lanes]
         if not orphans or force.view is None:
             return
         published = records.read_published(self.storage)

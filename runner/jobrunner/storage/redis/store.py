@@ -126,6 +126,7 @@ from jobrunner.storage.redis.keys import (
     queue_args,
     queue_keys,
 )
+from jobrunner.storage.redis.looks import ExistsLooks
 from jobrunner.storage.redis.replies import (
     RECORD_FIELDS,
     Expired,
@@ -178,6 +179,8 @@ class RedisStorage(Containment):
         self._broken: dict[str, tuple[str, bytes | None, str]] = {}  # queue -> reason, key, want
         self._swept: dict[str, str] = {}  # queue -> the listing score `expire` swept up to
         self._spans_slots = True  # a command may name keys of several slots (no cluster)
+        self._looks = ExistsLooks(client) if isinstance(client, redis.Redis) else None
+        self._names: tuple[set[Any], list[str]] = (set(), [])  # _queues
 
     @classmethod
     def from_url(cls, url: str, keys: Keys | None = None) -> RedisStorage:
@@ -204,6 +207,8 @@ class RedisStorage(Containment):
             ) from None
 
     def _queues(self) -> list[str]:
+        """The registered queues, sorted (decoded and sorted again only when they change:
+        an idle daemon's chores read a thousand names every few seconds)."""
         names: set[Any]
         try:
             names = self._client.smembers(QUEUES)
@@ -211,7 +216,11 @@ class RedisStorage(Containment):
             if not bad_data(exc):
                 raise
             names = self._rebuild_queues()
-        return sorted(text(q) for q in names)
+        known, listed = self._names
+        if names != known:
+            listed = sorted(text(q) for q in names)
+            self._names = names, listed
+        return list(listed)
 
     def _register(self, queue: str) -> None:
         """Add `queue` to jr:queues, once a minute at most (it survives a FLUSHALL)."""
@@ -342,10 +351,10 @@ class RedisStorage(Containment):
         """One EXISTS when no queue has a ready or scheduled job (an idle daemon's look);
         else the first ready and first scheduled job of each, in one round trip."""
         names = list(queues)
-        keys = [key for queue in names for key in queue_keys(queue)[:2]]
         with self._guard("looking for jobs"):
-            if self._none_exist(keys):
+            if self._none_exist(names, "ready", "scheduled"):
                 return set()
+            keys = [key for queue in names for key in queue_keys(queue)[:2]]
             now, firsts = self._timed(
                 lambda pipe: [pipe.zrange(key, 0, 0, withscores=True) for key in keys]
             )
@@ -474,7 +483,7 @@ class RedisStorage(Containment):
         """The queues whose first lease expired (or whose lease index does not read: the
         script's containment deals with it): one ZRANGE each, not a script per queue, and
         none when no queue holds a lease at all."""
-        if self._none_exist([prefix(q) + "leased" for q in queues]):
+        if self._none_exist(queues, "leased"):
             return []
         now, firsts = self._timed(
             lambda pipe: [pipe.zrange(prefix(q) + "leased", 0, 0, withscores=True) for q in queues]
@@ -485,19 +494,20 @@ class RedisStorage(Containment):
             if isinstance(first, redis.ResponseError) or (first and first[0][1] < now)
         ]
 
-    def _none_exist(self, keys: list[str]) -> bool:
-        """Whether no key of `keys` exists, asked with one EXISTS: an idle daemon's looks at
-        a thousand queues' pause and lease keys mostly find none, and then cost one command,
-        not one each. A key of any type counts (an empty set or sorted set does not exist),
-        so the full look still meets what a stray writer left. On a cluster, whose client
-        splits a multi-key EXISTS into a round trip per slot, and on a cluster-enabled server
-        (CROSSSLOT), the full look is cheaper, or the only one."""
-        if not keys:
+    def _none_exist(self, queues: Sequence[str], *names: str) -> bool:
+        """Whether no key `names` of any queue of `queues` exists, asked with one EXISTS
+        (`ExistsLooks`): an idle daemon's looks at a thousand queues' pause and lease keys
+        mostly find none, and then cost one command, not one each. A key of any type
+        counts (an empty set or sorted set does not exist), so the full look still meets
+        what a stray writer left. On a cluster, whose client splits a multi-key EXISTS
+        into a round trip per slot, and on a cluster-enabled server (CROSSSLOT), the full
+        look is cheaper, or the only one."""
+        if not queues:
             return True
-        if not self._spans_slots or isinstance(self._client, redis.RedisCluster):
+        if not self._spans_slots or self._looks is None:
             return False
         try:
-            return self._client.exists(*keys) == 0
+            return self._looks.count(queues, names) == 0
         except ClusterCrossSlotError:
             self._spans_slots = False
             return False
@@ -548,7 +558,7 @@ class RedisStorage(Containment):
     def paused(self) -> dict[str, Pause]:
         with self._guard("reading the paused queues"):
             queues = self._queues()
-            if self._none_exist([paused_key(queue) for queue in queues]):
+            if self._none_exist(queues, "paused"):
                 return {}
             pipe = self._client.pipeline(transaction=False)
             for queue in queues:
@@ -876,23 +886,19 @@ class RedisStorage(Containment):
         forgotten = 0
         with self._guard("expiring old records"):
             known = self._queues()
-            queues = [] if self._none_exist(self._keys_of(known, "dead", "dead-until")) else known
+            queues = [] if self._none_exist(known, "dead", "dead-until") else known
             while queues:
                 counts = self._per_queue(self._lua.expire_dead, queues, BATCH)
                 ok = {q: int(n) for q, n in counts.items() if not isinstance(n, QueueBroken)}
                 forgotten += sum(ok.values())
                 queues = [q for q, n in ok.items() if n >= BATCH]
-            if not self._none_exist(self._keys_of(known, "jobs")):
+            if not self._none_exist(known, "jobs"):
                 self._sweep(known)
-            if not self._none_exist(self._keys_of(known, "history")):
+            if not self._none_exist(known, "history"):
                 cutoff = int((time.time() - HISTORY_KEEP) // 60)
                 self._per_queue(self._lua.trim, known, cutoff)
         self.daemons()
         return forgotten
-
-    @staticmethod
-    def _keys_of(queues: list[str], *names: str) -> list[str]:
-        return [prefix(q) + name for q in queues for name in names]
 
     def history(self, queue: str | None, since: float) -> list[Tally]:
         first, last = int(since // 60), int(time.time() // 60) + 1  # a minute of clock skew
