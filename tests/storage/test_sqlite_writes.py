@@ -14,7 +14,7 @@ from daemon_proc import wait_until
 
 from jobrunner.job import Job, new_id
 from jobrunner.storage import StorageError
-from jobrunner.storage.sqlite.checkpoint import AUTOCHECKPOINT_PAGES, WAL_BYTES
+from jobrunner.storage.sqlite.checkpoint import AUTOCHECKPOINT_PAGES, IDLE_EVERY, WAL_BYTES
 from jobrunner.storage.sqlite.store import SqliteStorage
 
 
@@ -33,6 +33,23 @@ def test_the_wal_is_copied_into_the_database_by_the_thread(tmp_path: Path) -> No
     thread = store._checkpoints
     store.close()
     assert not thread.is_alive()
+
+
+def test_a_wal_written_after_a_quiet_while_is_still_checkpointed(tmp_path: Path) -> None:
+    """While the WAL does not change the thread looks less often, up to IDLE_EVERY apart:
+    writes that come after a quiet while are checkpointed within about that long."""
+    path = tmp_path / "state.db"
+    store = SqliteStorage(path)
+    store.enqueue(Job(new_id(), "q", {}, created=time.time()))  # the thread starts
+    time.sleep(4 * IDLE_EVERY)  # quiet: its looks have spaced out as far as they go
+    empty = path.stat().st_size
+    payload = {"text": "x" * 2000}
+    for _ in range(10):
+        store.enqueue_many([Job(new_id(), "q", payload, created=time.time()) for _ in range(100)])
+    start = time.monotonic()
+    wait_until(lambda: path.stat().st_size > empty + WAL_BYTES, what="a checkpoint", timeout=10)
+    assert time.monotonic() - start < 2 * IDLE_EVERY + 1.0
+    store.close()
 
 
 def hold_lock(path: Path, seconds: float) -> threading.Event:

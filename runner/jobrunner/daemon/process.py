@@ -52,6 +52,9 @@ RELOAD_RETRY = 2.0  # seconds between tries of a reload that the storage failed
 WORKERS_EXIT = 15.0  # seconds past the grace for worker processes to hand their jobs back
 SETTLE_AT_EXIT = 10.0  # seconds to store the acknowledgements waiting to be sent, at exit
 STALLED = 30.0  # seconds without a main-loop round before /healthz says the daemon is not alive
+# The main loop sleeps until its next chore is due, and at most this long: so often it looks
+# for worker processes that exited (each is started again no sooner than a second after).
+LOOP_AT_MOST = 1.0
 M_ARENA_MAX = -8  # mallopt parameter number, from glibc's malloc.h
 
 
@@ -332,7 +335,12 @@ class Daemon:
                 self.reloader.reload(only_if_changed=not forced)
                 self.notifier.send("READY=1", f"STATUS={self.status_line()}")
                 next_retry = time.monotonic() + RELOAD_RETRY
-            signals.wakeup.wait(0.2)
+            wake_at = min(self.upkeep.next_due(), time.monotonic() + LOOP_AT_MOST)
+            if watchdog is not None:
+                wake_at = min(wake_at, next_ping)
+            if self.reloader.pending:
+                wake_at = min(wake_at, next_retry)
+            signals.wakeup.wait(wake_at - time.monotonic())
 
     # -- status ------------------------------------------------------------------
 

@@ -77,6 +77,10 @@ class Upkeep:
                 self.due[index] = now + every
                 self._guard(chore)
 
+    def next_due(self) -> float:
+        """When the next chore is due (`time.monotonic()`): the main loop sleeps until then."""
+        return min(self.due)
+
     def _guard(self, chore: Callable[[], Any]) -> None:
         """Run `chore`; a StorageError makes the daemon unhealthy, and a chore that reached
         the storage makes it healthy again. One that returns False did not try (nothing to

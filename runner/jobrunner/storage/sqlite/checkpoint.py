@@ -11,7 +11,9 @@ falls behind) and runs one thread that, every EVERY seconds, checkpoints PASSIVE
 connection of its own once the WAL file is larger than WAL_BYTES and was written since
 its last checkpoint: it copies what no reader still needs, never waits for a writer or
 blocks one, and the next writer starts the WAL over from the beginning. Commits then
-never fsync (synchronous=NORMAL).
+never fsync (synchronous=NORMAL). While the WAL does not change, the looks space out to
+IDLE_EVERY (an idle daemon's thread woke 5 times a second for nothing); a change brings
+them back to EVERY at the next look.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-EVERY = 0.2  # seconds between looks at the WAL's size
+EVERY = 0.2  # seconds between looks at the WAL's size while it is written to
+IDLE_EVERY = 1.6  # at most this long between looks once it stopped changing (doubling)
 WAL_BYTES = 1024 * 1024  # a WAL larger than this is checkpointed by the thread
 AUTOCHECKPOINT_PAGES = 8000  # the commits' own checkpoint, should the thread fall behind
 
@@ -39,9 +42,13 @@ class Checkpoints:
     def run(self) -> None:
         db: sqlite3.Connection | None = None
         done = None  # the WAL's size and time when last checkpointed
+        last, every = None, EVERY  # the WAL's size and time at the last look
         try:
-            while not self.closed.wait(EVERY):
+            while not self.closed.wait(every):
                 seen = self._seen()
+                # An idle daemon's WAL changes with its heartbeat alone: look less often.
+                every = EVERY if seen != last else min(every * 2, IDLE_EVERY)
+                last = seen
                 if seen is None or seen == done or seen[0] <= WAL_BYTES:
                     continue  # short, or nothing written since the last checkpoint
                 db = db or self.connect()
