@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 import urllib.request
 from collections import Counter
@@ -21,7 +22,7 @@ from daemon_proc import Daemon, lines, wait_until
 from prometheus_client.parser import text_string_to_metric_families
 from servers import free_port, tool
 
-from jobrunner.daemon.workers import available_cpus
+from jobrunner.daemon.workers import RESTART_FIRST, WorkerProcesses, available_cpus
 from jobrunner.job import Job, State, new_id
 from jobrunner.storage import Storage
 
@@ -250,3 +251,21 @@ def succeeded(port: int) -> float:
             }:
                 return sample.value
     return 0.0
+
+
+def test_the_main_loop_is_told_when_an_exited_process_starts_again() -> None:
+    """The daemon's main loop sleeps until its next chore; `next_start` makes it wake for a
+    worker process due to start again, and for none once the daemon is stopping."""
+    processes = WorkerProcesses([sys.executable, "-c", "raise SystemExit(3)"], {}, 1)
+    processes.start()
+    try:
+        assert processes.next_start() == float("inf")  # running: nothing to start
+        wait_until(lambda: not processes.running(), what="the process exited", timeout=10)
+        before = time.monotonic()
+        processes.tick()  # seen: to start again RESTART_FIRST from now
+        assert before + RESTART_FIRST <= processes.next_start() <= time.monotonic() + RESTART_FIRST
+        processes.signal(signal.SIGTERM)
+        assert processes.next_start() == float("inf")
+    finally:
+        processes.kill()
+        processes.close()

@@ -52,8 +52,8 @@ RELOAD_RETRY = 2.0  # seconds between tries of a reload that the storage failed
 WORKERS_EXIT = 15.0  # seconds past the grace for worker processes to hand their jobs back
 SETTLE_AT_EXIT = 10.0  # seconds to store the acknowledgements waiting to be sent, at exit
 STALLED = 30.0  # seconds without a main-loop round before /healthz says the daemon is not alive
-# The main loop sleeps until its next chore is due, and at most this long: so often it looks
-# for worker processes that exited (each is started again no sooner than a second after).
+# The main loop sleeps until its next chore is due (or a worker process's restart), and at
+# most this long: so often it looks for worker processes that exited.
 LOOP_AT_MOST = 1.0
 M_ARENA_MAX = -8  # mallopt parameter number, from glibc's malloc.h
 
@@ -336,6 +336,8 @@ class Daemon:
                 self.notifier.send("READY=1", f"STATUS={self.status_line()}")
                 next_retry = time.monotonic() + RELOAD_RETRY
             wake_at = min(self.upkeep.next_due(), time.monotonic() + LOOP_AT_MOST)
+            if self.workers is not None:
+                wake_at = min(wake_at, self.workers.next_start())
             if watchdog is not None:
                 wake_at = min(wake_at, next_ping)
             if self.reloader.pending:

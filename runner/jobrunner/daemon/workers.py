@@ -124,6 +124,12 @@ class WorkerProcesses:
             if seat.process is None and now >= seat.restart_at:
                 self._start(seat)
 
+    def next_start(self) -> float:
+        """When the next process that exited is due to start again (`time.monotonic()`;
+        infinity when none waits): the daemon's main loop wakes for it."""
+        waiting = [s.restart_at for s in self._seats if s.process is None and not self._stopping]
+        return min(waiting, default=math.inf)
+
     def signal(self, signum: int) -> None:
         """Pass `signum` on to every running process."""
         if signum in (signal.SIGTERM, signal.SIGINT):
