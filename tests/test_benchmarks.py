@@ -124,7 +124,9 @@ def test_compare_quick(tmp_path: Path) -> None:
             assert figure["unavailable"].startswith("not available")
             continue
         assert isinstance(figure["median"], int | float), key
+    assert found["machine"]["python_speed_us"] > 0
     markdown = (out / "compare.md").read_text()
+    assert "`sum(range(1000))`" in markdown.splitlines()[0]
     assert "| system | drain jobs/s | steady jobs/s |" in markdown
     assert "| jobrunner figure | median (min-max) | goal | met |" in markdown
     assert all(f"| {name} |" in markdown for name in COMPARED)

@@ -21,8 +21,9 @@ def write(results: dict[str, Any], out: Path) -> list[Path]:
 def markdown(results: dict[str, Any]) -> str:
     m, options = results["machine"], results["options"]
     lines = [
-        f"{m['date'][:10]}, {m['cpus']} CPUs ({m['cpu_model']}), Python {m['python']}, "
-        f"redis-server {m['redis_server']}; "
+        f"{m['date'][:10]}, {m['cpus']} CPUs ({m['cpu_model']}), Python {m['python']}"
+        + (f" (`sum(range(1000))` {m['python_speed_us']:.1f} µs)" if "python_speed_us" in m else "")
+        + f", redis-server {m['redis_server']}; "
         + ", ".join(f"{name} {v}" for name, v in m["packages"].items())
         + f". N = {options['jobs']:,} no-op jobs, {options['rounds']} round(s), steady "
         f"{options['seconds']:g} s; load average {m['load_average_at_start'][0]:.2f} at the "
