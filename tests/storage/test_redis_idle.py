@@ -113,3 +113,22 @@ def test_a_look_reconnects_when_the_server_dropped_its_connection(
     client.client_kill_filter(_type="normal", skipme=True)
     client.close()
     assert set(store.paused()) == {"q3"}
+
+
+def test_a_look_at_an_unreachable_server_is_a_storage_error() -> None:
+    """The packed look connects through the pool itself: an unreachable server is the
+    same `StorageError` as for any other call (the daemon's chores mark it unhealthy),
+    in seconds, without the URL's password."""
+    from servers import free_port
+
+    from jobrunner.storage import StorageError
+
+    storage = RedisStorage.from_url(f"redis://:s3cret-pw@127.0.0.1:{free_port()}/0")
+    start = time.monotonic()
+    with pytest.raises(StorageError) as caught:
+        storage.holding([f"q{n}" for n in range(QUEUES)])
+    assert time.monotonic() - start < 3
+    message = str(caught.value)
+    assert message.startswith("cannot reach redis://:***@127.0.0.1:"), message
+    assert "looking for jobs" in message and "s3cret-pw" not in message
+    storage.close()
