@@ -39,6 +39,7 @@ from jobrunner.storage.redis.keys import (
     queue_keys,
     wrong_key,
 )
+from jobrunner.storage.redis.packed import Packed, pack
 from jobrunner.storage.redis.replies import text
 from jobrunner.storage.redis.scripts import Scripts
 
@@ -54,6 +55,7 @@ class Containment:
     _client: Client
     _durability: Durability
     _lua: Scripts
+    _packed: Packed | None  # None: a cluster client, which routes each command itself
     _raw_url: str
     _broken: dict[str, tuple[str, bytes | None, str]]  # queue -> reason, key, want
 
@@ -119,12 +121,15 @@ class Containment:
 
     def _single(self, call: Call) -> Any:
         """One script call without a pipeline, which would cost the client half as much
-        CPU again as the call itself: its reply, an error as its reply."""
+        CPU again as the call itself, and packed at once where the client allows
+        (packed.py): its reply, an error as its reply."""
         script, keys, args = call
 
         def run() -> Any:
             try:
-                return self._client.evalsha(script.sha, len(keys), *keys, *args)
+                if self._packed is None:
+                    return self._client.evalsha(script.sha, len(keys), *keys, *args)
+                return self._packed.call(pack(b"EVALSHA", script.sha, len(keys), *keys, *args))
             except redis.ResponseError as exc:
                 return exc
 

@@ -5,18 +5,16 @@ and scheduled keys (`RedisStorage._none_exist`): with a thousand queues, an EXIS
 two thousand keys, whose arguments redis-py checks and encodes one by one at about a
 microsecond each, more than Redis takes to answer it. Here the command is packed once
 for a list of queues and key names and sent as it is while they stay the same, through
-the client's own pool and with its own retry on a lost connection.
+the client's own pool and with its own retry on a lost connection (packed.py).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from typing import Any
-
-import redis
 
 from jobrunner.storage.redis.keys import encoded, prefix
+from jobrunner.storage.redis.packed import Packed, pack
 
 KEPT = 8  # packed commands kept: a daemon makes six kinds of look, each of its own queues
 
@@ -24,25 +22,16 @@ _Look = tuple[tuple[str, ...], tuple[str, ...]]  # (queues, names)
 
 
 class ExistsLooks:
-    def __init__(self, client: redis.Redis) -> None:
-        self._client = client
+    def __init__(self, packed: Packed) -> None:
+        self._send = packed
         self._packed: dict[_Look, list[bytes]] = {}
         self._lock = threading.Lock()
 
     def count(self, queues: Sequence[str], names: Sequence[str]) -> int:
         """How many of the keys `names` of each of `queues` exist (`jr:{queue}:name`)."""
-        pool = self._client.connection_pool
-        conn: Any = pool.get_connection()
-        try:
-            packed = self._pack(conn, (tuple(queues), tuple(names)))
-            reply = conn.retry.call_with_retry(
-                lambda: _ask(conn, packed), lambda _error: conn.disconnect()
-            )
-        finally:
-            pool.release(conn)
-        return int(reply)
+        return int(self._send.call(self._pack((tuple(queues), tuple(names)))))
 
-    def _pack(self, conn: Any, look: _Look) -> list[bytes]:
+    def _pack(self, look: _Look) -> list[bytes]:
         with self._lock:
             packed = self._packed.get(look)
             if packed is None:
@@ -50,10 +39,5 @@ class ExistsLooks:
                     del self._packed[next(iter(self._packed))]  # the oldest
                 queues, names = look
                 keys = [encoded(prefix(queue) + name) for queue in queues for name in names]
-                packed = self._packed[look] = conn.pack_command("EXISTS", *keys)
+                packed = self._packed[look] = pack(b"EXISTS", *keys)
             return packed
-
-
-def _ask(conn: Any, packed: list[bytes]) -> Any:
-    conn.send_packed_command(packed)
-    return conn.read_response()

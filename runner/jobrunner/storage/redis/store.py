@@ -127,6 +127,7 @@ from jobrunner.storage.redis.keys import (
     queue_keys,
 )
 from jobrunner.storage.redis.looks import ExistsLooks
+from jobrunner.storage.redis.packed import Packed
 from jobrunner.storage.redis.replies import (
     RECORD_FIELDS,
     Expired,
@@ -179,7 +180,8 @@ class RedisStorage(Containment):
         self._broken: dict[str, tuple[str, bytes | None, str]] = {}  # queue -> reason, key, want
         self._swept: dict[str, str] = {}  # queue -> the listing score `expire` swept up to
         self._spans_slots = True  # a command may name keys of several slots (no cluster)
-        self._looks = ExistsLooks(client) if isinstance(client, redis.Redis) else None
+        self._packed = Packed(client) if isinstance(client, redis.Redis) else None
+        self._looks = ExistsLooks(self._packed) if self._packed is not None else None
         self._names: tuple[set[Any], list[str]] = (set(), [])  # _queues
 
     @classmethod
