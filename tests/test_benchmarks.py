@@ -93,7 +93,7 @@ OWN_FIGURES = [
     ),
     *("tick_lateness_p50", "tick_lateness_p99", "reload_p50", "reload_max"),
     *("idle_processes_redis", "idle_connections_redis", "cmds_per_job"),
-    *("drain_ratio", "steady_ratio"),
+    *("drain_ratio", "steady_ratio", "drain_vs_dramatiq", "steady_vs_dramatiq"),
 ]
 
 

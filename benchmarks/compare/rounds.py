@@ -79,6 +79,11 @@ def _own(own: list[dict[str, Any]], per_round: list[dict[str, dict[str, Any]]]) 
         rounds[r]["cmds_per_job"] = systems.get("jobrunner", {}).get("cmds_per_job")
         for figure, ratio in summary.ratios([systems], "jobrunner").items():
             rounds[r][f"{figure}_ratio"] = ratio["median"]
+        for figure in ("drain", "steady"):  # the goal names Dramatiq's default
+            mine = systems.get("jobrunner", {}).get(figure)
+            theirs = systems.get("dramatiq", {}).get(figure)
+            if isinstance(mine, int | float) and isinstance(theirs, int | float) and theirs > 0:
+                rounds[r][f"{figure}_vs_dramatiq"] = mine / theirs
     found: dict[str, Any] = {}
     for goal in GOALS:
         values = summary.numbers(rounds, goal.key)
