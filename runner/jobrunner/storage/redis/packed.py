@@ -23,7 +23,7 @@ import redis
 from jobrunner.storage.redis.keys import encoded
 
 
-def pack(*args: bytes | str | int) -> list[bytes]:
+def pack(*args: bytes | str | int | float) -> list[bytes]:
     """The command `args` in the wire format, text encoded as the client encodes it (a
     name read back with surrogate escapes goes back as the bytes it was)."""
     try:
@@ -36,7 +36,7 @@ def pack(*args: bytes | str | int) -> list[bytes]:
 _pack: Any = hiredis.pack_command
 
 
-def _bytes(arg: bytes | str | int) -> bytes | int:
+def _bytes(arg: bytes | str | int | float) -> bytes | int | float:
     return encoded(arg) if isinstance(arg, str) else arg
 
 
