@@ -41,6 +41,54 @@ def test_a_lane_whose_jobs_turn_out_quick_is_leased_for_at_once(url: str, store:
         own.close()
 
 
+def test_a_delay_the_listener_learns_of_wakes_the_fetcher_for_its_time(
+    url: str, store: Storage
+) -> None:
+    """The fetcher sleeps until the earliest time a lane is due. When the listener's lease
+    learns of a delayed job (its enqueue signalled the queue), the fetcher must reckon again,
+    or the job waits for the resync. It is not woken after every lease (a wake for nothing,
+    once a job, in a steady trickle), so this once went unnoticed."""
+    own = open_storage(url)
+    feeder = Feeder(own, "test-owner", 30.0, give_back=lambda name, leases: None)
+    retired = threading.Event()
+    feeder.serve("work", 4)
+    try:
+        time.sleep(0.5)  # its first round found nothing: the fetcher sleeps for the resync
+        store.enqueue(Job(new_id(), "work", {}), delay=0.5)
+        start = time.monotonic()
+        taken = feeder.take(retired)
+        assert taken is not None
+        assert time.monotonic() - start < 2.0, "the delayed job waited for the resync"
+    finally:
+        feeder.close()
+        own.close()
+
+
+def test_a_lane_signalled_while_full_is_leased_for_once_a_place_frees(
+    url: str, store: Storage
+) -> None:
+    """A signal for a lane with no room leaves it marked; the job that frees a place must
+    wake the fetcher for it (the listener no longer wakes the fetcher on every signal)."""
+    own = open_storage(url)
+    feeder = Feeder(own, "test-owner", 30.0, give_back=lambda name, leases: None)
+    retired = threading.Event()
+    feeder.serve("work", 1)  # one at a time: none held to start next
+    try:
+        store.enqueue(Job(new_id(), "work", {}))
+        first = feeder.take(retired)
+        assert first is not None
+        store.enqueue(Job(new_id(), "work", {}))  # signalled while the lane is full
+        time.sleep(0.5)  # the listener saw the signal and had no room for it
+        start = time.monotonic()
+        feeder.finished(first[0], 0.1)
+        second = feeder.take(retired)
+        assert second is not None and second[1].job_id != first[1].job_id
+        assert time.monotonic() - start < 2.0, "the freed place waited for the resync"
+    finally:
+        feeder.close()
+        own.close()
+
+
 class Deaf:
     """A storage whose wake signals never arrive (a producer that writes without one)."""
 

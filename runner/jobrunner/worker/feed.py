@@ -75,6 +75,15 @@ class Slot:
         """The room worth a lease: half its concurrency (one for a lane of one)."""
         return max(1, self.concurrency // 2)
 
+    def wanted(self, now: float) -> bool:
+        """Whether the fetcher would lease for it now (`Feeder._wants`): room enough, not being
+        leased for, and signalled or due."""
+        return (
+            not self.leasing
+            and (self.signalled or self.due_at <= now)
+            and self.room() >= self.least()
+        )
+
     def room(self) -> int:
         """How many more jobs to lease: what it may run at once, and one fewer to start next,
         or for quick jobs AHEAD seconds' worth (a lane of one: none to start next)."""
@@ -196,7 +205,7 @@ class Feeder:
                 slot.ran = was + RAN_WEIGHT * (ran - was)
                 if slot.buffer:
                     self._changed.notify()  # a lease of it that waited for a free place
-                if slot.room() >= slot.least() and not slot.leasing:
+                if slot.wanted(time.monotonic()):
                     self._room.notify()  # room enough to lease again: wake the fetcher (its
                     # depth may have grown with it, when its jobs turned out quick)
 
@@ -252,9 +261,7 @@ class Feeder:
         wants = {}
         for name in names:
             slot = self._slots.get(name)
-            if slot is None or slot.leasing or slot.room() < slot.least():
-                continue  # being leased for, or full enough: a finished job wakes us
-            if slot.signalled or slot.due_at <= now:
+            if slot is not None and slot.wanted(now):  # else a finished job or a signal wakes us
                 wants[name] = slot.room()
                 slot.signalled = False  # a signal from now on asks again
                 slot.leasing = True
@@ -287,8 +294,9 @@ class Feeder:
                     slot = self._slots.get(name)
                     if slot is not None:
                         slot.signalled = True
+                # Those with no room stay signalled: the job that frees a place wakes the
+                # fetcher for them (`finished`), as does the lease under way for them.
                 wants = self._wants(signalled, time.monotonic())
-                self._room.notify()  # those with no room now: the fetcher, once they have
             if wants:
                 self._lease(wants)
 
@@ -309,7 +317,6 @@ class Feeder:
             for name in wants:
                 if name in self._slots:
                     self._slots[name].leasing = False
-            self._room.notify()
             for name, got in found.items():
                 slot = self._slots.get(name)
                 if slot is None or self._closed:
@@ -321,6 +328,16 @@ class Feeder:
                 slot.asked.update((lease.token, asked) for lease in got.leases)
                 slot.due_at = math.inf if got.due_in is None else asked + got.due_in
                 self._changed.notify(len(got.leases))
+            # The fetcher sleeps until the earliest time a lane is due, or a notify. These
+            # lanes were left out of its reckoning while being leased for: wake it when one
+            # wants a lease now or is due later (it reckons again), not after every lease
+            # (a wake and a round for nothing, once a job, in a steady trickle of jobs).
+            now = time.monotonic()
+            for name in wants:
+                slot = self._slots.get(name)
+                if slot is not None and (slot.wanted(now) or slot.due_at != math.inf):
+                    self._room.notify()
+                    break
         for name, leases in stray.items():
             if leases:
                 self._give_back(name, leases)
