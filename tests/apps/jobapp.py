@@ -31,6 +31,14 @@ def record(payload: dict[str, Any], ctx: JobContext) -> Any:
     return payload.get("n")
 
 
+def spin(payload: dict[str, Any], ctx: JobContext) -> Any:
+    """Keep a core busy for `seconds` (a CPU-bound job), then record like `record`."""
+    end = time.process_time() + payload.get("seconds", 0.1)
+    while time.process_time() < end:
+        pass
+    _note(payload, ctx, phase="end")
+
+
 def flaky(payload: dict[str, Any], ctx: JobContext) -> Any:
     _note(payload, ctx)
     if ctx.attempt < payload.get("succeed_on", 10**9):

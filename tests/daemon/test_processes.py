@@ -22,7 +22,13 @@ from daemon_proc import Daemon, lines, wait_until
 from prometheus_client.parser import text_string_to_metric_families
 from servers import free_port, tool
 
-from jobrunner.daemon.workers import RESTART_FIRST, WorkerProcesses, available_cpus
+from jobrunner.daemon.workers import (
+    RESTART_FIRST,
+    WORKERS_BUSY,
+    Demand,
+    WorkerProcesses,
+    available_cpus,
+)
 from jobrunner.job import Job, State, new_id
 from jobrunner.storage import Storage
 
@@ -269,3 +275,78 @@ def test_the_main_loop_is_told_when_an_exited_process_starts_again() -> None:
     finally:
         processes.kill()
         processes.close()
+
+
+@pytest.mark.skipif(available_cpus() < 2, reason="auto is one process on one CPU")
+def test_auto_starts_worker_processes_for_a_backlog_and_stops_them_when_idle(
+    tmp_path: Path, url: str, store: Storage, daemons: Callable[..., Daemon], jobs_dir: Any
+) -> None:
+    """`--processes auto` (the default): an idle daemon is one process; a backlog its own
+    process cannot run at once starts the worker processes, which run jobs too; after
+    `--processes-idle` with little to do they stop, as a stop does (not as a crash: nothing
+    starts them again), and the next backlog starts them anew."""
+    out = tmp_path / "out.jsonl"
+    daemon = daemons(
+        jobs_dir(**{"q.yaml": QUEUE}), url, "--processes", "auto", "--processes-idle", "2s"
+    )
+    ready(daemon, 1)
+    time.sleep(1.5)
+    assert workers(daemon) == []  # idle: none started
+
+    def backlog(first: int) -> list[str]:
+        return [
+            store.enqueue(Job(new_id(), "work", {"out": str(out), "n": n, "sleep": 0.2}))
+            for n in range(first, first + 40)
+        ]
+
+    def done(ids: list[str]) -> bool:
+        return all((r := store.record(i)) is not None and r.state is State.SUCCEEDED for i in ids)
+
+    ids = backlog(0)
+    wait_until(lambda: len(workers(daemon)) == available_cpus() - 1, what="workers started")
+    children = workers(daemon)
+    wait_until(lambda: done(ids), what="every job succeeded")
+    assert {line["pid"] for line in lines(out)} >= {daemon.process.pid, children[0]}  # type: ignore[union-attr]
+
+    stopped = lambda: [  # noqa: E731
+        e["pid"] for e in daemon.events() if e.get("msg") == "worker process stopped: idle"
+    ]
+    wait_until(lambda: len(stopped()) == len(children), what="idle workers stopped", timeout=15)
+    assert sorted(stopped()) == sorted(children) and not any(alive(pid) for pid in children)
+    assert not [e for e in daemon.events() if e.get("msg", "").startswith("worker process exit")]
+    time.sleep(1.5)
+    assert len(workers(daemon)) == len(children)  # not started again while idle
+
+    ids = backlog(40)
+    wait_until(lambda: len(workers(daemon)) == 2 * len(children), what="started anew")
+    wait_until(lambda: done(ids), what="the second backlog succeeded")
+    assert daemon.stop() == 0
+    assert not any(alive(pid) for pid in workers(daemon))
+
+
+@pytest.mark.skipif(available_cpus() < 2, reason="auto is one process on one CPU")
+def test_auto_starts_worker_processes_when_jobs_keep_the_daemon_busy(
+    tmp_path: Path, url: str, store: Storage, daemons: Callable[..., Daemon], jobs_dir: Any
+) -> None:
+    """A queue of one job at a time never holds more than it can run, but CPU-bound jobs
+    that keep the daemon's process busy start the worker processes all the same."""
+    one = "version: 1\nqueues:\n  work: {handler: python, params: {callable: 'jobapp:spin'}}\n"
+    daemon = daemons(jobs_dir(**{"q.yaml": one}), url, "--processes", "auto")
+    ready(daemon, 1)
+    out = tmp_path / "out.jsonl"
+    for n in range(30):
+        store.enqueue(Job(new_id(), "work", {"out": str(out), "n": n, "seconds": 0.2}))
+    wait_until(lambda: len(workers(daemon)) == available_cpus() - 1, what="workers started")
+    assert daemon.stop() == 0
+
+
+def test_demand_wants_worker_processes_from_saturation_until_idle_long_enough() -> None:
+    demand = Demand(idle=10.0)
+    assert not demand.note(0.0, saturated=False, workers_cpu=0.0)
+    assert demand.note(1.0, saturated=True, workers_cpu=0.0)  # at once
+    assert demand.note(9.0, saturated=False, workers_cpu=0.0)  # not idle long enough yet
+    assert demand.note(12.0, saturated=False, workers_cpu=WORKERS_BUSY)  # they work: stay
+    assert demand.note(21.0, saturated=False, workers_cpu=WORKERS_BUSY / 2)
+    assert not demand.note(22.0, saturated=False, workers_cpu=0.0)  # 10 s with little to do
+    assert not demand.note(40.0, saturated=False, workers_cpu=0.0)
+    assert demand.note(41.0, saturated=True, workers_cpu=0.0)  # the next backlog

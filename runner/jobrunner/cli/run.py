@@ -57,8 +57,19 @@ if TYPE_CHECKING:
     metavar="N|auto",
     callback=lambda ctx, param, value: _processes(value),
     help="Processes that run jobs: this one and N - 1 worker processes it starts and stops "
-    "with it, so one daemon uses every core; auto: one per CPU this process may use. "
+    "with it, so one daemon uses every core. auto: up to one per CPU this process may use, "
+    "the others started when this one has more jobs than it can run and stopped after "
+    "--processes-idle with little to do (an idle daemon is one process). "
     "Only roles all and worker run more than one.",
+)
+@click.option(
+    "--processes-idle",
+    default="60s",
+    show_default=True,
+    envvar="JOBRUNNER_PROCESSES_IDLE",
+    callback=seconds,
+    help="With --processes auto: how long the worker processes run with little to do "
+    "before they stop.",
 )
 @click.option(
     "--threads",
@@ -132,7 +143,8 @@ def run(
     role: str,
     http: str | None,
     queues: str,
-    processes: int,
+    processes: int | None,
+    processes_idle: float,
     threads: int,
     grace: float,
     lease_for: float,
@@ -177,6 +189,9 @@ def run(
     services = _http(http, role, jobs_dir)
     number = workers.process_number()
     logs.setup(log_format, log_level, always={"process": number} if number else None)
+    on_demand = processes is None  # auto
+    if processes is None:
+        processes = workers.available_cpus()
     if role not in ("all", "worker"):
         processes = 1
     worker = [sys.executable, "-m", "jobrunner", "run", "--role", "worker", "--processes", "1"]
@@ -201,17 +216,17 @@ def run(
         worker_command=tuple(worker),
         worker_env={"JOBRUNNER_STORAGE": storage},  # not on a command line `ps` shows
         processes=processes,
+        processes_idle=processes_idle if on_demand else None,
         threads=threads,
     )
     raise SystemExit(process.run(settings, services=services))
 
 
-def _processes(value: str) -> int:
-    """--processes: a whole number of at least 1, or auto (the CPUs this process may use)."""
+def _processes(value: str) -> int | None:
+    """--processes: a whole number of at least 1, or None for auto (on demand, up to the
+    CPUs this process may use)."""
     if value.strip().lower() == "auto":
-        from jobrunner.daemon.workers import available_cpus
-
-        return available_cpus()
+        return None
     if not value.strip().isdigit() or int(value) < 1:
         raise click.BadParameter(f"'{value}': give a whole number of at least 1, or auto")
     return int(value)

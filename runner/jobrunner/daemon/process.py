@@ -55,6 +55,7 @@ STALLED = 30.0  # seconds without a main-loop round before /healthz says the dae
 # The main loop sleeps until its next chore is due (or a worker process's restart), and at
 # most this long: so often it looks for worker processes that exited.
 LOOP_AT_MOST = 1.0
+STEER_EVERY = 1.0  # seconds between looks at the load, for on-demand worker processes
 M_ARENA_MAX = -8  # mallopt parameter number, from glibc's malloc.h
 
 
@@ -74,6 +75,9 @@ class Settings:
     worker_command: tuple[str, ...] = ()
     worker_env: Mapping[str, str] = field(default_factory=dict)
     processes: int = 1  # this process and processes - 1 worker processes
+    # on demand (--processes auto): they stop after this many seconds with little to do;
+    # None: they run from the start (--processes N)
+    processes_idle: float | None = None
     threads: int = THREADS  # worker threads of one process at most (worker/pool.py)
 
 
@@ -238,10 +242,16 @@ class Daemon:
         )
         self._stopped = threading.Event()  # stops the scheduler and the watcher
         self.workers: workers.WorkerProcesses | None = None
+        self.demand: workers.Demand | None = None
         if settings.processes > 1 and settings.worker_command:
+            on_demand = settings.processes_idle is not None and runtime.pool is not None
             self.workers = workers.WorkerProcesses(
-                settings.worker_command, settings.worker_env, settings.processes - 1
+                settings.worker_command, settings.worker_env, settings.processes - 1, on_demand
             )
+            if on_demand and runtime.pool is not None and settings.processes_idle is not None:
+                self.demand = workers.Demand(settings.processes_idle)
+                runtime.pool.feeder.on_pressure = signals.wakeup.set  # steered at once
+        self._steered = (0.0, 0.0, 0)  # monotonic time, CPU time, jobs finished (`_steer`)
         self._loop_beat = time.monotonic()  # the main loop's last round (liveness)
 
     def serve(self, services: Sequence[Service] = ()) -> int:
@@ -293,6 +303,7 @@ class Daemon:
             queues=", ".join(self.queues()),
             crons=len(self.in_force.config.crons) if scheduler else 0,
         )
+        self._steered = (time.monotonic(), time.process_time(), 0)  # start-up not counted
         self._loop()
         self._shutdown()
         return 0
@@ -317,6 +328,8 @@ class Daemon:
             self._loop_beat = time.monotonic()
             self.upkeep.tick()
             if self.workers is not None:
+                if self.demand is not None:
+                    self._steer()
                 self.workers.tick()
             if self.upkeep.healthy != healthy:  # systemctl status says so at once
                 healthy = self.upkeep.healthy
@@ -343,6 +356,24 @@ class Daemon:
             if self.reloader.pending:
                 wake_at = min(wake_at, next_retry)
             signals.wakeup.wait(wake_at - time.monotonic())
+
+    def _steer(self) -> None:
+        """On demand: want the worker processes while this process is saturated (a lane was
+        left more jobs than it can run at once, or running jobs took SATURATED of a core) or
+        they are busy, until `Demand` finds them idle long enough."""
+        assert self.workers is not None and self.demand is not None
+        assert self.runtime.pool is not None
+        feeder = self.runtime.pool.feeder
+        now, cpu, finished = time.monotonic(), time.process_time(), feeder.finished_jobs
+        was, cpu_was, finished_was = self._steered
+        pressed = feeder.pressed > was
+        if now - was < STEER_EVERY and not pressed:
+            return
+        window = max(now - was, 1e-3)
+        busy = finished != finished_was and (cpu - cpu_was) / window >= workers.SATURATED
+        wanted = self.demand.note(now, pressed or busy, self.workers.cpu_used() / window)
+        self.workers.want(wanted)
+        self._steered = (now, cpu, finished)
 
     # -- status ------------------------------------------------------------------
 

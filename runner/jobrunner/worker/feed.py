@@ -113,6 +113,10 @@ class Feeder:
         self._room = threading.Condition(lock)  # the fetcher waits here for room or a signal
         self._closed = False
         self._threads: list[threading.Thread] = []
+        # Pressure, for a daemon's on-demand worker processes (daemon/workers.py): when a
+        # lease last left a lane more jobs than it can run at once, and the jobs finished.
+        self.pressed, self.finished_jobs = -math.inf, 0
+        self.on_pressure: Callable[[], None] | None = None  # called at most once a second
 
     # -- the lanes served ----------------------------------------------------------
 
@@ -201,6 +205,7 @@ class Feeder:
             slot = self._slots.get(name)
             if slot is not None and slot.busy > 0:
                 slot.busy -= 1
+                self.finished_jobs += 1
                 was = slot.ran if slot.ran != math.inf else ran
                 slot.ran = was + RAN_WEIGHT * (ran - was)
                 if slot.buffer:
@@ -313,6 +318,7 @@ class Feeder:
                     if name in self._slots:
                         self._slots[name].due_at = asked + RETRY_AFTER
         stray: dict[str, list[Lease]] = {}
+        pressed = False
         with self._changed:
             for name in wants:
                 if name in self._slots:
@@ -323,6 +329,7 @@ class Feeder:
                     stray[name] = got.leases  # dropped meanwhile: they go back
                     continue
                 slot.buffer.extend(got.leases)
+                pressed = pressed or len(slot.buffer) + slot.busy > slot.concurrency
                 if slot.buffer:
                     self._stocked.setdefault(name, None)
                 slot.asked.update((lease.token, asked) for lease in got.leases)
@@ -341,3 +348,8 @@ class Feeder:
         for name, leases in stray.items():
             if leases:
                 self._give_back(name, leases)
+        if pressed:
+            now, before = time.monotonic(), self.pressed
+            self.pressed = now
+            if self.on_pressure is not None and now - before >= 1.0:
+                self.on_pressure()
