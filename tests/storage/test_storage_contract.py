@@ -366,6 +366,35 @@ def test_a_lease_says_whether_the_job_has_history(store: Storage) -> None:
     assert record is not None and [a.outcome for a in record.attempts] == ["error"]
 
 
+def test_a_batch_of_leases_and_acks_is_settled_and_counted_job_by_job(store: Storage) -> None:
+    """Leases and acks of many jobs in one call each: every lease says whether its own job
+    has history, every ack is fenced by its own token (a stale one in the batch settles
+    nothing), and the history counts each settlement once."""
+    start = time.time()
+    jobs = [job() for _ in range(4)]
+    for j in jobs:
+        store.enqueue(j)
+    [lost] = store.lease("q", "gone", count=1, lease_for=0.05)
+    time.sleep(0.1)
+    assert len(store.reclaim({}, Redelivery())) == 1
+    leases = store.lease("q", "d1", count=10, lease_for=30)
+    assert sorted(lease.job_id for lease in leases) == sorted(j.id for j in jobs)
+    assert {lease.job_id: lease.history for lease in leases} == {
+        j.id: j.id == lost.job_id for j in jobs
+    }
+    by_id = {j.id: j for j in jobs}
+    done = [Done(lease, record_of(by_id[lease.job_id]), 60.0) for lease in leases]
+    stale = Done(lost, record_of(by_id[lost.job_id]), 60.0)
+    assert store.ack_many([*done[:2], stale, *done[2:]]) == [True, True, False, True, True]
+    for j in jobs:
+        record = store.record(j.id)
+        assert record is not None and record.state is State.SUCCEEDED
+    counted: dict[str, int] = {}
+    for t in store.history("q", start - 60):  # a minute's turn may split them in two rows
+        counted[t.outcome] = counted.get(t.outcome, 0) + t.attempts
+    assert counted == {"lost": 1, "succeeded": 4}
+
+
 def test_retry_with_delay_is_scheduled(store: Storage) -> None:
     j = job()
     store.enqueue(j)

@@ -33,6 +33,7 @@ import math
 import sqlite3
 import threading
 import time
+from collections import Counter
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -77,6 +78,10 @@ SPINS = (0.0001, 0.0002, 0.0004, 0.0008, 0.0016, 0.0032)  # seconds between firs
 JSON = "(typeof(data) = 'text' AND json_valid(data))"  # SQL: a record's data is JSON text
 NUMBER = "typeof({0}) IN ('integer', 'real')"  # SQL: column {0} holds a number
 WHOLE = "(typeof({0}) = 'integer' AND {0} BETWEEN 0 AND 1e15)"  # SQL: a sane counter
+PUT_RECORD = (  # SQL: a record's row (`_record_row`), then its expiry
+    "INSERT OR REPLACE INTO record (id, queue, state, data, updated, created, expires)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 class SqliteStorage:
@@ -247,19 +252,7 @@ class SqliteStorage:
         )
 
     def _put_record(self, db: sqlite3.Connection, record: Record, expires: float | None) -> None:
-        db.execute(
-            "INSERT OR REPLACE INTO record (id, queue, state, data, updated, expires, created) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                record.job.id,
-                record.job.queue,
-                record.state.value,
-                record.encode(),
-                record.updated,
-                expires,
-                start(record.job.created),
-            ),
-        )
+        db.execute(PUT_RECORD, (*_record_row(record), expires))
 
     # -- workers -----------------------------------------------------------
 
@@ -305,7 +298,7 @@ class SqliteStorage:
             (owner, until, queue, now, max(count, 0)),
         ).fetchall()
         rows.sort(key=lambda row: (_rank(row[0]), row[1]))
-        histories = [self._running(db, _name(row[2]), now) for row in rows]
+        histories = self._running(db, [_name(row[2]) for row in rows], now)
         if len(rows) >= count:
             return rows, histories, 0.0
         [(first,)] = db.execute(
@@ -315,17 +308,22 @@ class SqliteStorage:
         ).fetchall()
         return rows, histories, None if first is None else max(0.0, first - now)
 
-    def _running(self, db: sqlite3.Connection, job_id: str, now: float) -> bool:
-        """Mark the job's record running; whether it holds earlier attempts (or is unreadable:
-        then the worker reads it to find out). A stray writer's bytes there block nothing."""
-        row = db.execute(
+    def _running(self, db: sqlite3.Connection, job_ids: list[str], now: float) -> list[bool]:
+        """Mark the jobs' records running, in one statement; for each, whether it holds
+        earlier attempts (or is unreadable, or missing: then the worker reads it to find
+        out). A stray writer's bytes there block nothing."""
+        if not job_ids:
+            return []
+        rows = db.execute(
             f"UPDATE record SET state = 'running', updated = ?, data = CASE WHEN {JSON}"
             " THEN json_set(data, '$.state', 'running', '$.updated', ?) ELSE data END"
-            f" WHERE id = ? RETURNING CASE WHEN {JSON}"
+            " WHERE id IN (SELECT value FROM json_each(?))"
+            f" RETURNING id, CASE WHEN {JSON}"
             " THEN coalesce(json_array_length(data, '$.attempts'), 0) ELSE 1 END",
-            (now, now, job_id),
-        ).fetchone()
-        return row is None or bool(row[0])
+            (now, now, json.dumps(job_ids)),
+        ).fetchall()
+        fresh = {_name(job_id) for job_id, history in rows if not history}
+        return [job_id not in fresh for job_id in job_ids]
 
     def wake(self) -> None:
         with self._changed:
@@ -403,16 +401,18 @@ class SqliteStorage:
         return self.ack_many([Done(lease, record, keep_for)])[0]
 
     def ack_many(self, done: Sequence[Done]) -> list[bool]:
-        """Every ack in one write transaction, each fenced by its own token."""
-        answers = []
+        """Every ack in one write transaction, each fenced by its own token. The records are
+        encoded before it and written in one statement, the outcomes tallied once a kind:
+        the write lock, which a producer's enqueue waits for, is held for little else."""
+        rows = [_record_row(d.record) for d in done]
         with self._write() as db:
             now = time.time()
-            for d in done:
-                held = self._take_lease(db, d.lease)
-                if held:
-                    self._put_record(db, d.record, now + d.keep_for)
-                    _tally(db, d.lease.queue, d.record.state.value, now)
-                answers.append(held)
+            answers = [self._take_lease(db, d.lease) for d in done]
+            acted = [(d, row) for d, row, held in zip(done, rows, answers, strict=True) if held]
+            db.executemany(PUT_RECORD, [(*row, now + d.keep_for) for d, row in acted])
+            tallies = Counter((d.lease.queue, d.record.state.value) for d, _ in acted)
+            for (queue, outcome), count in tallies.items():
+                _tally(db, queue, outcome, now, count)
         return answers
 
     def retry(self, lease: Lease, job: Job, delay: float, record: Record) -> bool:
@@ -768,13 +768,20 @@ class SqliteStorage:
             self._db.close()
 
 
-def _tally(db: sqlite3.Connection, queue: str, outcome: str, now: float) -> None:
-    """Count one attempt's outcome in this minute's tally (history), with its settlement."""
+def _tally(db: sqlite3.Connection, queue: str, outcome: str, now: float, count: int = 1) -> None:
+    """Count `count` attempts' outcome in this minute's tally (history), with their
+    settlement."""
     db.execute(
-        "INSERT INTO history VALUES (?, ?, ?, 1)"
-        " ON CONFLICT (minute, queue, outcome) DO UPDATE SET count = count + 1",
-        (queue, int(now // 60) * 60, outcome),
+        "INSERT INTO history VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (minute, queue, outcome) DO UPDATE SET count = count + excluded.count",
+        (queue, int(now // 60) * 60, outcome, count),
     )
+
+
+def _record_row(record: Record) -> tuple[Any, ...]:
+    """A record's row for PUT_RECORD, but for its expiry (encoded outside a transaction)."""
+    job, data = record.job, record.encode()
+    return (job.id, job.queue, record.state.value, data, record.updated, start(job.created))
 
 
 def _readable(job_id: str, queue: str, data: Any) -> Record:
