@@ -13,6 +13,7 @@ import time
 import urllib.request
 from collections import Counter
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +23,7 @@ from daemon_proc import Daemon, lines, wait_until
 from prometheus_client.parser import text_string_to_metric_families
 from servers import free_port, tool
 
-from jobrunner.daemon.workers import (
-    RESTART_FIRST,
-    WORKERS_BUSY,
-    Demand,
-    WorkerProcesses,
-    available_cpus,
-)
+from jobrunner.daemon.workers import RESTART_FIRST, WorkerProcesses, available_cpus
 from jobrunner.job import Job, State, new_id
 from jobrunner.storage import Storage
 
@@ -340,13 +335,22 @@ def test_auto_starts_worker_processes_when_jobs_keep_the_daemon_busy(
     assert daemon.stop() == 0
 
 
-def test_demand_wants_worker_processes_from_saturation_until_idle_long_enough() -> None:
-    demand = Demand(idle=10.0)
-    assert not demand.note(0.0, saturated=False, workers_cpu=0.0)
-    assert demand.note(1.0, saturated=True, workers_cpu=0.0)  # at once
-    assert demand.note(9.0, saturated=False, workers_cpu=0.0)  # not idle long enough yet
-    assert demand.note(12.0, saturated=False, workers_cpu=WORKERS_BUSY)  # they work: stay
-    assert demand.note(21.0, saturated=False, workers_cpu=WORKERS_BUSY / 2)
-    assert not demand.note(22.0, saturated=False, workers_cpu=0.0)  # 10 s with little to do
-    assert not demand.note(40.0, saturated=False, workers_cpu=0.0)
-    assert demand.note(41.0, saturated=True, workers_cpu=0.0)  # the next backlog
+def test_exit_when_idle_waits_for_a_long_job_that_takes_no_cpu(
+    tmp_path: Path, url: str, store: Storage, daemons: Callable[..., Daemon], jobs_dir: Any
+) -> None:
+    """`--exit-when-idle` (what on-demand worker processes run with) exits once no job ran
+    for that long, never while one runs: a job that sleeps longer than the idle time
+    finishes as it would, and the process exits after it, with status 0."""
+    out = tmp_path / "out.jsonl"
+    daemon = daemons(jobs_dir(**{"q.yaml": QUEUE}), url, "--exit-when-idle", "1s")
+    ready(daemon, 1)
+    long = store.enqueue(Job(new_id(), "work", {"out": str(out), "n": 1, "sleep": 3.0}))
+    assert daemon.process is not None
+    assert daemon.process.wait(timeout=20) == 0
+    record = store.record(long)
+    assert record is not None and record.state is State.SUCCEEDED
+    assert [a.outcome for a in record.attempts] == ["succeeded"]
+    [stop] = [e for e in daemon.events() if e.get("msg") == "stopping: no job ran here for a while"]
+    [end] = [line for line in lines(out) if line.get("phase") == "end"]
+    stopped_at = datetime.fromisoformat(stop["ts"].replace("Z", "+00:00")).timestamp()
+    assert stopped_at >= end["t"] + 0.9  # idle for the whole second after the job, not before

@@ -58,8 +58,8 @@ if TYPE_CHECKING:
     callback=lambda ctx, param, value: _processes(value),
     help="Processes that run jobs: this one and N - 1 worker processes it starts and stops "
     "with it, so one daemon uses every core. auto: up to one per CPU this process may use, "
-    "the others started when this one has more jobs than it can run and stopped after "
-    "--processes-idle with little to do (an idle daemon is one process). "
+    "the others started when this one has more jobs than it can run, each exiting after "
+    "--processes-idle with no job (an idle daemon is one process). "
     "Only roles all and worker run more than one.",
 )
 @click.option(
@@ -68,8 +68,16 @@ if TYPE_CHECKING:
     show_default=True,
     envvar="JOBRUNNER_PROCESSES_IDLE",
     callback=seconds,
-    help="With --processes auto: how long the worker processes run with little to do "
-    "before they stop.",
+    help="With --processes auto: how long a worker process runs with no job before it exits.",
+)
+@click.option(
+    "--exit-when-idle",
+    default=None,
+    envvar="JOBRUNNER_EXIT_WHEN_IDLE",
+    callback=lambda ctx, param, value: None if value is None else seconds(ctx, param, value),
+    metavar="DURATION",
+    help="Exit (status 0, as a stop does) once this process has run no job for DURATION: "
+    "the daemon's on-demand worker processes use it (--processes auto). Default: never.",
 )
 @click.option(
     "--threads",
@@ -145,6 +153,7 @@ def run(
     queues: str,
     processes: int | None,
     processes_idle: float,
+    exit_when_idle: float | None,
     threads: int,
     grace: float,
     lease_for: float,
@@ -201,6 +210,8 @@ def run(
     worker += ["--lease", f"{lease_for}s", "--no-watch"]
     worker += ["--strict" if strict else "--no-strict", "--log-format", log_format]
     worker += ["--log-level", log_level]
+    if on_demand:
+        worker += ["--exit-when-idle", f"{processes_idle}s"]
     if signing_key_file is not None:
         worker += ["--signing-key-file", str(signing_key_file)]
     settings = process.Settings(
@@ -216,7 +227,8 @@ def run(
         worker_command=tuple(worker),
         worker_env={"JOBRUNNER_STORAGE": storage},  # not on a command line `ps` shows
         processes=processes,
-        processes_idle=processes_idle if on_demand else None,
+        on_demand=on_demand,
+        exit_when_idle=exit_when_idle,
         threads=threads,
     )
     raise SystemExit(process.run(settings, services=services))

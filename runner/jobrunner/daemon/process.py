@@ -75,9 +75,8 @@ class Settings:
     worker_command: tuple[str, ...] = ()
     worker_env: Mapping[str, str] = field(default_factory=dict)
     processes: int = 1  # this process and processes - 1 worker processes
-    # on demand (--processes auto): they stop after this many seconds with little to do;
-    # None: they run from the start (--processes N)
-    processes_idle: float | None = None
+    on_demand: bool = False  # --processes auto: started when this process is saturated
+    exit_when_idle: float | None = None  # stop once no job ran for this long (None: never)
     threads: int = THREADS  # worker threads of one process at most (worker/pool.py)
 
 
@@ -242,16 +241,15 @@ class Daemon:
         )
         self._stopped = threading.Event()  # stops the scheduler and the watcher
         self.workers: workers.WorkerProcesses | None = None
-        self.demand: workers.Demand | None = None
         if settings.processes > 1 and settings.worker_command:
-            on_demand = settings.processes_idle is not None and runtime.pool is not None
+            on_demand = settings.on_demand and runtime.pool is not None
             self.workers = workers.WorkerProcesses(
                 settings.worker_command, settings.worker_env, settings.processes - 1, on_demand
             )
-            if on_demand and runtime.pool is not None and settings.processes_idle is not None:
-                self.demand = workers.Demand(settings.processes_idle)
+            if on_demand and runtime.pool is not None:
                 runtime.pool.feeder.on_pressure = signals.wakeup.set  # steered at once
         self._steered = (0.0, 0.0, 0)  # monotonic time, CPU time, jobs finished (`_steer`)
+        self._worked = (0.0, 0)  # when this process last held a job, jobs finished then
         self._loop_beat = time.monotonic()  # the main loop's last round (liveness)
 
     def serve(self, services: Sequence[Service] = ()) -> int:
@@ -304,6 +302,7 @@ class Daemon:
             crons=len(self.in_force.config.crons) if scheduler else 0,
         )
         self._steered = (time.monotonic(), time.process_time(), 0)  # start-up not counted
+        self._worked = (time.monotonic(), 0)
         self._loop()
         self._shutdown()
         return 0
@@ -328,9 +327,17 @@ class Daemon:
             self._loop_beat = time.monotonic()
             self.upkeep.tick()
             if self.workers is not None:
-                if self.demand is not None:
+                if self.workers.on_demand:
                     self._steer()
                 self.workers.tick()
+            if self.settings.exit_when_idle is not None and self._idle_long_enough():
+                event(
+                    logging.INFO,
+                    "stopping: no job ran here for a while",
+                    idle=self.settings.exit_when_idle,
+                )
+                signals.stops = max(signals.stops, 1)
+                break
             if self.upkeep.healthy != healthy:  # systemctl status says so at once
                 healthy = self.upkeep.healthy
                 self.notifier.send(f"STATUS={self.status_line()}")
@@ -358,11 +365,10 @@ class Daemon:
             signals.wakeup.wait(wake_at - time.monotonic())
 
     def _steer(self) -> None:
-        """On demand: want the worker processes while this process is saturated (a lane was
-        left more jobs than it can run at once, or running jobs took SATURATED of a core) or
-        they are busy, until `Demand` finds them idle long enough."""
-        assert self.workers is not None and self.demand is not None
-        assert self.runtime.pool is not None
+        """On demand: start the worker processes when this process is saturated (a lane was
+        left more jobs than it can run at once, or running jobs took SATURATED of a core).
+        Each exits by itself once it has run no job for a while (`_idle_long_enough`)."""
+        assert self.workers is not None and self.runtime.pool is not None
         feeder = self.runtime.pool.feeder
         now, cpu, finished = time.monotonic(), time.process_time(), feeder.finished_jobs
         was, cpu_was, finished_was = self._steered
@@ -371,9 +377,22 @@ class Daemon:
             return
         window = max(now - was, 1e-3)
         busy = finished != finished_was and (cpu - cpu_was) / window >= workers.SATURATED
-        wanted = self.demand.note(now, pressed or busy, self.workers.cpu_used() / window)
-        self.workers.want(wanted)
+        if pressed or busy:
+            self.workers.want()
         self._steered = (now, cpu, finished)
+
+    def _idle_long_enough(self) -> bool:
+        """Whether no job ran or waited here for `exit_when_idle` seconds. A job that runs
+        (however long, however little CPU it takes) keeps the process: it is never cut
+        short for being idle."""
+        pool, limit = self.runtime.pool, self.settings.exit_when_idle
+        if pool is None or limit is None:
+            return False
+        now, (since, finished) = time.monotonic(), self._worked
+        if pool.held() or pool.feeder.finished_jobs != finished:
+            self._worked = (now, pool.feeder.finished_jobs)
+            return False
+        return now - since >= limit
 
     # -- status ------------------------------------------------------------------
 

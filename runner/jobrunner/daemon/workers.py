@@ -5,14 +5,15 @@ busy however many worker threads it has. With `--processes N` the daemon the
 operator started starts N - 1 more `jobrunner run --role worker` processes on
 the same jobs directory and storage, and owns their lifecycle:
 
-- with `--processes auto` (the default) they run on demand (`Demand`): none while
-  the daemon's own process keeps up, all of them from the moment it has more jobs
-  than it can run at once (a lane holds more than its concurrency, or the process
-  spends SATURATED of a core running jobs), until they have had little to do for
-  `--processes-idle`; then they stop as a stop signal stops them (running jobs
-  finish, leases not started go back). An idle daemon is one process, whatever
-  the host's CPUs (each process costs 55-75 MB), and a busy one uses every core.
-  With `--processes N` all N run from the start;
+- with `--processes auto` (the default) they run on demand: none while the
+  daemon's own process keeps up, all of them from the moment it has more jobs than
+  it can run at once (a lane holds more than its concurrency, or the process
+  spends SATURATED of a core running jobs: `Daemon._steer`). Each exits by itself,
+  with status 0, once it has run no job for `--processes-idle` (`--exit-when-idle`):
+  it alone knows whether it runs one, so a long job that takes no CPU is never cut
+  short. An idle daemon is one process, whatever the host's CPUs (each process
+  costs 55-75 MB), and a busy one uses every core. With `--processes N` all N run
+  from the start, and one that exits is started again;
 
 - each is a whole worker daemon of its own (its own leases, heartbeat and
   reload), and never a scheduler: only the first process fires ticks (and
@@ -58,13 +59,11 @@ PARENT = "JOBRUNNER_PARENT_PID"  # set in a worker process's environment: the da
 NUMBER = "JOBRUNNER_PROCESS"  # and its number, 1 to N - 1: each of its log lines carries it
 RESTART_FIRST, RESTART_MAX = 1.0, 30.0  # seconds before starting a failed process again
 SATURATED = 0.6  # of a core: the daemon's process running jobs above it wants the others
-WORKERS_BUSY = 0.05  # cores the worker processes use together, at least, while they have work
 PR_SET_PDEATHSIG = 1  # prctl option, from linux/prctl.h
 CGROUP_CPU_MAX = "/sys/fs/cgroup/cpu.max"  # cgroup v2: "QUOTA PERIOD", or "max PERIOD"
 SYSTEMD = ("NOTIFY_SOCKET", "WATCHDOG_PID", "WATCHDOG_USEC", "LISTEN_FDS", "LISTEN_PID")
 # Not for a worker process: systemd talks to the daemon, and the daemon alone serves HTTP.
 NOT_INHERITED = (*SYSTEMD, "JOBRUNNER_HTTP")
-TICKS = os.sysconf("SC_CLK_TCK")  # /proc's unit of CPU time, per second
 
 
 @dataclass
@@ -76,28 +75,7 @@ class _Seat:
     restart_at: float = 0.0
     pause: float = RESTART_FIRST
     started: float = 0.0
-    retiring: bool = False  # told to stop, as not wanted: its exit is no crash
-
-
-@dataclass
-class Demand:
-    """Whether on-demand worker processes should run: from the first time the daemon's own
-    process is saturated until they have had little to do (the daemon not saturated, and
-    they together below WORKERS_BUSY of a core) for `idle` seconds. The daemon's main loop
-    tells it what it saw (`note`)."""
-
-    idle: float
-    wanted: bool = False
-    busy_at: float = -math.inf  # when there was last work for them
-
-    def note(self, now: float, saturated: bool, workers_cpu: float) -> bool:
-        """`saturated`: the daemon's process had more jobs than it could run since the last
-        note; `workers_cpu`: cores the worker processes used since then. Wanted now?"""
-        if saturated or workers_cpu >= WORKERS_BUSY:
-            self.busy_at, self.wanted = now, True
-        elif now - self.busy_at >= self.idle:
-            self.wanted = False
-        return self.wanted
+    parked: bool = False  # on demand: not started until wanted (again)
 
 
 class WorkerProcesses:
@@ -105,16 +83,16 @@ class WorkerProcesses:
         self, command: Sequence[str], env: Mapping[str, str], count: int, on_demand: bool = False
     ) -> None:
         """`count` processes of `command` (a `jobrunner run --role worker` command line),
-        each with `env` added to this process's environment; with `on_demand`, started and
-        stopped by `want`, else started by `start`."""
+        each with `env` added to this process's environment; with `on_demand` each is
+        started by `want` and, once it exits by itself when idle (status 0), not again
+        until the next `want`; else all are started by `start` and kept running."""
         self.command, self.count = list(command), count
         self.env = {k: v for k, v in {**os.environ, **env}.items() if k not in NOT_INHERITED}
         self.env[PARENT] = str(os.getpid())
-        self._seats = [_Seat(n) for n in range(1, count + 1)]
+        self._seats = [_Seat(n, parked=on_demand) for n in range(1, count + 1)]
         self._stopping = False
-        self.wanted = not on_demand
+        self.on_demand = on_demand
         self.counts: str | None = None  # the directory their metrics are counted in
-        self._cpu: dict[int, float] = {}  # by pid: CPU seconds it had used at the last look
 
     def start(self) -> None:
         try:
@@ -124,26 +102,15 @@ class WorkerProcesses:
         else:
             self.env[metrics.SHARED] = self.counts
             metrics.EXPOSED.add_processes(self.counts)
-        if self.wanted:
-            for seat in self._seats:
+        for seat in self._seats:
+            if not seat.parked:
                 self._start(seat)
 
-    def want(self, wanted: bool) -> None:
-        """On demand: start them (at the next `tick`), or tell them to stop (as a stop signal
-        does: their running jobs finish, their leases not started go back)."""
-        if wanted == self.wanted or self._stopping:
-            return
-        self.wanted = wanted
-        if wanted:
-            for seat in self._seats:
-                seat.restart_at, seat.pause = 0.0, RESTART_FIRST
-            return
-        event(logging.INFO, "worker processes stopping: little to do", count=len(self.running()))
+    def want(self) -> None:
+        """On demand: start at the next `tick` each process that is not running."""
         for seat in self._seats:
-            if seat.process is not None and seat.process.poll() is None:
-                seat.retiring = True
-                with contextlib.suppress(ProcessLookupError):
-                    seat.process.send_signal(signal.SIGTERM)
+            if seat.parked:
+                seat.parked, seat.restart_at, seat.pause = False, 0.0, RESTART_FIRST
 
     def close(self) -> None:
         """Forget the processes' counts (call once they have exited)."""
@@ -164,15 +131,14 @@ class WorkerProcesses:
             return
         now = time.monotonic()
         for seat in self._seats:
-            if seat.process is not None and seat.process.poll() is not None and seat.retiring:
+            if self.on_demand and seat.process is not None and seat.process.poll() == 0:
                 event(
                     logging.INFO,
                     "worker process stopped: idle",
                     worker=seat.number,
                     pid=seat.process.pid,
-                    status=_status(seat.process.returncode),
                 )
-                seat.process, seat.retiring = None, False
+                seat.process, seat.parked = None, True
             if seat.process is not None and seat.process.poll() is not None:
                 status = seat.process.returncode
                 if now - seat.started > RESTART_MAX:
@@ -187,27 +153,16 @@ class WorkerProcesses:
                 )
                 seat.process, seat.restart_at = None, now + seat.pause
                 seat.pause = min(seat.pause * 2, RESTART_MAX)
-            if seat.process is None and self.wanted and now >= seat.restart_at:
+            if seat.process is None and not seat.parked and now >= seat.restart_at:
                 self._start(seat)
 
     def next_start(self) -> float:
         """When the next process that exited is due to start again (`time.monotonic()`;
         infinity when none waits): the daemon's main loop wakes for it."""
-        if self._stopping or not self.wanted:
+        if self._stopping:
             return math.inf
-        return min((s.restart_at for s in self._seats if s.process is None), default=math.inf)
-
-    def cpu_used(self) -> float:
-        """CPU seconds the running processes used since the last call (Linux: /proc)."""
-        used, seen = 0.0, {}
-        for pid in self.running():
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                # after the command's closing parenthesis: state is field 3, utime 14, stime 15
-                fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-                seen[pid] = (int(fields[11]) + int(fields[12])) / TICKS
-                used += seen[pid] - self._cpu.get(pid, 0.0)
-        self._cpu = seen
-        return used
+        waiting = (s.restart_at for s in self._seats if s.process is None and not s.parked)
+        return min(waiting, default=math.inf)
 
     def signal(self, signum: int) -> None:
         """Pass `signum` on to every running process."""
