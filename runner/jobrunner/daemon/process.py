@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 from jobrunner.alerts.deliver import Alerter
 from jobrunner.config.model import Access, Webhook
 from jobrunner.daemon import watch, workers
+from jobrunner.daemon.demand import Idleness, Saturation
 from jobrunner.daemon.notify import Notifier
 from jobrunner.daemon.signals import Signals
 from jobrunner.daemon.upkeep import Upkeep
@@ -55,7 +56,6 @@ STALLED = 30.0  # seconds without a main-loop round before /healthz says the dae
 # The main loop sleeps until its next chore is due (or a worker process's restart), and at
 # most this long: so often it looks for worker processes that exited.
 LOOP_AT_MOST = 1.0
-STEER_EVERY = 1.0  # seconds between looks at the load, for on-demand worker processes
 M_ARENA_MAX = -8  # mallopt parameter number, from glibc's malloc.h
 
 
@@ -241,15 +241,21 @@ class Daemon:
         )
         self._stopped = threading.Event()  # stops the scheduler and the watcher
         self.workers: workers.WorkerProcesses | None = None
+        self.saturation: Saturation | None = None  # on demand: when to start the workers
         if settings.processes > 1 and settings.worker_command:
-            on_demand = settings.on_demand and runtime.pool is not None
+            pool = runtime.pool
             self.workers = workers.WorkerProcesses(
-                settings.worker_command, settings.worker_env, settings.processes - 1, on_demand
+                settings.worker_command,
+                settings.worker_env,
+                settings.processes - 1,
+                on_demand=settings.on_demand and pool is not None,
             )
-            if on_demand and runtime.pool is not None:
-                runtime.pool.feeder.on_pressure = signals.wakeup.set  # steered at once
-        self._steered = (0.0, 0.0, 0)  # monotonic time, CPU time, jobs finished (`_steer`)
-        self._worked = (0.0, 0)  # when this process last held a job, jobs finished then
+            if settings.on_demand and pool is not None:
+                self.saturation = Saturation(pool)
+                pool.feeder.on_pressure = signals.wakeup.set  # looked at at once
+        self.idleness: Idleness | None = None  # --exit-when-idle
+        if settings.exit_when_idle is not None and runtime.pool is not None:
+            self.idleness = Idleness(runtime.pool, settings.exit_when_idle)
         self._loop_beat = time.monotonic()  # the main loop's last round (liveness)
 
     def serve(self, services: Sequence[Service] = ()) -> int:
@@ -301,8 +307,9 @@ class Daemon:
             queues=", ".join(self.queues()),
             crons=len(self.in_force.config.crons) if scheduler else 0,
         )
-        self._steered = (time.monotonic(), time.process_time(), 0)  # start-up not counted
-        self._worked = (time.monotonic(), 0)
+        for counter in (self.saturation, self.idleness):
+            if counter is not None:
+                counter.restart()  # from ready on: the start-up is neither load nor idleness
         self._loop()
         self._shutdown()
         return 0
@@ -327,15 +334,12 @@ class Daemon:
             self._loop_beat = time.monotonic()
             self.upkeep.tick()
             if self.workers is not None:
-                if self.workers.on_demand:
-                    self._steer()
+                if self.saturation is not None and self.saturation.look():
+                    self.workers.want()
                 self.workers.tick()
-            if self.settings.exit_when_idle is not None and self._idle_long_enough():
-                event(
-                    logging.INFO,
-                    "stopping: no job ran here for a while",
-                    idle=self.settings.exit_when_idle,
-                )
+            if self.idleness is not None and self.idleness.long_enough():
+                idle = self.idleness.limit
+                event(logging.INFO, "stopping: no job ran here for a while", idle=idle)
                 signals.stops = max(signals.stops, 1)
                 break
             if self.upkeep.healthy != healthy:  # systemctl status says so at once
@@ -363,36 +367,6 @@ class Daemon:
             if self.reloader.pending:
                 wake_at = min(wake_at, next_retry)
             signals.wakeup.wait(wake_at - time.monotonic())
-
-    def _steer(self) -> None:
-        """On demand: start the worker processes when this process is saturated (a lane was
-        left more jobs than it can run at once, or running jobs took SATURATED of a core).
-        Each exits by itself once it has run no job for a while (`_idle_long_enough`)."""
-        assert self.workers is not None and self.runtime.pool is not None
-        feeder = self.runtime.pool.feeder
-        now, cpu, finished = time.monotonic(), time.process_time(), feeder.finished_jobs
-        was, cpu_was, finished_was = self._steered
-        pressed = feeder.pressed > was
-        if now - was < STEER_EVERY and not pressed:
-            return
-        window = max(now - was, 1e-3)
-        busy = finished != finished_was and (cpu - cpu_was) / window >= workers.SATURATED
-        if pressed or busy:
-            self.workers.want()
-        self._steered = (now, cpu, finished)
-
-    def _idle_long_enough(self) -> bool:
-        """Whether no job ran or waited here for `exit_when_idle` seconds. A job that runs
-        (however long, however little CPU it takes) keeps the process: it is never cut
-        short for being idle."""
-        pool, limit = self.runtime.pool, self.settings.exit_when_idle
-        if pool is None or limit is None:
-            return False
-        now, (since, finished) = time.monotonic(), self._worked
-        if pool.held() or pool.feeder.finished_jobs != finished:
-            self._worked = (now, pool.feeder.finished_jobs)
-            return False
-        return now - since >= limit
 
     # -- status ------------------------------------------------------------------
 

@@ -7,13 +7,13 @@ the same jobs directory and storage, and owns their lifecycle:
 
 - with `--processes auto` (the default) they run on demand: none while the
   daemon's own process keeps up, all of them from the moment it has more jobs than
-  it can run at once (a lane holds more than its concurrency, or the process
-  spends SATURATED of a core running jobs: `Daemon._steer`). Each exits by itself,
-  with status 0, once it has run no job for `--processes-idle` (`--exit-when-idle`):
-  it alone knows whether it runs one, so a long job that takes no CPU is never cut
-  short. An idle daemon is one process, whatever the host's CPUs (each process
-  costs 55-75 MB), and a busy one uses every core. With `--processes N` all N run
-  from the start, and one that exits is started again;
+  it can run at once (demand.py: a lane holds more than its concurrency, or running
+  jobs keep the process busy). Each exits by itself, with status 0, once it has run
+  no job for `--processes-idle` (`--exit-when-idle`): it alone knows whether it runs
+  one, so a long job that takes no CPU is never cut short. An idle daemon is one
+  process, whatever the host's CPUs (each process costs 55-75 MB), and a busy one
+  uses every core. With `--processes N` all N run from the start, and one that
+  exits is started again;
 
 - each is a whole worker daemon of its own (its own leases, heartbeat and
   reload), and never a scheduler: only the first process fires ticks (and
@@ -58,7 +58,6 @@ from jobrunner.logs import event
 PARENT = "JOBRUNNER_PARENT_PID"  # set in a worker process's environment: the daemon's pid
 NUMBER = "JOBRUNNER_PROCESS"  # and its number, 1 to N - 1: each of its log lines carries it
 RESTART_FIRST, RESTART_MAX = 1.0, 30.0  # seconds before starting a failed process again
-SATURATED = 0.6  # of a core: the daemon's process running jobs above it wants the others
 PR_SET_PDEATHSIG = 1  # prctl option, from linux/prctl.h
 CGROUP_CPU_MAX = "/sys/fs/cgroup/cpu.max"  # cgroup v2: "QUOTA PERIOD", or "max PERIOD"
 SYSTEMD = ("NOTIFY_SOCKET", "WATCHDOG_PID", "WATCHDOG_USEC", "LISTEN_FDS", "LISTEN_PID")
@@ -80,7 +79,12 @@ class _Seat:
 
 class WorkerProcesses:
     def __init__(
-        self, command: Sequence[str], env: Mapping[str, str], count: int, on_demand: bool = False
+        self,
+        command: Sequence[str],
+        env: Mapping[str, str],
+        count: int,
+        *,
+        on_demand: bool = False,
     ) -> None:
         """`count` processes of `command` (a `jobrunner run --role worker` command line),
         each with `env` added to this process's environment; with `on_demand` each is
