@@ -20,15 +20,16 @@ from jobrunner.storage.redis.enqueue import CHUNK
 from jobrunner.storage.redis.store import RedisStorage
 
 N = 50  # jobs (or batches) per count
-ENQUEUE = 9  # EVALSHA, HGET state, ZCARD ready, ZCARD listing, TIME, INCRBY, ZADD x2, HSET
+ENQUEUE = 8  # EVALSHA, HGET state, ZCARD ready, TIME, INCRBY, ZADD listing and ready, HSET
 ENQUEUE_IDEMPOTENT = ENQUEUE + 2  # GET and SET of the idempotency key
 ENQUEUE_MANY = 2  # HGET state and HSET a job, and once a chunk (CHUNK jobs):
-CHUNK_COST = 7  # EVALSHA, TIME, ZCARD ready, ZCARD listing, INCRBY, ZADD ready, ZADD listing
+CHUNK_COST = 6  # EVALSHA, TIME, ZCARD ready, INCRBY, ZADD ready, ZADD listing
 IGNORED = {"cmdstat_config|resetstat", "cmdstat_info"}  # the counting itself
 BATCH = 16  # jobs leased, and acknowledged, a call: a lane's worth of threads
-# Leasing: EVALSHA, EXISTS paused, TYPE leased and owner set, GET seq, TIME, ZRANGEBYSCORE
-# scheduled, ZRANGE ready, ZPOPMIN, INCRBY seq, ZADD leased, SADD owner set; then a job:
-LEASE_A_CALL, LEASE_A_JOB = 12, 2  # HMGET (which proves the hash's type) and HSET
+# Leasing: EVALSHA, EXISTS paused, TYPE leased and owner set, TIME, ZRANGEBYSCORE scheduled,
+# ZRANGE ready, INCRBY seq (which proves the counter), ZPOPMIN, ZADD leased, SADD owner set;
+# then a job:
+LEASE_A_CALL, LEASE_A_JOB = 11, 2  # HMGET (which proves the hash's type) and HSET
 # Acknowledging: EVALSHA, ZMSCORE leased, TYPE owner set, ZREM, SREM, HINCRBY; then a job:
 ACK_A_CALL, ACK_A_JOB = 6, 3  # HMGET (the fence), HSET, PEXPIRE
 # Finding nothing: EVALSHA, EXISTS paused, TIME, ZRANGEBYSCORE scheduled, ZRANGE ready, and

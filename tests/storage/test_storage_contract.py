@@ -1054,22 +1054,24 @@ def test_lease_many_and_ack_many_serve_every_queue_a_stray_writer_left_alone(
     assert store.ack_many(done) == [True, True]
 
 
-@pytest.mark.parametrize("key", ["ready", "leased"])
+@pytest.mark.parametrize("key", ["ready", "leased", "seq"])
 def test_a_broken_queue_among_good_ones_leases_nothing_and_the_others_are_served(
     store: Storage, url: str, key: str
 ) -> None:
-    """A stray writer's key of the wrong type where a queue keeps its jobs or its leases:
-    that queue waits (its acks too, when it is the leases) and the others go on."""
+    """A stray writer's key of the wrong type where a queue keeps its jobs, its leases or
+    its counter: that queue waits, writing nothing (its acks too, when it is the leases),
+    and the others go on."""
     if url.startswith("sqlite"):
         pytest.skip("SQLite has no key types")
-    good, bad = job("good"), job("bad")
+    good, bad, waiting = job("good"), job("bad"), job("bad")
     store.enqueue(good)
     store.enqueue(bad)
     [held] = store.lease("bad", "d1", count=1, lease_for=30)
-    store.enqueue(job("bad"))
+    store.enqueue(waiting)
     replace_key(url, f"jr:{{bad}}:{key}", "string", b"a stray writer's")
     found = store.lease_many({"bad": 5, "good": 5}, "d1", lease_for=30)
     assert found["bad"] == Found([], None)
+    assert store.record(waiting.id).state is State.QUEUED  # type: ignore[union-attr]
     [lease] = found["good"].leases
     assert lease.job_id == good.id and found["good"].due_in is None
     done = [Done(held, record_of(bad), 60), Done(lease, record_of(good), 60)]

@@ -11,7 +11,9 @@
 -- client retrying after a lost reply stores nothing twice; a finished one is
 -- stored anew. Every key is read before the first write, each read checking its
 -- key's type (`read`); the first write is the counter's INCRBY, whose refusal
--- writes nothing (one that finds a count out of range writes only that key).
+-- writes nothing (one that finds a count out of range writes only that key), the
+-- second the listing's ZADD, whose refusal (a stray key there) leaves only the
+-- counter's step: a gap in its numbers, which only order jobs.
 local LIVE = {queued = true, scheduled = true, running = true, retrying = true}
 local delay, at, ttl = tonumber(ARGV[2]), ARGV[3], ARGV[4]
 local now = clock()
@@ -58,7 +60,6 @@ if #fresh > 0 then
   else
     first = read('zset', 'ZRANGE', ring, 0, 0, 'WITHSCORES')[2]
   end
-  read('zset', 'ZCARD', KEYS[7])
   if old then sound(5, 6) end
   local seq = redis.pcall('INCRBY', KEYS[4], #fresh)
   if type(seq) == 'table' then
@@ -68,13 +69,16 @@ if #fresh > 0 then
   end
   seq = seq - #fresh
   counted(KEYS[4], tostring(seq))
+  local listed = {}
+  for j, i in ipairs(fresh) do listed[2 * j - 1], listed[2 * j] = ARGV[i + 3], ARGV[i] end
+  read('zset', 'ZADD', KEYS[7], unpack(listed))
   -- Waiters sleep only after seeing nothing ready: wake them when ready stops being
   -- empty, or when a new earliest scheduled job appears.
   if (state == 'queued' and first == 0)
       or (state == 'scheduled' and (not first or run_at < tonumber(first))) then
     redis.call('PUBLISH', P .. 'wake', '1')
   end
-  local placed, listed = {}, {}
+  local placed = {}
   local now_s, run_s = string.format('%.17g', now), string.format('%.17g', run_at)
   for j, i in ipairs(fresh) do
     local id = ARGV[i]
@@ -86,12 +90,10 @@ if #fresh > 0 then
     end
     local score = string.format('%.17g', tonumber(ARGV[i + 2]) * 1e13 + seq + j)
     placed[2 * j - 1], placed[2 * j] = state == 'queued' and score or run_s, id
-    listed[2 * j - 1], listed[2 * j] = ARGV[i + 3], id
     redis.call('HSET', jobkey(id), 'msg', ARGV[i + 1], 'score', score, 'owner', '', 'dlv', 0,
       'state', state, 'updated', now_s, 'run_at', run_s)
   end
   redis.call('ZADD', ring, unpack(placed))
-  redis.call('ZADD', KEYS[7], unpack(listed))
 end
 for _, i in ipairs(live) do redis.call('SET', keyed[i], ARGV[i], 'PX', ttl) end
 return out

@@ -14,7 +14,11 @@
 -- HMGET and one HSET a job, one ZADD and one SADD for them all. The keys only
 -- written to are checked once there is a job to lease: a call that finds none
 -- (another daemon took the job a wake message was for) writes nothing, and
--- costs 6 commands, not 9.
+-- costs 6 commands, not 8. The first write is the counter's INCRBY, by as many
+-- jobs as ready and due hold up to the count asked, which proves the counter:
+-- its refusal writes nothing, and a count out of range writes only that key.
+-- Delivery numbers are unique, not consecutive: a stray writer's id in both
+-- ready and scheduled is popped once, and its number is skipped.
 if redis.call('EXISTS', KEYS[8]) == 1 then return {} end
 local want = tonumber(ARGV[3])
 local now = clock()
@@ -24,11 +28,21 @@ local function fetch(id)
 end
 local due = read('zset', 'ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 1000)
 for _, id in ipairs(due) do fetch(id) end
-for _, id in ipairs(read('zset', 'ZRANGE', KEYS[1], 0, want - 1)) do fetch(id) end
+local ready = read('zset', 'ZRANGE', KEYS[1], 0, want - 1)
+for _, id in ipairs(ready) do fetch(id) end
+local first
 if next(found) then
   check(KEYS[3], 'zset')
   check(KEYS[7], 'set')
-  counted(KEYS[4], read('string', 'GET', KEYS[4]))
+  local count = math.min(want, #ready + #due)
+  local last = redis.pcall('INCRBY', KEYS[4], count)
+  if type(last) == 'table' then
+    local is = redis.call('TYPE', KEYS[4])['ok']
+    if is ~= 'string' then broken(KEYS[4], 'string', is) end
+    broken(KEYS[4], 'counter', 'string')
+  end
+  first = last - count
+  counted(KEYS[4], tostring(first))
 end
 if #due > 0 then
   local moves = {}
@@ -45,8 +59,6 @@ local popped = {}
 if next(found) then popped = redis.call('ZPOPMIN', KEYS[1], want) end
 local out = {}
 if #popped > 0 then
-  local count = #popped / 2
-  local first = redis.call('INCRBY', KEYS[4], count) - count
   local expiry = now + tonumber(ARGV[4])
   local leased, ids = {}, {}
   for i = 1, #popped, 2 do
