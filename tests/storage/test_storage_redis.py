@@ -358,6 +358,20 @@ def test_a_waiter_survives_a_redis_restart(tmp_path: Path) -> None:
         stop(server)
 
 
+def test_closing_ends_the_wake_listener_without_waiting_out_its_wait(redis_url: str) -> None:
+    """An idle listener waits LISTEN_WAIT (5 s) for a message at a time; close ends it at
+    once (a message on its own channel), not at the end of that wait."""
+    storage = RedisStorage.from_url(redis_url)
+    deadline = time.monotonic() + 10
+    while not storage._relay.subscribe(0.1):
+        assert time.monotonic() < deadline, "the wake listener did not subscribe"
+    listener = storage._relay._thread
+    assert listener is not None
+    storage._relay.close()  # waits a second at most for the listener, with its socket open
+    assert not listener.is_alive()
+    storage.close()
+
+
 def test_rediss_urls_use_tls() -> None:
     storage = RedisStorage.from_url("rediss://:pw@redis.example:6380/2")
     pool = storage._client.connection_pool

@@ -10,10 +10,16 @@ however many queues there are.
 On a Redis Cluster the channels are classic (not sharded) pub/sub: every node forwards
 a PUBLISH to all the others, so one subscription on any node hears every queue. Behind
 Sentinel, a lost subscription is made again on whichever server is primary then.
+
+The thread waits for a message up to LISTEN_WAIT at a time, so an idle daemon's
+listener wakes once in that long. `close` does not wait that out: the thread listens on
+a channel of its own too, and `close` publishes there.
 """
 
 from __future__ import annotations
 
+import contextlib
+import secrets
 import threading
 from collections.abc import Collection, Mapping
 from typing import Any
@@ -22,7 +28,10 @@ import redis
 from redis.exceptions import RedisClusterException
 
 WAKE_PATTERN = "jr:*:wake"
-LISTEN_POLL = 0.25  # how often the listener checks for close()
+# The longest the listener waits for a message before it looks at close() again (close
+# publishes on its own channel, so it does not wait that long unless Redis is unreachable).
+LISTEN_WAIT = 5.0
+CLOSE_WAIT = 1.0  # the longest close() waits for the listener to end
 
 
 class WakeRelay:
@@ -38,6 +47,7 @@ class WakeRelay:
         self._subscribed = threading.Event()
         self._closed = threading.Event()
         self._thread: threading.Thread | None = None
+        self._own = f"jr:relay:{secrets.token_hex(8)}"  # close() publishes here
 
     def subscribe(self, timeout: float) -> bool:
         """Start (once) the listening thread; True once it is subscribed."""
@@ -86,8 +96,16 @@ class WakeRelay:
     def close(self) -> None:
         self._closed.set()
         self.wake()
-        if self._thread is not None:
-            self._thread.join(timeout=LISTEN_POLL * 4)
+        if self._thread is None or not self._thread.is_alive():
+            return
+        # End the listener's wait now, from a thread of its own: an unreachable Redis may
+        # hold the message for seconds, and close() waits CLOSE_WAIT at most all the same.
+        threading.Thread(target=self._ring, name="jobrunner-redis-wake-close", daemon=True).start()
+        self._thread.join(timeout=CLOSE_WAIT)
+
+    def _ring(self) -> None:
+        with contextlib.suppress(redis.RedisError, RedisClusterException, OSError):
+            self._client.publish(self._own, "close")
 
     def _listen(self) -> None:
         pubsub = self._client.pubsub()  # type: ignore[no-untyped-call,unused-ignore]  # typed from redis-py 7
@@ -95,8 +113,9 @@ class WakeRelay:
         while not self._closed.is_set():
             try:
                 if not pubsub.subscribed:
+                    pubsub.subscribe(self._own)
                     pubsub.psubscribe(WAKE_PATTERN)
-                message = pubsub.get_message(timeout=LISTEN_POLL)
+                message = pubsub.get_message(timeout=LISTEN_WAIT)
             except (redis.RedisError, RedisClusterException, OSError):
                 self._subscribed.clear()
                 self._closed.wait(backoff)
