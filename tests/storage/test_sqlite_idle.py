@@ -54,3 +54,17 @@ def test_a_reclaim_that_moves_nothing_wakes_no_worker(store: SqliteStorage) -> N
     since = store.moment()
     assert [lost.job_id for lost in store.reclaim({}, Redelivery())] == [lease.job_id]
     assert store.moment() != since  # the job handed back wakes the workers
+
+
+def test_closing_ends_the_commit_watcher_without_waiting_out_its_wait(tmp_path: Path) -> None:
+    """With its inotify watch in place the watcher looks at `data_version` every
+    WATCHED_SECONDS (2 s); close ends that wait at once, not a second later (its join's
+    limit) with the thread still waiting."""
+    storage = SqliteStorage(tmp_path / "state.db")
+    storage.enqueue(Job(new_id(), "q1", {"n": 1}, created=time.time()))  # the WAL file exists
+    storage.moment()  # the watcher starts
+    watcher = storage._watcher
+    assert watcher is not None
+    time.sleep(0.3)  # in its wait
+    storage.close()
+    assert not watcher.is_alive()

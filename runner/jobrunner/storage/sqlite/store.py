@@ -95,6 +95,7 @@ class SqliteStorage:
         self._changed = threading.Condition()
         self._version = 0  # commits noticed (wake.py) or made here that may make a job due
         self._watcher: threading.Thread | None = None
+        self._changes: Changes | None = None  # what the watcher runs
         self._closed = threading.Event()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -364,9 +365,9 @@ class SqliteStorage:
         """Start (once) the thread that notices other processes' commits."""
         with self._lock:
             if self._watcher is None:
-                changes = Changes(self.path, self._connect, self.wake, self._closed)
+                self._changes = Changes(self.path, self._connect, self.wake, self._closed)
                 self._watcher = threading.Thread(
-                    target=changes.run, name="jobrunner-sqlite-watch", daemon=True
+                    target=self._changes.run, name="jobrunner-sqlite-watch", daemon=True
                 )
                 self._watcher.start()
 
@@ -761,6 +762,8 @@ class SqliteStorage:
     def close(self) -> None:
         self._closed.set()
         self.wake()
+        if self._changes is not None:
+            self._changes.stop()
         if self._watcher is not None:
             self._watcher.join(timeout=1)
         self._checkpoints.join(timeout=1)

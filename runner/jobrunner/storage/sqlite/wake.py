@@ -5,15 +5,20 @@ on an inotify watch of that file, so an idle daemon sleeps in one read and a
 job enqueued by another process wakes the workers within a millisecond.
 `PRAGMA data_version` (which changes when another connection commits) is
 still checked every `FALLBACK_SECONDS`, for what inotify cannot see: the WAL
-file replaced or not there yet, a file system without inotify, another OS.
+file replaced or not there yet, a file system without inotify, another OS;
+while the watch is in place, every `WATCHED_SECONDS` (a commit ends the wait
+anyway: this only bounds what a change inotify misses waits). `stop` ends the
+wait at once, so closing does not wait it out.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import os
 import select
+import socket
 import sqlite3
 import struct
 import threading
@@ -21,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 FALLBACK_SECONDS = 0.25  # data_version check, and inotify watch retry, this often
+WATCHED_SECONDS = 2.0  # data_version check this often while the inotify watch is in place
 # A commit writes the WAL, then publishes itself in the -shm index (a memory map, which
 # inotify does not see): after a write, look again a few times until the commit shows.
 SETTLE_SECONDS = (0.0005, 0.001, 0.002, 0.004, 0.008)
@@ -37,6 +43,12 @@ class Changes:
     ) -> None:
         self.wal = Path(f"{path}-wal")
         self.connect, self.changed, self.closed = connect, changed, closed
+        self._bell, self._ringer = socket.socketpair()  # `stop` ends the inotify wait
+
+    def stop(self) -> None:
+        """End the wait under way (call once `closed` is set)."""
+        with contextlib.suppress(OSError):  # the watcher ended already
+            self._ringer.send(b"x")
 
     def run(self) -> None:
         """Call `changed` after each commit of another connection, until `closed` is set."""
@@ -48,7 +60,8 @@ class Changes:
                 written = False
                 if notify is not None:
                     notify.watch(self.wal)
-                    written = notify.wait(FALLBACK_SECONDS)
+                    wait = WATCHED_SECONDS if notify.watching >= 0 else FALLBACK_SECONDS
+                    written = notify.wait(wait, self._bell)
                 else:
                     self.closed.wait(FALLBACK_SECONDS)
                 version = _version(db)
@@ -64,6 +77,8 @@ class Changes:
             if notify is not None:
                 notify.close()
             db.close()
+            self._bell.close()
+            self._ringer.close()
 
 
 def _version(db: sqlite3.Connection) -> int | None:
@@ -96,10 +111,11 @@ class _Inotify:
         if self.watching < 0:
             self.watching = self.libc.inotify_add_watch(self.fd, os.fsencode(path), IN_MODIFY)
 
-    def wait(self, timeout: float) -> bool:
-        """Until the watched file is written to (True), or `timeout`; events are drained."""
-        ready, _, _ = select.select([self.fd], [], [], timeout)
-        if not ready:
+    def wait(self, timeout: float, bell: socket.socket) -> bool:
+        """Until the watched file is written to (True), `timeout`, or `bell` rings; events
+        are drained."""
+        ready, _, _ = select.select([self.fd, bell.fileno()], [], [], timeout)
+        if self.fd not in ready:
             return False
         try:
             data = os.read(self.fd, 65536)
