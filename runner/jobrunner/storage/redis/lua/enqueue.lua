@@ -61,14 +61,7 @@ if #fresh > 0 then
     first = read('zset', 'ZRANGE', ring, 0, 0, 'WITHSCORES')[2]
   end
   if old then sound(5, 6) end
-  local seq = redis.pcall('INCRBY', KEYS[4], #fresh)
-  if type(seq) == 'table' then
-    local is = redis.call('TYPE', KEYS[4])['ok']
-    if is ~= 'string' then broken(KEYS[4], 'string', is) end
-    broken(KEYS[4], 'counter', 'string')
-  end
-  seq = seq - #fresh
-  counted(KEYS[4], tostring(seq))
+  local seq = step(KEYS[4], #fresh)
   local listed = {}
   for j, i in ipairs(fresh) do listed[2 * j - 1], listed[2 * j] = ARGV[i + 3], ARGV[i] end
   read('zset', 'ZADD', KEYS[7], unpack(listed))

@@ -34,15 +34,7 @@ local first
 if next(found) then
   check(KEYS[3], 'zset')
   check(KEYS[7], 'set')
-  local count = math.min(want, #ready + #due)
-  local last = redis.pcall('INCRBY', KEYS[4], count)
-  if type(last) == 'table' then
-    local is = redis.call('TYPE', KEYS[4])['ok']
-    if is ~= 'string' then broken(KEYS[4], 'string', is) end
-    broken(KEYS[4], 'counter', 'string')
-  end
-  first = last - count
-  counted(KEYS[4], tostring(first))
+  first = step(KEYS[4], math.min(want, #ready + #due))
 end
 if #due > 0 then
   local moves = {}

@@ -37,6 +37,19 @@ local function counted(key, v)
     broken(key, 'counter', 'string')
   end
 end
+-- Add `by` to the counter as a script's first write (its INCRBY proves the key: no GET
+-- first); the value before it. A refusal (a stray key there) writes nothing; a count out
+-- of range is refused after it, having written only that key.
+local function step(key, by)
+  local last = redis.pcall('INCRBY', key, by)
+  if type(last) == 'table' then
+    local is = redis.call('TYPE', key)['ok']
+    if is ~= 'string' then broken(key, 'string', is) end
+    broken(key, 'counter', 'string')
+  end
+  counted(key, tostring(last - by))
+  return last - by
+end
 local function counter(key)
   check(key, 'string')
   counted(key, redis.call('GET', key))
