@@ -8,6 +8,7 @@ redis-server (never the shared one), one of them in cluster mode.
 from __future__ import annotations
 
 import shutil
+import signal
 import statistics
 import subprocess
 import threading
@@ -370,6 +371,27 @@ def test_closing_ends_the_wake_listener_without_waiting_out_its_wait(redis_url: 
     storage._relay.close()  # waits a second at most for the listener, with its socket open
     assert not listener.is_alive()
     storage.close()
+
+
+def test_closing_while_redis_does_not_answer_takes_a_second_at_most(tmp_path: Path) -> None:
+    """A server that hangs (SIGSTOP) cannot hold close(): the message that ends the
+    listener's wait is sent from a thread of its own, and close waits CLOSE_WAIT for it."""
+    from servers import free_port
+
+    port = free_port()
+    server = start_redis(port, tmp_path)
+    storage = RedisStorage.from_url(f"redis://127.0.0.1:{port}/0")
+    try:
+        deadline = time.monotonic() + 10
+        while not storage._relay.subscribe(0.1):
+            assert time.monotonic() < deadline, "the wake listener did not subscribe"
+        server.send_signal(signal.SIGSTOP)
+        began = time.monotonic()
+        storage.close()
+        assert time.monotonic() - began < 2.5  # a publish waiting on the server: 4 s or more
+    finally:
+        server.send_signal(signal.SIGCONT)
+        stop(server)
 
 
 def test_rediss_urls_use_tls() -> None:
