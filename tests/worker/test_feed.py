@@ -89,6 +89,52 @@ def test_a_lane_signalled_while_full_is_leased_for_once_a_place_frees(
         own.close()
 
 
+class Counted:
+    """A storage that notes when each lease round ended and how many jobs it found."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        self.rounds: list[tuple[float, int]] = []  # (monotonic end, jobs found)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.storage, name)
+
+    def lease_many(self, wants: dict[str, int], owner: str, *, lease_for: float) -> Any:
+        found = self.storage.lease_many(wants, owner, lease_for=lease_for)
+        self.rounds.append((time.monotonic(), sum(len(f.leases) for f in found.values())))
+        return found
+
+
+def test_a_lane_that_emptied_its_queue_rests_then_leases_what_came_meanwhile(
+    url: str, store: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a trickle, a lease that empties the queue is not followed by a lease (and a
+    signal) per job: the lane rests REST, then one lease takes every job that came. The
+    rest must end on its own: a signalled lane is not left for the resync."""
+    monkeypatch.setattr(feed, "REST", 0.3)
+    counted = Counted(open_storage(url))
+    feeder = Feeder(counted, "test-owner", 30.0, give_back=lambda name, leases: None)  # type: ignore[arg-type]
+    retired = threading.Event()
+    feeder.serve("work", 4)
+    try:
+        time.sleep(0.5)  # the first round found nothing, and its rest is over
+        store.enqueue(Job(new_id(), "work", {}))
+        first = feeder.take(retired)
+        assert first is not None
+        emptied = counted.rounds[-1][0]  # the round that took it emptied the queue
+        for _ in range(3):  # each signals the queue, which is empty again
+            store.enqueue(Job(new_id(), "work", {}))
+        taken = [feeder.take(retired) for _ in range(3)]
+        assert all(taken)
+        later = [(end, n) for end, n in counted.rounds if end > emptied and n]
+        assert later[0][0] - emptied >= 0.3 * 0.9, "leased again before its rest was over"
+        assert later[0][1] == 3, f"the jobs of the rest came in {len(later)} leases"
+        assert later[0][0] - emptied < feed.RESYNC / 2, "the rest waited for the resync"
+    finally:
+        feeder.close()
+        counted.storage.close()
+
+
 class Deaf:
     """A storage whose wake signals never arrive (a producer that writes without one)."""
 

@@ -26,7 +26,9 @@ looks at every quiet lane's queue at once. An idle daemon with a thousand lanes
 thus makes one call for them all every ten seconds, and a busy one makes one
 call per round for all its lanes, not one per worker thread. The listener
 thread leases at once for a signalled lane, so a new job does not wait for the
-fetcher's round.
+fetcher's round, unless the lane rests: a lease that emptied a lane's queue is not
+followed by another for it within REST, so the jobs of a trickle are leased several at
+a time, and only the first of each such batch sends a signal.
 """
 
 from __future__ import annotations
@@ -53,6 +55,10 @@ QUICK = 0.05  # seconds a lane's jobs run on average, at most, for it to hold mo
 RAN_WEIGHT = 0.1  # the weight of a job's run time in its lane's moving average
 AHEAD = 0.02  # seconds of a quick lane's work held leased, to start next
 DEEPEST = 8  # a quick lane holds at most this many times its concurrency, running or not
+# Seconds a lane rests after a lease that emptied its queue before it is leased for again:
+# jobs that come in a trickle meanwhile are leased together, with one signal, not one
+# lease and one signal each. A job waits that much longer at most, and only in a trickle.
+REST = 0.002
 
 
 @dataclass(slots=True)
@@ -67,6 +73,7 @@ class Slot:
     leasing: bool = False  # a lease for it is under way (by the fetcher or the listener)
     asked: dict[str, float] = field(default_factory=dict)  # by token: when it was leased
     ran: float = math.inf  # seconds its jobs ran, a moving average (inf: none ran yet)
+    rested: float = 0.0  # monotonic time until which it rests after emptying its queue
 
     def quick(self) -> bool:
         return self.ran <= QUICK and self.concurrency > 1
@@ -77,10 +84,11 @@ class Slot:
 
     def wanted(self, now: float) -> bool:
         """Whether the fetcher would lease for it now (`Feeder._wants`): room enough, not being
-        leased for, and signalled or due."""
+        leased for nor resting, and signalled or due."""
         return (
             not self.leasing
             and (self.signalled or self.due_at <= now)
+            and self.rested <= now
             and self.room() >= self.least()
         )
 
@@ -236,6 +244,8 @@ class Feeder:
                     for slot in self._slots.values():
                         if not (slot.signalled or slot.due_at <= now):
                             first = min(first, slot.due_at)
+                        elif slot.rested > now:
+                            first = min(first, slot.rested)
                     wants = self._wants(self._slots, now)
                     if not wants:
                         self._room.wait(first - now)
@@ -295,13 +305,18 @@ class Feeder:
             if not signalled:
                 continue
             with self._changed:
+                now, resting = time.monotonic(), False
                 for name in signalled:
                     slot = self._slots.get(name)
                     if slot is not None:
                         slot.signalled = True
+                        resting = resting or slot.rested > now
                 # Those with no room stay signalled: the job that frees a place wakes the
-                # fetcher for them (`finished`), as does the lease under way for them.
-                wants = self._wants(signalled, time.monotonic())
+                # fetcher for them (`finished`), as does the lease under way for them. Those
+                # resting are the fetcher's once their rest is over: it reckons again.
+                wants = self._wants(signalled, now)
+                if resting:
+                    self._room.notify()
             if wants:
                 self._lease(wants)
 
@@ -337,12 +352,18 @@ class Feeder:
                 self._changed.notify(len(got.leases))
             # The fetcher sleeps until the earliest time a lane is due, or a notify. These
             # lanes were left out of its reckoning while being leased for: wake it when one
-            # wants a lease now or is due later (it reckons again), not after every lease
-            # (a wake and a round for nothing, once a job, in a steady trickle of jobs).
+            # wants a lease now, after its rest, or later (it reckons again), not after every
+            # lease (a wake and a round for nothing, once a job, in a steady trickle of jobs).
             now = time.monotonic()
+            for name, want in wants.items():
+                slot = self._slots.get(name)
+                if slot is not None and (name not in found or len(found[name].leases) < want):
+                    slot.rested = now + REST  # its queue had no more ready: it rests
             for name in wants:
                 slot = self._slots.get(name)
-                if slot is not None and (slot.wanted(now) or slot.due_at != math.inf):
+                if slot is not None and (
+                    slot.wanted(now) or slot.signalled or slot.due_at != math.inf
+                ):
                     self._room.notify()
                     break
         for name, leases in stray.items():
