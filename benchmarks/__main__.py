@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import sys
 
-COMMANDS = {"compare": "the comparison with Huey, Dramatiq, Celery and RQ (--help for options)"}
+COMMANDS = {
+    "compare": "the comparison with Huey, Dramatiq, Celery and RQ (--help for options)",
+    "split": "where a job's CPU goes: workers, producer, redis-server (--help for options)",
+}
 
 
 def main() -> int:
@@ -14,6 +17,10 @@ def main() -> int:
             f"usage: python -m benchmarks COMMAND [options]\n\ncommands:\n{usage}", file=sys.stderr
         )
         return 2
+    if sys.argv[1] == "split":
+        from benchmarks.compare import split
+
+        return split.main(sys.argv[2:])
     from benchmarks.compare import cli
 
     return cli.main(sys.argv[2:])

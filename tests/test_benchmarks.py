@@ -133,6 +133,32 @@ def test_compare_quick(tmp_path: Path) -> None:
     assert (out / "compare.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
 
+@pytest.mark.timeout(200)
+def test_split_accounts_for_each_side_steady_and_draining() -> None:
+    """`python -m benchmarks split` puts a cost on the workers, the producer and Redis (none
+    on the producer when draining, where no producer runs) and counts the commands."""
+    found = {}
+    command = [sys.executable, "-m", "benchmarks", "split", "--systems", "jobrunner"]
+    for mode in (["--seconds", "0.5"], ["--seconds", "0.3", "--drain", "4000"]):
+        result = subprocess.run(
+            [*command, "--warmup", "0.2", "--json", *mode],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            cwd=BENCHMARKS.parent,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        [split] = json.loads(result.stdout)
+        found[split["mode"]] = split
+    assert set(found) == {"steady", "drain"}
+    for mode, split in found.items():
+        assert split["system"] == "jobrunner"
+        assert split["jobs_per_second"] > 0 and split["workers_us"] > 0, split
+        assert split["redis_us"] > 0 and split["commands"] > 0, split
+        assert "evalsha" in split["by_command"] or "hset" in split["by_command"], split
+        assert (split["producer_us"] > 0) == (mode == "steady"), split
+
+
 def test_command_stats_count_the_systems_commands_only(tmp_path: Path) -> None:
     """Commands per job come from INFO commandstats: the harness's own reset and INFO
     calls must not count, or every system would be charged for them."""
