@@ -354,18 +354,16 @@ class Feeder:
             # lanes were left out of its reckoning while being leased for: wake it when one
             # wants a lease now, after its rest, or later (it reckons again), not after every
             # lease (a wake and a round for nothing, once a job, in a steady trickle of jobs).
-            now = time.monotonic()
+            now, wake = time.monotonic(), False
             for name, want in wants.items():
                 slot = self._slots.get(name)
-                if slot is not None and (name not in found or len(found[name].leases) < want):
+                if slot is None:
+                    continue
+                if name not in found or len(found[name].leases) < want:
                     slot.rested = now + REST  # its queue had no more ready: it rests
-            for name in wants:
-                slot = self._slots.get(name)
-                if slot is not None and (
-                    slot.wanted(now) or slot.signalled or slot.due_at != math.inf
-                ):
-                    self._room.notify()
-                    break
+                wake = wake or slot.wanted(now) or slot.signalled or slot.due_at != math.inf
+            if wake:
+                self._room.notify()
         for name, leases in stray.items():
             if leases:
                 self._give_back(name, leases)
