@@ -127,7 +127,10 @@ def test_compare_quick(tmp_path: Path) -> None:
     assert found["machine"]["python_speed_us"] > 0
     markdown = (out / "compare.md").read_text()
     assert "`sum(range(1000))`" in markdown.splitlines()[0]
-    assert "| system | drain jobs/s | steady jobs/s |" in markdown
+    assert "| system | drain jobs/s | steady jobs/s | steady: producer stored/s |" in markdown
+    for name, system in found["systems"].items():  # a steady run is read beside its producer
+        [row] = [line for line in markdown.splitlines() if line.startswith(f"| {name} |")]
+        assert row.split(" | ")[3].startswith(f"{system['steady_enqueue']['median']:,.0f}"), row
     assert "| jobrunner figure | median (min-max) | goal | met |" in markdown
     assert all(f"| {name} |" in markdown for name in COMPARED)
     assert (out / "compare.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")

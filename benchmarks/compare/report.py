@@ -30,8 +30,9 @@ def markdown(results: dict[str, Any]) -> str:
         f"start, {results['load_average_at_end'][0]:.2f} at the end. "
         "Median (min-max) over the rounds.",
         "",
-        "| system | drain jobs/s | steady jobs/s | Redis cmds/job (enqueue + work) | setup |",
-        "|---|---:|---:|---:|---|",
+        "| system | drain jobs/s | steady jobs/s | steady: producer stored/s "
+        "| Redis cmds/job (enqueue + work) | setup |",
+        "|---|---:|---:|---:|---:|---|",
     ]
     for name, s in results["systems"].items():
         cmds = "—"
@@ -41,7 +42,8 @@ def markdown(results: dict[str, Any]) -> str:
                 f"{s['cmds_enqueue']['median']:.1f} + {s['cmds_work']['median']:.1f}"
             )
         drain, steady = _ratioed(results, name, "drain"), _ratioed(results, name, "steady")
-        lines.append(f"| {name} | {drain} | {steady} | {cmds} | {s['setup']} |")
+        stored = _spread(s["steady_enqueue"], 0) if "steady_enqueue" in s else "—"
+        lines.append(f"| {name} | {drain} | {steady} | {stored} | {cmds} | {s['setup']} |")
     lines += ["", "| jobrunner figure | median (min-max) | goal | met |", "|---|---:|---|---|"]
     for goal in GOALS:
         figure = results["jobrunner"].get(goal.key)
