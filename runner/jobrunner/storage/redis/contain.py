@@ -93,9 +93,11 @@ class Containment:
         # and `lease`: a lease a failover loses only delivers its job again, while one
         # refused for want of replicas would stay on the primary, held by a caller that
         # never saw it (renewed by its heartbeat until it stops)
-        unwaited = {lua.stats.sha, lua.history.sha, lua.expired.sha, lua.jobs.sha, lua.lease.sha}
-        waits = any(script.sha not in unwaited for script, _, _ in calls)
-        if len(calls) == 1 and not (waits and self._durability.replicas):
+        waits = bool(self._durability.replicas) and any(
+            script not in (lua.stats, lua.history, lua.expired, lua.jobs, lua.lease)
+            for script, _, _ in calls
+        )
+        if len(calls) == 1 and not waits:
             return [self._single(calls[0])]
         unconfirmed = ""
         for loaded in (False, True):
