@@ -1,108 +1,34 @@
-"""`jobrunner.Client`: how an application puts work into the queues and looks it up.
-
-    from datetime import timedelta
-    from jobrunner import Client, EnqueueError
-
-    with Client("redis://jobs.internal:6379/0") as jobs:
-        job_id = jobs.enqueue("send-email", {"to": "ada@example.com", "template": "welcome"})
-        ids = jobs.enqueue_many("send-email", [{"to": a, "template": "news"} for a in readers])
-        later = jobs.enqueue("send-email", {...}, delay=timedelta(minutes=10))
-        info = jobs.job(job_id)  # JobInfo: state, attempts and their errors, result, times
-        page = jobs.jobs("send-email", states=["dead"], where=("to", "ada@example.com"))
-        more = jobs.jobs("send-email", states=["dead"], where=("to", "ada@example.com"),
-                         cursor=page.next)  # JobPage: jobs newest first, next, examined
-        jobs.pause("send-email", "mail relay down")  # no daemon starts its jobs until resumed
-        jobs.resume("send-email")
-        jobs.cancel(later)  # Cancel.CANCELLED: it never runs; a running one is stopped
-        jobs.retry(later)  # a dead or cancelled job back in its queue, history kept
-
-A producer needs no copy of the YAML. It checks each job against the
-configuration the daemons publish to the storage: the queue must exist, the
-payload must be JSON, fit the queue's `max_payload` (1 MiB unless the queue
-says) and match its `payload_schema`, and the idempotency key is rendered
-from the queue's template. That configuration is
-cached and read again at most once a second (`refresh`), and at once when a
-queue is not found, so a reload is seen quickly without a round trip per job.
-
-`EnqueueError` (a `ValueError`) means the job (or the pause of a queue the
-configuration does not have) was refused; its message says what was wrong
-and what to do. `StorageError` means the storage could not be
-reached. A client may be shared by the threads of a process.
-"""
+"""`Client`: a producer's handle on one storage (the package's docstring says how to use it)."""
 
 from __future__ import annotations
 
 import contextlib
 import getpass
-import json
 import math
 import os
 import socket
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
 
-from jobrunner.job import (
-    DEAD_LETTER_RETAIN,
-    FINISHED,
-    MAX_PAYLOAD,
-    PRIORITY_RANK,
-    Attempt,
-    Job,
-    Record,
-    State,
-    new_id,
-    new_trace_id,
+from jobrunner.client.admission import (
+    MAX_SCHEMA_ERRORS,
+    idempotency,
+    payload_json,
+    priority_rank,
+    schema_path,
+    when,
 )
-from jobrunner.storage import (
-    Cancel,
-    Pause,
-    Storage,
-    StorageError,
-    open_storage,
-    records,
-    search,
-)
+from jobrunner.client.errors import BatchRefused, EnqueueError, UnknownJob
+from jobrunner.client.info import JobInfo, JobPage
+from jobrunner.job import DEAD_LETTER_RETAIN, Job, new_id, new_trace_id
+from jobrunner.storage import Cancel, Pause, Storage, open_storage, records, search
 from jobrunner.storage.base import PAUSE_TEXT
 from jobrunner.storage.records import Published
-from jobrunner.values import size, suggest, template
-
-_STRICT = json.JSONEncoder(allow_nan=False)  # `json.dumps(allow_nan=False)`, made once
-# An explicit key on a queue without an `idempotency` policy is remembered this long.
-DEFAULT_IDEMPOTENCY_TTL = 24 * 3600.0
-MAX_SCHEMA_ERRORS = 5
-_PRIORITY_NAME = {rank: name for name, rank in PRIORITY_RANK.items()}
-
-__all__ = [
-    "MAX_PAYLOAD",
-    "BatchRefused",
-    "Cancel",
-    "Client",
-    "EnqueueError",
-    "JobInfo",
-    "JobPage",
-    "Pause",
-    "Prepared",
-    "StorageError",
-    "UnknownJob",
-]
-
-
-class EnqueueError(ValueError):
-    """A job the configuration refuses (unknown queue, bad payload, bad option), or the
-    pause of a queue it does not have."""
-
-
-class BatchRefused(EnqueueError):
-    """A payload of a batch refused, so none of the batch was stored; `index` says which
-    (counting from 0) and `reason` why, as `enqueue` would say it."""
-
-    def __init__(self, index: int, reason: str) -> None:
-        super().__init__(f"payload {index} of the batch (counting from 0): {reason}")
-        self.index, self.reason = index, reason
+from jobrunner.values import suggest
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,88 +39,6 @@ class Prepared:
     delay: float
     at: float | None
     idempotency_ttl: float | None
-
-
-class UnknownJob(EnqueueError):
-    """No job has this id (or its record expired)."""
-
-
-@dataclass(frozen=True, slots=True)
-class JobInfo:
-    """What is known of one job. Times are epoch seconds (UTC)."""
-
-    id: str
-    queue: str
-    state: State  # scheduled, queued, running, succeeded, retrying, dead or cancelled
-    payload: Any
-    priority: str  # critical, high, normal or low
-    attempts: tuple[Attempt, ...]  # each try: outcome, duration, error type, message, traceback
-    result: Any  # what the handler returned, once it succeeded
-    reason: str  # why it is dead, or why it waits
-    created: float  # first enqueue
-    updated: float  # last change of state
-    run_at: float | None  # when a scheduled job becomes due
-    idempotency_key: str | None
-    trace_id: str
-    cron: str | None = None  # the cron entry that fired it, if any
-    extra: Mapping[str, Any] = field(default_factory=dict)  # provenance the daemon recorded
-
-    @classmethod
-    def from_record(cls, record: Record) -> JobInfo:
-        job = record.job
-        return cls(
-            id=job.id,
-            queue=job.queue,
-            state=record.state,
-            payload=job.payload,
-            priority=_PRIORITY_NAME.get(job.priority, str(job.priority)),
-            attempts=record.attempts,
-            result=record.result,
-            reason=record.reason,
-            created=job.created,
-            updated=record.updated,
-            run_at=record.run_at,
-            idempotency_key=job.idempotency_key,
-            trace_id=job.trace_id,
-            cron=job.cron,
-            extra=dict(record.extra),
-        )
-
-    @property
-    def done(self) -> bool:
-        """True once the job succeeded, went to the dead-letter queue or was cancelled."""
-        return self.state in FINISHED
-
-    @property
-    def error(self) -> str | None:
-        """`Type: message` of the last failed attempt, if any."""
-        failed = [a for a in self.attempts if a.outcome != "succeeded"]
-        if not failed:
-            return None
-        last = failed[-1]
-        return f"{last.error_type}: {last.error}" if last.error_type else last.error
-
-    def as_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (what `jobrunner jobs show --json` prints)."""
-        data = asdict(self)
-        data["state"] = self.state.value
-        data["attempts"] = [{**asdict(a), "duration": a.duration} for a in self.attempts]
-        data["extra"] = dict(self.extra)
-        return data
-
-
-@dataclass(frozen=True, slots=True)
-class JobPage:
-    """One page of a job search (`Client.jobs`), newest first."""
-
-    jobs: tuple[JobInfo, ...]
-    next: str | None  # the `cursor` of the next page; None when nothing is left
-    examined: int  # stored entries read for this page (at most search.BUDGET)
-
-    def as_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (what `GET /api/v1/jobs` answers and `jobs list --json` prints)."""
-        jobs = [info.as_dict() for info in self.jobs]
-        return {"jobs": jobs, "next": self.next, "examined": self.examined}
 
 
 class Client:
@@ -250,8 +94,10 @@ class Client:
         job's id is returned instead. `EnqueueError` if the job is refused.
         """
         policy = self._queue(queue)
-        wait, run_at = _when(delay, at)
-        job, ttl = self._job(queue, policy, payload, _priority(priority, policy), idempotency_key)
+        wait, run_at = when(delay, at)
+        job, ttl = self._job(
+            queue, policy, payload, priority_rank(priority, policy), idempotency_key
+        )
         return self.storage.enqueue(job, delay=wait, at=run_at, idempotency_ttl=ttl)
 
     def enqueue_many(
@@ -301,8 +147,8 @@ class Client:
         batches with different options (the HTTP batch route's) are all checked before
         any is stored. `BatchRefused` for the first payload refused."""
         policy = self._queue(queue)
-        wait, run_at = _when(delay, at)
-        rank = _priority(priority, policy)
+        wait, run_at = when(delay, at)
+        rank = priority_rank(priority, policy)
         bodies = list(payloads)
         keys: Sequence[str | None] = (
             [None] * len(bodies) if idempotency_keys is None else list(idempotency_keys)
@@ -336,9 +182,9 @@ class Client:
         self, queue: str, policy: Mapping[str, Any], payload: Any, rank: int, key: str | None
     ) -> tuple[Job, float | None]:
         """A job of `payload`, checked, and its idempotency ttl; `EnqueueError` if refused."""
-        body = _json(queue, payload if payload is not None else {}, policy)
+        body = payload_json(queue, payload if payload is not None else {}, policy)
         self._check_schema(queue, policy, body)
-        key, ttl = _idempotency(queue, policy, body, key)
+        key, ttl = idempotency(queue, policy, body, key)
         job = Job(
             id=new_id(),
             queue=queue,
@@ -491,7 +337,9 @@ class Client:
             validator = self._validators[queue] = compiled.Validator(schema)
         errors = sorted(validator.iter_errors(payload), key=lambda e: list(map(str, e.path)))
         if errors:
-            found = "; ".join(f"{_path(e.path)}: {e.message}" for e in errors[:MAX_SCHEMA_ERRORS])
+            found = "; ".join(
+                f"{schema_path(e.path)}: {e.message}" for e in errors[:MAX_SCHEMA_ERRORS]
+            )
             more = len(errors) - MAX_SCHEMA_ERRORS
             found += f"; and {more} more" if more > 0 else ""
             raise EnqueueError(
@@ -507,108 +355,3 @@ def operator() -> str:
     except (KeyError, OSError):  # a UID without a name (a container's)
         user = f"uid {os.getuid()}"
     return f"{user}@{socket.gethostname()}"
-
-
-def _json(queue: str, payload: Any, policy: Mapping[str, Any]) -> Any:
-    """The payload as the worker will see it (tuples become lists, …), or refused."""
-    try:
-        text = _STRICT.encode(payload)
-    except (TypeError, ValueError) as exc:
-        raise EnqueueError(
-            f"payload for queue '{queue}' is not JSON-serialisable: {exc} "
-            "(use dicts, lists, strings, numbers, booleans and None)"
-        ) from None
-    except RecursionError:
-        raise EnqueueError(f"payload for queue '{queue}' is nested too deeply") from None
-    length, limit = len(text.encode()), _max_payload(policy)
-    if length > limit:
-        where = policy.get("source", "jobs.d")
-        advice = "store large data elsewhere and enqueue a reference to it (a URL, a path, a key)"
-        if limit == MAX_PAYLOAD:
-            raise EnqueueError(
-                f"payload for queue '{queue}' is {length:,} bytes, over the limit of "
-                f"{size.describe(limit)}: {advice}, or raise the queue's max_payload ({where})"
-            )
-        raise EnqueueError(
-            f"payload for queue '{queue}' is {length:,} bytes, over the queue's max_payload "
-            f"of {size.describe(limit)}, set in {where}: {advice}"
-        )
-    return json.loads(text)
-
-
-def _max_payload(policy: Mapping[str, Any]) -> int:
-    """The queue's `max_payload`; the default when a daemon of an older version published
-    none (or a stray writer garbage)."""
-    limit = policy.get("max_payload")
-    if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0:
-        return limit
-    return MAX_PAYLOAD
-
-
-def _path(parts: Any) -> str:
-    text = "payload"
-    for part in parts:
-        is_name = isinstance(part, str) and part.isidentifier()
-        text += f".{part}" if is_name else f"[{part!r}]"
-    return text
-
-
-def _seconds(value: float | timedelta, name: str) -> float:
-    if isinstance(value, timedelta):
-        seconds = value.total_seconds()
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = float(value)
-    else:
-        raise EnqueueError(f"{name} must be seconds or a timedelta, found {value!r}")
-    if not math.isfinite(seconds) or seconds < 0:
-        raise EnqueueError(f"{name} must be zero or more seconds, found {value!r}")
-    return seconds
-
-
-def _when(
-    delay: float | timedelta | None, at: datetime | float | None
-) -> tuple[float, float | None]:
-    """(delay in seconds, absolute epoch seconds or None)."""
-    if delay is not None and at is not None:
-        raise EnqueueError("give either delay or at, not both")
-    if at is None:
-        return (_seconds(delay, "delay") if delay is not None else 0.0), None
-    if isinstance(at, datetime):
-        if at.tzinfo is None or at.utcoffset() is None:
-            raise EnqueueError(
-                f"at={at.isoformat()} has no time zone: pass an aware datetime, "
-                "e.g. datetime.now(UTC) + timedelta(hours=1), so every host agrees"
-            )
-        return 0.0, at.timestamp()
-    return 0.0, _seconds(at, "at")
-
-
-def _priority(priority: str | None, policy: Mapping[str, Any]) -> int:
-    name = priority if priority is not None else policy.get("priority", "normal")
-    if isinstance(name, str) and name in PRIORITY_RANK:
-        return PRIORITY_RANK[name]
-    hint = suggest.did_you_mean(name, PRIORITY_RANK) if isinstance(name, str) else ""
-    raise EnqueueError(
-        f"invalid priority {name!r}{hint}: expected one of {', '.join(PRIORITY_RANK)}"
-    )
-
-
-def _idempotency(
-    queue: str, policy: Mapping[str, Any], payload: Any, key: str | None
-) -> tuple[str | None, float | None]:
-    """(key, ttl): the explicit key, else the queue's template rendered over the payload."""
-    rule = policy.get("idempotency")
-    ttl = float(rule["ttl"]) if rule else DEFAULT_IDEMPOTENCY_TTL
-    if key is not None:
-        if not isinstance(key, str) or not key:
-            raise EnqueueError(f"idempotency_key must be a non-empty string, found {key!r}")
-        return key, ttl
-    if not rule:
-        return None, None
-    try:
-        return template.render(rule["key"], payload), ttl
-    except KeyError as exc:
-        raise EnqueueError(
-            f"queue '{queue}' derives its idempotency key from '{rule['key']}', "
-            f"but the {exc.args[0]}: add it to the payload or pass idempotency_key"
-        ) from None
