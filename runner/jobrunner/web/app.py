@@ -21,12 +21,12 @@ from jobrunner import metrics
 from jobrunner.logs import event
 from jobrunner.storage import StorageError
 from jobrunner.version import __version__
-from jobrunner.web import api, deadletters, pages, webhooks
+from jobrunner.web import api, bodies, deadletters, pages, webhooks
 from jobrunner.web.access import Gate
 from jobrunner.web.cluster import Cluster
 from jobrunner.web.host import Host
 
-PROBLEM = api.PROBLEM
+PROBLEM = bodies.PROBLEM
 TRACEBACK_LINES = 40  # the end of a failed request's traceback, in the log
 
 

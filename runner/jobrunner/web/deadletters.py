@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from jobrunner.client import JobInfo
 from jobrunner.storage.deadletter import DeadFilter, each_dead
 from jobrunner.web.access import Gate
-from jobrunner.web.api import NAME, Enqueued, JobId, epoch, problems
+from jobrunner.web.bodies import NAME, Enqueued, JobId, epoch, problems
 from jobrunner.web.host import Host
 
 MAX_LIST = 1000  # dead jobs in one listing
