@@ -481,6 +481,23 @@ def test_woken_names_the_queue_another_connection_enqueued_into(url: str) -> Non
     producer.close()
 
 
+def test_close_leaves_no_wake_thread_at_work(url: str) -> None:
+    """close() returns once its own threads are done with the client: the storage closes
+    the client next, and a thread still sending on it then fails inside the client."""
+    failed: list[BaseException | None] = []
+    hook, threading.excepthook = threading.excepthook, lambda args: failed.append(args.exc_value)
+    try:
+        for _ in range(10):
+            storage = open_storage(url)
+            storage.woken(storage.moment(), ["q"], 0.05)  # listening
+            storage.close()
+            left = [t.name for t in threading.enumerate() if t.name.startswith("jobrunner-")]
+            assert "jobrunner-redis-wake-close" not in left, left
+    finally:
+        threading.excepthook = hook
+    assert failed == []
+
+
 def test_a_signal_between_the_moment_and_the_wait_is_not_missed(url: str) -> None:
     waiter, producer = open_storage(url), open_storage(url)
     since, _ = waiter.woken(waiter.moment(), ["q"], 0.2)  # listening from here on

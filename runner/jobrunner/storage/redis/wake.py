@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 import threading
+import time
 from collections.abc import Collection, Mapping
 from typing import Any
 
@@ -100,8 +101,13 @@ class WakeRelay:
             return
         # End the listener's wait now, from a thread of its own: an unreachable Redis may
         # hold the message for seconds, and close() waits CLOSE_WAIT at most all the same.
-        threading.Thread(target=self._ring, name="jobrunner-redis-wake-close", daemon=True).start()
+        # The ringer is waited for too (within the same bound): the storage closes the client
+        # next, and a publish still under way then fails inside redis-py on its thread.
+        deadline = time.monotonic() + CLOSE_WAIT
+        ringer = threading.Thread(target=self._ring, name="jobrunner-redis-wake-close", daemon=True)
+        ringer.start()
         self._thread.join(timeout=CLOSE_WAIT)
+        ringer.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def _ring(self) -> None:
         with contextlib.suppress(redis.RedisError, RedisClusterException, OSError):
