@@ -135,6 +135,48 @@ def test_a_stray_job_hash_in_a_batch_is_set_aside_and_the_rest_stored(
     assert kept == b"list"
 
 
+def test_a_stray_key_where_one_new_jobs_hash_goes_is_set_aside_and_the_job_stored(
+    redis_store: Storage, url: str
+) -> None:
+    """One job the listing does not name is not read first: its HSET proves the key."""
+    new = job()
+    replace_key(url, f"{prefix('q')}job:{new.id}", "list", b"a stray writer's")
+    assert redis_store.enqueue(new) == new.id
+    assert drain(redis_store) == [new.id]
+    assert redis.Redis.from_url(url).type(f"{prefix('q')}corrupt:job:{new.id}") == b"list"
+
+
+def test_a_listed_id_whose_record_expired_is_stored_anew_and_listed_anew(
+    redis_store: Storage, url: str
+) -> None:
+    first = job()
+    redis_store.enqueue(first)
+    [lease] = redis_store.lease("q", "d1", count=1, lease_for=30)
+    assert redis_store.ack(lease, Record(first, State.SUCCEEDED, updated=time.time()), 0.001)
+    client = redis.Redis.from_url(url)
+    while client.exists(f"{prefix('q')}job:{first.id}"):
+        time.sleep(0.01)
+    assert client.zscore(listing_key("q"), first.id) == first.created  # listed, its hash gone
+    again = Job(first.id, "q", {"n": 2}, created=first.created + 5)
+    assert redis_store.enqueue(again) == first.id
+    assert client.zscore(listing_key("q"), first.id) == again.created
+    [lease] = redis_store.lease("q", "d1", count=1, lease_for=30)
+    assert lease.job_id == first.id and b'"n":2' in lease.raw
+
+
+def test_a_job_due_now_is_dated_by_its_producer_and_waits_on_no_clock(
+    redis_store: Storage,
+) -> None:
+    """No TIME for a job due now: its `updated` and `run_at` are its `created`, however far
+    the producer's clock is from the Redis's; it is ready at once all the same."""
+    behind = Job(new_id(), "q", {}, created=time.time() - 3600)
+    redis_store.enqueue(behind)
+    record = redis_store.record(behind.id)
+    assert record is not None and record.state is State.QUEUED
+    assert record.run_at == behind.created and record.updated == behind.created
+    assert drain(redis_store) == [behind.id]
+
+
 @pytest.mark.parametrize("name", ["seq", "ready", "scheduled", "jobs"])
 def test_a_stray_queue_key_stops_the_chunk_before_it_writes(
     redis_store: Storage, url: str, name: str

@@ -44,8 +44,9 @@ then one pipelined call of the `jobs` script per queue for the hashes of the ent
 examined (storage/search.py bounds how many). An entry whose job hash is gone (expired
 by its TTL, purged) is dropped by that script when a listing meets it, by `purge`, and
 by `expire`, which sweeps a batch of each listing a call, oldest first, going on where
-its last call stopped. Jobs enqueued by a version before the listing existed are not
-listed.
+its last call stopped. Since every job hash is listed, the enqueue script looks for an
+earlier job of an id (a retried enqueue) only when the listing has the id: its ZADD NX is
+that look. Jobs enqueued by a version before the listing existed are not listed.
 
 Anyone who can write to the Redis may have put anything anywhere, so what
 is read back is never trusted: a key of the wrong type (a list where a job
