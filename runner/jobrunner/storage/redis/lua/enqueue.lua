@@ -22,8 +22,8 @@
 local LIVE = {queued = true, scheduled = true, running = true, retrying = true}
 local delay, at, ttl = tonumber(ARGV[2]), ARGV[3], ARGV[4]
 -- A job due now needs no clock: it is ready whatever the time, and its `updated` and
--- `run_at` are its `created` (the producer's clock). Only a delay or a due time reads
--- the Redis clock (TIME), so that every daemon measures the wait on one clock.
+-- `run_at` are its `created` (the producer's clock; TIME when that is 0, no time). A
+-- delay or a due time reads the Redis clock, so every daemon measures the wait on one.
 local now, run_at, state, ring = nil, nil, 'queued', KEYS[1]
 if delay ~= 0 or at ~= '' then
   now = clock()
@@ -117,7 +117,14 @@ if #fresh > 0 then
       redis.call('DEL', jobkey(id))
     end
     local score = string.format('%.17g', tonumber(ARGV[i + 2]) * 1e13 + seq + j)
-    local updated = now_s or string.format('%.17g', tonumber(ARGV[i + 3]))
+    local updated = now_s
+    if not updated and tonumber(ARGV[i + 3]) > 0 then
+      updated = string.format('%.17g', tonumber(ARGV[i + 3]))
+    elseif not updated then  -- a producer that gave no time (0): the Redis clock's
+      now = clock()
+      now_s = string.format('%.17g', now)
+      updated = now_s
+    end
     placed[2 * j - 1], placed[2 * j] = state == 'queued' and score or run_s, id
     -- Not read before when the listing did not have the id: HSET proves the key's type.
     local set = redis.pcall('HSET', jobkey(id), 'msg', ARGV[i + 1], 'score', score, 'owner', '',
