@@ -24,6 +24,7 @@ from redis.crc import key_slot
 
 from jobrunner.job import Job, Record, State, decode, new_id
 from jobrunner.storage import Reclaimed, Redelivery, Storage, StorageError, open_storage
+from jobrunner.storage.base import Cancel, Done
 from jobrunner.storage.redis.keys import listing_key
 from jobrunner.storage.redis.store import RedisStorage
 from jobrunner.storage.search import Query
@@ -523,3 +524,76 @@ def test_a_single_call_loads_its_script_again_after_a_script_flush(
     redis.Redis.from_url(redis_url).script_flush()
     leased = store.lease("q", "d1", count=5, lease_for=30)
     assert [lease.job_id for lease in leased] == [first.id, second.id]
+
+
+# -- jr:{Q}:dlv, the deliveries an ack reads for a batch at once ---------------------------
+
+
+def deliveries(url: str) -> dict[bytes, bytes]:
+    client = redis.Redis.from_url(url)
+    try:
+        return client.hgetall("jr:{q}:dlv")  # type: ignore[no-any-return]
+    finally:
+        client.close()
+
+
+def test_the_delivery_index_names_exactly_the_leased_jobs(
+    store: RedisStorage, redis_url: str
+) -> None:
+    """Every way a delivery ends takes its entry: ack, retry, bury, a reclaim, a release."""
+    jobs = [job() for _ in range(6)]
+    for j in jobs:
+        store.enqueue(j)
+    leases = store.lease("q", "d1", count=5, lease_for=30)
+    assert {k.decode(): v.decode() for k, v in deliveries(redis_url).items()} == {
+        x.job_id: f"{x.token.rpartition(':')[2]} d1" for x in leases
+    }
+    a, b, c, d, e = leases
+    assert store.ack(a, record_of(jobs[0]), keep_for=60)
+    assert store.retry(b, jobs[1].next_attempt(), 60.0, record_of(jobs[1], State.RETRYING))
+    assert store.bury(c, record_of(jobs[2], State.DEAD, reason="boom"), 60)
+    assert set(deliveries(redis_url)) == {d.job_id.encode(), e.job_id.encode()}
+    assert store.release("d1") == 2
+    assert deliveries(redis_url) == {}
+    [late] = store.lease("q", "d2", count=1, lease_for=0.05)
+    time.sleep(0.1)
+    assert [r.job_id for r in store.reclaim({}, Redelivery())] == [late.job_id]
+    assert deliveries(redis_url) == {}
+
+
+def test_a_cancel_request_is_ended_by_the_ack_of_the_delivery_that_follows_a_release(
+    store: RedisStorage, redis_url: str
+) -> None:
+    """A job with a cancel request gets no dlv entry: its ack reads, and blanks, the request."""
+    j = job()
+    store.enqueue(j)
+    store.lease("q", "d1", count=1, lease_for=30)
+    assert store.cancel(j.id, 60) is Cancel.REQUESTED
+    store.release("d1")  # handed back at shutdown, the request still on it
+    [again] = store.lease("q", "d2", count=1, lease_for=30)
+    assert deliveries(redis_url) == {}
+    assert store.ack(again, record_of(j), keep_for=60)
+    client = redis.Redis.from_url(redis_url)
+    assert client.hget(f"jr:{{q}}:job:{j.id}", "cancel") in (None, b"")
+    client.close()
+
+
+def test_a_stray_key_where_the_delivery_index_goes_is_set_aside_and_acks_go_on(
+    store: RedisStorage, redis_url: str
+) -> None:
+    """Each job's hash has its delivery too: without the index the ack fences by the hash."""
+    jobs = [job() for _ in range(3)]
+    for j in jobs:
+        store.enqueue(j)
+    first, second = store.lease("q", "d1", count=2, lease_for=30)
+    replace_key(redis_url, "jr:{q}:dlv", "string", b"a stray writer's")
+    assert store.ack_many(
+        [Done(first, record_of(jobs[0]), 60), Done(second, record_of(jobs[1]), 60)]
+    ) == [True, True]
+    client = redis.Redis.from_url(redis_url)
+    assert client.type("jr:{q}:corrupt:dlv") == b"string"
+    client.close()
+    [third] = store.lease("q", "d1", count=1, lease_for=30)
+    assert store.ack(third, record_of(jobs[2]), keep_for=60)
+    stats = store.stats()["q"]
+    assert (stats.ready, stats.running, stats.set_aside) == (0, 0, 1)

@@ -7,6 +7,8 @@ script touches one cluster slot; see scripts.py and lua/ for the scripts):
     jr:{Q}:job:ID       hash: message, delivery number, owner, record fields, and
                         `cancel` while a cancel of the running job is requested
     jr:{Q}:owner:NAME   set of the job ids daemon NAME holds in Q
+    jr:{Q}:dlv          hash: job id -> "N OWNER", the delivery each leased job is on (also
+                        in its hash), so an ack of a batch reads one key, not a hash a job
     jr:{Q}:idem:KEY     idempotency key -> job id, with a TTL (SET NX PX)
     jr:{Q}:jobs         zset: the job listing, job id -> creation time (epoch seconds)
     jr:{Q}:rate         zset: sliding-window log of starts

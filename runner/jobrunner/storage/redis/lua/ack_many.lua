@@ -7,14 +7,26 @@
 -- owner and a cancel request are blanked in the same HSET (a record is read
 -- from `rec`, and '' reads as no owner and no cancel request).
 -- Every key is checked before the first write, most by the read the script
--- needs anyway: per job one HMGET (the fence), one HSET and one PEXPIRE; per
--- call one ZMSCORE, one ZREM, one SREM a holder and one HINCRBY an outcome.
+-- needs anyway. The fence is jr:{Q}:dlv, the delivery number and owner the lease
+-- wrote for each job it leased (one HMGET for the call): a job in leased whose
+-- entry names delivery n is held by that delivery, as its hash's `n` would say
+-- (the lease writes both; nothing else writes `n`). A job without that entry (a
+-- stale or repeated ack, a cancel request, a stray key set aside) is fenced by
+-- its hash, as before: one HMGET more. So per job one HSET and one PEXPIRE; per
+-- call one ZMSCORE, one HMGET and one HDEL of dlv, one ZREM, one SREM a holder
+-- and one HINCRBY an outcome.
 local ids = {}
 for i = 2, #ARGV, 7 do ids[#ids + 1] = ARGV[i] end
 local leased = read('zset', 'ZMSCORE', KEYS[3], unpack(ids))
-local fence = {}
+local delivered = read('hash', 'HMGET', P .. 'dlv', unpack(ids))
+local fence = {}  -- n, owner, done, cancel of each job: from dlv, or else its hash
 for k, id in ipairs(ids) do
-  fence[k] = read('hash', 'HMGET', jobkey(id), 'n', 'owner', 'done', 'cancel')
+  local n, owner = string.match(delivered[k] or '', '^(%d+) (.*)$')
+  if leased[k] and n == ARGV[7 * k - 4] then
+    fence[k] = {n, owner, false, false}
+  else
+    fence[k] = read('hash', 'HMGET', jobkey(id), 'n', 'owner', 'done', 'cancel')
+  end
 end
 local answers, acting, ended, holders = {}, {}, {}, {}
 for k, id in ipairs(ids) do
@@ -35,22 +47,34 @@ for k, id in ipairs(ids) do
   end
 end
 if #acting == 0 then return answers end
-local gone, tallies = {}, {}
+local gone, tallies, spoilt = {}, {}, nil
 for _, k in ipairs(acting) do
   local i, id, owner = 7 * k - 5, ids[k], fence[k][2]
   local job = jobkey(id)
   local fields = {'rec', ARGV[i + 2], 'state', ARGV[i + 3], 'updated', ARGV[i + 4],
     'run_at', ARGV[i + 5], 'done', 'ack:' .. ARGV[i + 1], 'msg', '', 'owner', ''}
   if fence[k][4] then fields[#fields + 1], fields[#fields + 2] = 'cancel', '' end
-  redis.call('HSET', job, unpack(fields))
-  redis.call('PEXPIRE', job, ARGV[i + 6])
-  gone[#gone + 1] = id
-  if holders[owner] then table.insert(holders[owner], id) end
-  local when = tonumber(ARGV[i + 4]) or clock()  -- the record's time: no TIME call
-  local minute = math.floor(when / 60) .. ':' .. ARGV[i + 3]
-  tallies[minute] = (tallies[minute] or 0) + 1
+  -- A hash fenced by dlv was not read: its HSET proves it. One a stray writer replaced
+  -- stays leased, and once the others are settled the call fails naming it (below).
+  if type(redis.pcall('HSET', job, unpack(fields))) == 'table' then
+    spoilt = spoilt or job
+  else
+    redis.call('PEXPIRE', job, ARGV[i + 6])
+    gone[#gone + 1] = id
+    if holders[owner] then table.insert(holders[owner], id) end
+    local when = tonumber(ARGV[i + 4]) or clock()  -- the record's time: no TIME call
+    local minute = math.floor(when / 60) .. ':' .. ARGV[i + 3]
+    tallies[minute] = (tallies[minute] or 0) + 1
+  end
 end
-redis.call('ZREM', KEYS[3], unpack(gone))
-for owner, held in pairs(holders) do redis.call('SREM', P .. 'owner:' .. owner, unpack(held)) end
+if #gone > 0 then
+  redis.call('ZREM', KEYS[3], unpack(gone))
+  redis.call('HDEL', P .. 'dlv', unpack(gone))
+end
+for owner, held in pairs(holders) do
+  if #held > 0 then redis.call('SREM', P .. 'owner:' .. owner, unpack(held)) end
+end
 for key, count in pairs(tallies) do redis.pcall('HINCRBY', P .. 'history', key, count) end
+-- The caller sets the key aside and calls again: the jobs settled here answer 1 again.
+if spoilt then broken(spoilt, 'hash', redis.call('TYPE', spoilt)['ok']) end
 return answers

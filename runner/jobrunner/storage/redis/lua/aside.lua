@@ -20,6 +20,7 @@ redis.call('HSET', notes, name, why)
 redis.call('PEXPIRE', notes, keep)
 if id ~= '' then
   for i = 1, 3 do redis.call('ZREM', KEYS[i], id) end
+  redis.pcall('HDEL', P .. 'dlv', id)
   entomb(id, ARGV[7], ARGV[8], '', keep, clock())
 end
 return 1

@@ -9,6 +9,7 @@ hashed(id)
 local job = jobkey(id)
 if redis.call('ZSCORE', KEYS[3], id) then
   redis.call('HSET', job, 'cancel', '1')
+  redis.pcall('HDEL', P .. 'dlv', id)  -- its ack reads the job hash, and ends the request
   return 'requested'
 end
 if not (redis.call('ZSCORE', KEYS[1], id) or redis.call('ZSCORE', KEYS[2], id)) then

@@ -11,7 +11,9 @@
 -- from the moment it is set.
 -- Every key is checked before the first write, most by the read the script
 -- needs anyway (`read` in the prelude): per call a few commands, then one
--- HMGET and one HSET a job, one ZADD and one SADD for them all. The keys only
+-- HMGET and one HSET a job, one ZADD, one SADD and one HSET of jr:{Q}:dlv (each
+-- job's delivery number and owner, which the ack reads for a batch at once; also
+-- in the job's hash, so a refused HSET there is harmless) for them all. The keys only
 -- written to are checked once there is a job to lease: a call that finds none
 -- (another daemon took the job a wake message was for) writes nothing, and
 -- costs 6 commands, not 8. The first write is the counter's INCRBY, by as many
@@ -22,9 +24,9 @@
 if redis.call('EXISTS', KEYS[8]) == 1 then return {} end
 local want = tonumber(ARGV[3])
 local now = clock()
-local found = {}  -- job id -> msg, dlv, rec, score of its hash
+local found = {}  -- job id -> msg, dlv, rec, score, cancel of its hash
 local function fetch(id)
-  found[id] = read('hash', 'HMGET', jobkey(id), 'msg', 'dlv', 'rec', 'score')
+  found[id] = read('hash', 'HMGET', jobkey(id), 'msg', 'dlv', 'rec', 'score', 'cancel')
 end
 local due = read('zset', 'ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 1000)
 for _, id in ipairs(due) do fetch(id) end
@@ -52,7 +54,7 @@ if next(found) then popped = redis.call('ZPOPMIN', KEYS[1], want) end
 local out = {}
 if #popped > 0 then
   local expiry = now + tonumber(ARGV[4])
-  local leased, ids = {}, {}
+  local leased, ids, delivery = {}, {}, {}
   for i = 1, #popped, 2 do
     local id, n = popped[i], first + (i + 1) / 2
     if not found[id] then fetch(id) end
@@ -66,12 +68,17 @@ if #popped > 0 then
     redis.call('HSET', jobkey(id), unpack(fields))
     leased[#leased + 1], leased[#leased + 2] = expiry, id
     ids[#ids + 1] = id
+    if (found[id][5] or '') == '' then  -- a cancel request (made before a release) is ended by the ack
+      delivery[#delivery + 1], delivery[#delivery + 2] = id, n .. ' ' .. ARGV[2]  -- reading the hash
+    end
     local history = 0
     if rec then history = 1 end
     for _, v in ipairs({id, n, msg, dlv or 0, history}) do out[#out + 1] = v end
   end
   redis.call('ZADD', KEYS[3], unpack(leased))
   redis.call('SADD', KEYS[7], unpack(ids))
+  -- Refused (a stray key there) it costs only the ack's shortcut: the hash has the same.
+  if #delivery > 0 then redis.pcall('HSET', P .. 'dlv', unpack(delivery)) end
 end
 if #popped / 2 < want then
   local soonest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')

@@ -74,12 +74,15 @@ local function score(id) return place(redis.call('HGET', jobkey(id), 'score')) e
 local function held(id, n)
   return redis.call('ZSCORE', KEYS[3], id) and (redis.call('HGET', jobkey(id), 'n') or '') == n
 end
+-- End the job's lease: out of leased, its owner's set and jr:{Q}:dlv (the delivery the
+-- ack reads; a stray key there costs only that entry: the ack then reads the job hash).
 local function unlease(id)
   local owner = redis.call('HGET', jobkey(id), 'owner')
   if owner then check(P .. 'owner:' .. owner, 'set') end
   if redis.call('ZREM', KEYS[3], id) == 1 and owner then
     redis.call('SREM', P .. 'owner:' .. owner, id)
   end
+  redis.pcall('HDEL', P .. 'dlv', id)
 end
 -- Waiters sleep only after seeing no ready job, so a wake message is needed
 -- only when ready stops being empty or a new earliest scheduled job appears.

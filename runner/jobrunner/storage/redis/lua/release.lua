@@ -11,6 +11,7 @@ for _, id in ipairs(mine) do
     redis.call('ZREM', KEYS[3], id)
     ready(id, score(id))
     redis.call('HSET', job, 'owner', '', 'state', 'queued')
+    redis.pcall('HDEL', P .. 'dlv', id)
     count = count + 1
   end
 end
