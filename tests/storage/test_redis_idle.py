@@ -70,11 +70,12 @@ def test_looking_for_expired_leases_among_idle_queues_is_one_command(
 def test_expiring_among_idle_queues_is_one_command_a_step(
     store: RedisStorage, redis_url: str
 ) -> None:
-    """Once a minute `expire` forgets dead jobs past retention, sweeps the listings and trims
-    the minute tallies, a script per queue each: among queues that never held a job, one
-    EXISTS a step. Once one queue holds what a step reads, that step runs for every queue."""
+    """Once a minute `expire` forgets acknowledged records and dead jobs past retention,
+    sweeps the listings and trims the minute tallies, a script per queue each: among queues
+    that never held a job, one EXISTS a step. Once one queue holds what a step reads, that
+    step runs for every queue."""
     daemons = commands(redis_url, store.daemons)
-    assert commands(redis_url, store.expire) == IDLE_LOOK + 2 + daemons
+    assert commands(redis_url, store.expire) == IDLE_LOOK + 3 + daemons
     job = Job(new_id(), "q42", {"n": 1}, created=time.time())
     store.enqueue(job)
     [lease] = store.lease("q42", "d1", count=1, lease_for=30)

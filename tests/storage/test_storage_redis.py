@@ -151,8 +151,8 @@ def test_expire_sweeps_listing_entries_whose_job_is_gone(
     jobs = [Job(new_id(), "q", {}, created=time.time() - 10 + n) for n in range(5)]
     for j in jobs:
         store.enqueue(j)
-    for lease in store.lease("q", "d1", count=4, lease_for=30):
-        store.ack(lease, record_of(decode(lease.raw)), keep_for=0.05)
+    for lease in store.lease("q", "d1", count=4, lease_for=30):  # dead: expire by their TTL
+        store.bury(lease, record_of(decode(lease.raw), State.DEAD), keep_for=0.05)
     time.sleep(0.1)
     client = redis.Redis.from_url(redis_url)
     try:
@@ -597,3 +597,63 @@ def test_a_stray_key_where_the_delivery_index_goes_is_set_aside_and_acks_go_on(
     assert store.ack(third, record_of(jobs[2]), keep_for=60)
     stats = store.stats()["q"]
     assert (stats.ready, stats.running, stats.set_aside) == (0, 0, 1)
+
+
+def test_expire_forgets_acknowledged_records_with_their_listing_entries(
+    store: RedisStorage, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """jr:{Q}:kept keeps an acknowledged record for its keep time, a batch a call."""
+    from jobrunner.storage.redis import store as module
+
+    monkeypatch.setattr(module, "BATCH", 2)
+    jobs = [job() for _ in range(6)]
+    for j in jobs:
+        store.enqueue(j)
+    leases = store.lease("q", "d1", count=6, lease_for=30)
+    for lease in leases[:5]:
+        assert store.ack(lease, record_of(decode(lease.raw)), keep_for=0.05)
+    assert store.ack(leases[5], record_of(decode(leases[5].raw)), keep_for=3600)
+    time.sleep(0.1)
+    assert store.expire() == 5
+    client = redis.Redis.from_url(redis_url)
+    try:
+        assert [x.decode() for x in client.zrange(listing_key("q"), 0, -1)] == [jobs[5].id]
+        assert [x.decode() for x in client.zrange("jr:{q}:kept", 0, -1)] == [jobs[5].id]
+        assert client.ttl(f"jr:{{q}}:job:{jobs[5].id}") == -1  # no TTL: kept is its retention
+    finally:
+        client.close()
+    assert [store.record(j.id) for j in jobs[:5]] == [None] * 5
+    assert store.record(jobs[5].id) is not None
+
+
+def test_a_record_enqueued_again_is_not_forgotten_by_its_last_retention(
+    store: RedisStorage,
+) -> None:
+    """The id's new job leaves kept: `expire` must not forget a job that waits or runs."""
+    j = job()
+    store.enqueue(j)
+    [lease] = store.lease("q", "d1", count=1, lease_for=30)
+    assert store.ack(lease, record_of(j), keep_for=0.05)
+    store.enqueue(j)  # the same id again (a finished one is stored anew)
+    time.sleep(0.1)
+    assert store.expire() == 0
+    [again] = store.lease("q", "d1", count=1, lease_for=30)
+    assert again.job_id == j.id
+
+
+def test_a_stray_key_where_kept_goes_is_set_aside_and_the_ack_goes_on(
+    store: RedisStorage, redis_url: str
+) -> None:
+    j = job()
+    store.enqueue(j)
+    [lease] = store.lease("q", "d1", count=1, lease_for=30)
+    replace_key(redis_url, "jr:{q}:kept", "list", b"a stray writer's")
+    assert store.ack(lease, record_of(j), keep_for=0.05)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        assert client.type("jr:{q}:corrupt:kept") == b"list"
+        assert client.zrange("jr:{q}:kept", 0, -1) == [j.id.encode()]
+    finally:
+        client.close()
+    time.sleep(0.1)
+    assert store.expire() == 1 and store.record(j.id) is None

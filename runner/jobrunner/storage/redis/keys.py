@@ -19,7 +19,7 @@ from jobrunner.storage.base import StorageError
 
 QUEUES, CONFIG, DAEMONS = "jr:queues", "jr:config", "jr:daemons"
 # queue keys a stray key is set aside from: the queue can do without what they held
-SPARE = (b"job:", b"owner:", b"idem:", b"rate", b"jobs", b"dlv")
+SPARE = (b"job:", b"owner:", b"idem:", b"rate", b"jobs", b"dlv", b"kept")
 COUNTER = re.compile(rb"0|[1-9][0-9]{0,11}")  # what the scripts accept in jr:{Q}:seq
 BROKEN = re.compile(r"BROKEN (\w+) (\w+) ([0-9a-f]*)")
 BAD_DATA = ("WRONGTYPE", "not an integer", "not a valid float", "would overflow")

@@ -71,6 +71,7 @@ class Scripts:
     replay: Script
     purge: Script
     expire_dead: Script
+    forget: Script
     stats: Script
     take: Script
     cancel: Script

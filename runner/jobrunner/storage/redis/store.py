@@ -11,6 +11,7 @@ script touches one cluster slot; see scripts.py and lua/ for the scripts):
                         in its hash), so an ack of a batch reads one key, not a hash a job
     jr:{Q}:idem:KEY     idempotency key -> job id, with a TTL (SET NX PX)
     jr:{Q}:jobs         zset: the job listing, job id -> creation time (epoch seconds)
+    jr:{Q}:kept         zset: acknowledged records -> when `expire` may forget them
     jr:{Q}:rate         zset: sliding-window log of starts
     jr:{Q}:history      hash: MINUTE:OUTCOME -> attempts settled that minute (the charts),
                         counted by the settling scripts, trimmed to HISTORY_KEEP by expire
@@ -36,9 +37,12 @@ True both times and acts once.
 Records: `rec` holds the Record as JSON written by Python once an attempt
 ends (before that, the record is read from the message); `state`, `updated`
 and `run_at` are kept beside it because the scripts change them (a lease sets
-`running`) and override the JSON. Finished records, dead jobs and
-idempotency keys expire through key TTLs, so `expire()` counts only the dead
-jobs it drops from the dead-letter index. Queue names stay in jr:queues.
+`running`) and override the JSON. An acknowledged record is kept by its entry in
+jr:{Q}:kept (the time it may go) until `expire()` forgets it, with its listing entry
+(forget.lua), as SQLite forgets its records: one ZADD an ack call instead of a PEXPIRE
+a job. Dead and cancelled jobs and idempotency keys expire through key TTLs;
+`expire()` counts the records it forgets and the dead jobs it drops from the
+dead-letter index. Queue names stay in jr:queues.
 
 The job listing (`jobs`) is written by the enqueue script, and read newest first a
 page at a time: one pipelined ZREVRANGEBYSCORE on the listing of each queue searched,
@@ -882,27 +886,39 @@ class RedisStorage(Containment):
         ]
 
     def expire(self) -> int:
-        """Records and idempotency keys expire by their TTL; this forgets dead jobs past retain.
+        """Forget acknowledged records and dead jobs past their retention; idempotency keys
+        and the records of dead and cancelled jobs expire by their TTL.
 
-        Each of its three steps (dead jobs, listing entries, minute tallies) is a script per
-        queue; a step whose keys exist in no queue is skipped after one EXISTS for them all
-        (`_none_exist`), so a thousand queues that never ran a job cost three commands a
-        minute, not three thousand script calls."""
+        Each of its four steps (acknowledged records, dead jobs, listing entries, minute
+        tallies) is a script per queue; a step whose keys exist in no queue is skipped after
+        one EXISTS for them all (`_none_exist`), so a thousand queues that never ran a job
+        cost four commands a minute, not four thousand script calls."""
         forgotten = 0
         with self._guard("expiring old records"):
             known = self._queues()
-            queues = [] if self._none_exist(known, "dead", "dead-until") else known
-            while queues:
-                counts = self._per_queue(self._lua.expire_dead, queues, BATCH)
-                ok = {q: int(n) for q, n in counts.items() if not isinstance(n, QueueBroken)}
-                forgotten += sum(ok.values())
-                queues = [q for q, n in ok.items() if n >= BATCH]
+            forgotten += self._batches(self._lua.forget, known, "kept")
+            forgotten += self._batches(self._lua.expire_dead, known, "dead", "dead-until")
             if not self._none_exist(known, "jobs"):
                 self._sweep(known)
             if not self._none_exist(known, "history"):
                 cutoff = int((time.time() - HISTORY_KEEP) // 60)
                 self._per_queue(self._lua.trim, known, cutoff)
         self.daemons()
+        return forgotten
+
+    def _batches(self, script: Script, known: list[str], *names: str) -> int:
+        """Call `script` (which forgets up to BATCH things a call) on every queue holding one
+        of `names`, again on those that forgot a full batch; how many it forgot in all."""
+        forgotten = 0
+        queues = [] if self._none_exist(known, *names) else known
+        while queues:
+            calls: dict[str, Call] = {
+                q: (script, [*queue_keys(q), listing_key(q)], [prefix(q), BATCH]) for q in queues
+            }
+            counts = self._each(calls)
+            ok = {q: int(n) for q, n in counts.items() if not isinstance(n, QueueBroken)}
+            forgotten += sum(ok.values())
+            queues = [q for q, n in ok.items() if n >= BATCH]
         return forgotten
 
     def history(self, queue: str | None, since: float) -> list[Tally]:

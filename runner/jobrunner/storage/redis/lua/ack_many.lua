@@ -12,9 +12,11 @@
 -- entry names delivery n is held by that delivery, as its hash's `n` would say
 -- (the lease writes both; nothing else writes `n`). A job without that entry (a
 -- stale or repeated ack, a cancel request, a stray key set aside) is fenced by
--- its hash, as before: one HMGET more. So per job one HSET and one PEXPIRE; per
--- call one ZMSCORE, one HMGET and one HDEL of dlv, one ZREM, one SREM a holder
--- and one HINCRBY an outcome.
+-- its hash, as before: one HMGET more. A record is kept for its keep ms by an
+-- entry in jr:{Q}:kept (scored by when it may go, on the record's clock), which
+-- `expire` (forget.lua) sweeps: one ZADD a call, not a PEXPIRE a job. So per job
+-- one HSET; per call one ZMSCORE, one HMGET and one HDEL of dlv, one TYPE and one
+-- ZADD of kept, one ZREM, one SREM a holder and one HINCRBY an outcome.
 local ids = {}
 for i = 2, #ARGV, 7 do ids[#ids + 1] = ARGV[i] end
 local leased = read('zset', 'ZMSCORE', KEYS[3], unpack(ids))
@@ -47,7 +49,9 @@ for k, id in ipairs(ids) do
   end
 end
 if #acting == 0 then return answers end
-local gone, tallies, spoilt = {}, {}, nil
+local kept = P .. 'kept'
+check(kept, 'zset')
+local gone, keep, tallies, spoilt = {}, {}, {}, nil
 for _, k in ipairs(acting) do
   local i, id, owner = 7 * k - 5, ids[k], fence[k][2]
   local job = jobkey(id)
@@ -59,10 +63,11 @@ for _, k in ipairs(acting) do
   if type(redis.pcall('HSET', job, unpack(fields))) == 'table' then
     spoilt = spoilt or job
   else
-    redis.call('PEXPIRE', job, ARGV[i + 6])
     gone[#gone + 1] = id
     if holders[owner] then table.insert(holders[owner], id) end
-    local when = tonumber(ARGV[i + 4]) or clock()  -- the record's time: no TIME call
+    local when = tonumber(ARGV[i + 4])  -- the record's time: no TIME call
+    if not when or when ~= when then when = clock() end
+    keep[#keep + 1], keep[#keep + 2] = when + (tonumber(ARGV[i + 6]) or 0) / 1000, id
     local minute = math.floor(when / 60) .. ':' .. ARGV[i + 3]
     tallies[minute] = (tallies[minute] or 0) + 1
   end
@@ -70,6 +75,7 @@ end
 if #gone > 0 then
   redis.call('ZREM', KEYS[3], unpack(gone))
   redis.call('HDEL', P .. 'dlv', unpack(gone))
+  redis.call('ZADD', kept, unpack(keep))
 end
 for owner, held in pairs(holders) do
   if #held > 0 then redis.call('SREM', P .. 'owner:' .. owner, unpack(held)) end

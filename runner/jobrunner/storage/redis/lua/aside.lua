@@ -21,6 +21,7 @@ redis.call('PEXPIRE', notes, keep)
 if id ~= '' then
   for i = 1, 3 do redis.call('ZREM', KEYS[i], id) end
   redis.pcall('HDEL', P .. 'dlv', id)
+  redis.pcall('ZREM', P .. 'kept', id)  -- its dead record is kept by its own TTL
   entomb(id, ARGV[7], ARGV[8], '', keep, clock())
 end
 return 1

@@ -95,10 +95,13 @@ if not new then
 end
 if #fresh > 0 then
   if old then sound(5, 6) end
-  if not new then  -- an id listed before gets its new creation time
-    listed = {}
+  if not new then  -- an id listed before gets its new creation time, and no longer
+    listed = {}    -- the retention of its last record (or `expire` would forget it)
     for j, i in ipairs(fresh) do listed[2 * j - 1], listed[2 * j] = ARGV[i + 3], ARGV[i] end
     redis.call('ZADD', KEYS[7], unpack(listed))
+    local ids = {}
+    for j = 2, #listed, 2 do ids[#ids + 1] = listed[j] end
+    redis.pcall('ZREM', P .. 'kept', unpack(ids))  -- a stray key there: nothing to take out
   end
   -- Waiters sleep only after seeing nothing ready: wake them when ready stops being
   -- empty, or when a new earliest scheduled job appears.

@@ -8,6 +8,7 @@ local job = jobkey(id)
 local f = redis.call('HMGET', job, 'state', 'rec')
 if (f[1] ~= 'dead' and f[1] ~= 'cancelled') or f[2] ~= ARGV[3] then return 0 end
 for i = 5, 6 do redis.call('ZREM', KEYS[i], id) end
+redis.pcall('ZREM', P .. 'kept', id)  -- a cancelled job's record may be kept (forget.lua)
 redis.call('ZREM', KEYS[2], id)
 unlease(id)
 local now = clock()
