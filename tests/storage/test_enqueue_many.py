@@ -174,10 +174,12 @@ def test_a_job_due_now_is_dated_by_its_producer_and_waits_on_no_clock(
     assert record is not None and record.state is State.QUEUED
     assert record.run_at == behind.created and record.updated == behind.created
     untimed = Job(new_id(), "q", {})  # created 0: no time given, the Redis clock's then
-    redis_store.enqueue(untimed)
+    timed = Job(new_id(), "q", {}, created=time.time() - 60)
+    redis_store.enqueue_many([untimed, timed])
     record = redis_store.record(untimed.id)
     assert record is not None and record.run_at == pytest.approx(time.time(), abs=5)
-    assert drain(redis_store) == [behind.id, untimed.id]
+    assert redis_store.record(timed.id).run_at == timed.created  # type: ignore[union-attr]
+    assert drain(redis_store) == [behind.id, untimed.id, timed.id]
 
 
 @pytest.mark.parametrize("name", ["seq", "ready", "scheduled", "jobs"])

@@ -110,7 +110,7 @@ if #fresh > 0 then
     redis.call('PUBLISH', P .. 'wake', '1')
   end
   local placed = {}
-  local now_s, run_s
+  local now_s, run_s, untimed
   if now then now_s, run_s = string.format('%.17g', now), string.format('%.17g', run_at) end
   for j, i in ipairs(fresh) do
     local id = ARGV[i]
@@ -121,12 +121,14 @@ if #fresh > 0 then
     end
     local score = string.format('%.17g', tonumber(ARGV[i + 2]) * 1e13 + seq + j)
     local updated = now_s
-    if not updated and tonumber(ARGV[i + 3]) > 0 then
-      updated = string.format('%.17g', tonumber(ARGV[i + 3]))
-    elseif not updated then  -- a producer that gave no time (0): the Redis clock's
-      now = clock()
-      now_s = string.format('%.17g', now)
-      updated = now_s
+    if not now then
+      local created = tonumber(ARGV[i + 3])
+      if created <= 0 then  -- a producer that gave no time (0): the Redis clock's
+        untimed = untimed or string.format('%.17g', clock())
+        updated = untimed
+      else
+        updated = string.format('%.17g', created)
+      end
     end
     placed[2 * j - 1], placed[2 * j] = state == 'queued' and score or run_s, id
     -- Not read before when the listing did not have the id: HSET proves the key's type.
