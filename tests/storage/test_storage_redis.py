@@ -657,3 +657,20 @@ def test_a_stray_key_where_kept_goes_is_set_aside_and_the_ack_goes_on(
         client.close()
     time.sleep(0.1)
     assert store.expire() == 1 and store.record(j.id) is None
+
+
+def test_expire_leaves_a_backlog_beyond_its_time_budget_to_the_next_call(
+    store: RedisStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch a queue at least, then no more once the budget is spent."""
+    from jobrunner.storage.redis import store as module
+
+    monkeypatch.setattr(module, "BATCH", 2)
+    monkeypatch.setattr(module, "EXPIRE_BUDGET", 0.0)
+    jobs = [job() for _ in range(5)]
+    for j in jobs:
+        store.enqueue(j)
+    for lease in store.lease("q", "d1", count=5, lease_for=30):
+        assert store.ack(lease, record_of(decode(lease.raw)), keep_for=0.01)
+    time.sleep(0.05)
+    assert [store.expire() for _ in range(4)] == [2, 2, 1, 0]

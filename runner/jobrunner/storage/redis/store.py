@@ -163,6 +163,7 @@ from jobrunner.storage.signing import (
 
 CANCEL_TRIES = 5  # reads of a job that keeps moving on while `cancel` tries to catch it
 BATCH = 500  # leases reclaimed, dead jobs purged or expired per script call
+EXPIRE_BUDGET = 2.0  # seconds a step of `expire` goes on for; the next call (a minute on) resumes
 PER_CALL = 1000  # jobs one lease or ack script call takes, well within Lua's unpack() limit
 REGISTER_EVERY = 60.0  # seconds between re-adding a queue this process uses to jr:queues
 Arg = bytes | str | int | float  # what a script accepts as an argument
@@ -908,9 +909,12 @@ class RedisStorage(Containment):
 
     def _batches(self, script: Script, known: list[str], *names: str) -> int:
         """Call `script` (which forgets up to BATCH things a call) on every queue holding one
-        of `names`, again on those that forgot a full batch; how many it forgot in all."""
+        of `names`, again on those that forgot a full batch, for EXPIRE_BUDGET at most (a
+        backlog left by daemons stopped for days must not hold up the reclaim that follows
+        in the same thread); how many it forgot in all."""
         forgotten = 0
         queues = [] if self._none_exist(known, *names) else known
+        ends = time.monotonic() + EXPIRE_BUDGET
         while queues:
             calls: dict[str, Call] = {
                 q: (script, [*queue_keys(q), listing_key(q)], [prefix(q), BATCH]) for q in queues
@@ -918,7 +922,7 @@ class RedisStorage(Containment):
             counts = self._each(calls)
             ok = {q: int(n) for q, n in counts.items() if not isinstance(n, QueueBroken)}
             forgotten += sum(ok.values())
-            queues = [q for q, n in ok.items() if n >= BATCH]
+            queues = [q for q, n in ok.items() if n >= BATCH and time.monotonic() < ends]
         return forgotten
 
     def history(self, queue: str | None, since: float) -> list[Tally]:

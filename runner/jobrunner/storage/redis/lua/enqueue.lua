@@ -39,7 +39,8 @@ for i = 5, #ARGV, 5 do
   local p, created = tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3])
   if not (p and p >= 0 and p <= 99 and p == math.floor(p) and created and created == created
       and created ~= math.huge and created ~= -math.huge) then
-    error({err = 'ERR enqueue: job ' .. n .. ' needs a whole priority 0-99 and a finite created time'})
+    error({err = 'ERR enqueue: job ' .. n
+      .. ' needs a whole priority 0-99 and a finite created time'})
   end
   local key, earlier = nil, false
   if ARGV[i + 4] == '1' then
@@ -134,7 +135,9 @@ if #fresh > 0 then
     -- Not read before when the listing did not have the id: HSET proves the key's type.
     local set = redis.pcall('HSET', jobkey(id), 'msg', ARGV[i + 1], 'score', score, 'owner', '',
       'dlv', 0, 'state', state, 'updated', updated, 'run_at', run_s or updated)
-    if type(set) == 'table' then broken(jobkey(id), 'hash', redis.call('TYPE', jobkey(id))['ok']) end
+    if type(set) == 'table' then
+      broken(jobkey(id), 'hash', redis.call('TYPE', jobkey(id))['ok'])
+    end
     if keyed[i] then redis.call('SET', keyed[i], id, 'PX', ttl) end
   end
   redis.call('ZADD', ring, unpack(placed))

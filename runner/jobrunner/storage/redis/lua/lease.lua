@@ -68,8 +68,10 @@ if #popped > 0 then
     redis.call('HSET', jobkey(id), unpack(fields))
     leased[#leased + 1], leased[#leased + 2] = expiry, id
     ids[#ids + 1] = id
-    if (found[id][5] or '') == '' then  -- a cancel request (made before a release) is ended by the ack
-      delivery[#delivery + 1], delivery[#delivery + 2] = id, n .. ' ' .. ARGV[2]  -- reading the hash
+    -- A job with a cancel request (made before a release) gets no entry: its ack reads
+    -- the hash, and ends the request.
+    if (found[id][5] or '') == '' then
+      delivery[#delivery + 1], delivery[#delivery + 2] = id, n .. ' ' .. ARGV[2]
     end
     local history = 0
     if rec then history = 1 end
