@@ -23,6 +23,10 @@ script touches one cluster slot; see scripts.py and lua/ for the scripts):
     jr:daemons          set of daemon names; jr:daemon:NAME their info (JSON, with a TTL)
     jr:{Q}:corrupt:NAME, jr:corrupt:{KEY}   stray keys set aside (below)
 
+The class is built in layers: contain.py runs scripts and contains stray keys,
+registry.py knows the queues and guards every call, inspection.py reads records,
+dead jobs, listings and counts back, and this module has the rest.
+
 A job id alone (`record`, `replay`, `purge(job_id=…)`) is looked up in every
 known queue with one pipelined round trip: ids are chosen by producers, so they
 cannot name their queue, and a global id -> queue index would cost a write
@@ -72,21 +76,19 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
 import redis
 from redis.commands.core import Script
-from redis.exceptions import ClusterCrossSlotError, RedisClusterException
+from redis.exceptions import ClusterCrossSlotError
 
 from jobrunner.job import (
     Job,
     Record,
     State,
     Unreadable,
-    unreadable_record,
 )
 from jobrunner.storage import redact
 from jobrunner.storage.base import (
@@ -97,7 +99,6 @@ from jobrunner.storage.base import (
     Found,
     Lease,
     Pause,
-    QueueStats,
     Reclaimed,
     Redelivery,
     StorageError,
@@ -113,15 +114,13 @@ from jobrunner.storage.redis.connect import (
     Client,
     Durability,
     connect,
-    scrub,
-    trouble,
 )
-from jobrunner.storage.redis.contain import Call, Containment
+from jobrunner.storage.redis.contain import Call
 from jobrunner.storage.redis.enqueue import CHUNK, Chunk, rounds
+from jobrunner.storage.redis.inspection import Inspection
 from jobrunner.storage.redis.keys import (
     CONFIG,
     DAEMONS,
-    QUEUES,
     QueueBroken,
     bad_data,
     encoded,
@@ -136,10 +135,7 @@ from jobrunner.storage.redis.keys import (
 from jobrunner.storage.redis.looks import ExistsLooks
 from jobrunner.storage.redis.packed import Packed
 from jobrunner.storage.redis.replies import (
-    RECORD_FIELDS,
     Expired,
-    Listed,
-    Stored,
     as_count,
     fields_record,
     groups,
@@ -150,12 +146,10 @@ from jobrunner.storage.redis.replies import (
 )
 from jobrunner.storage.redis.scripts import Scripts
 from jobrunner.storage.redis.wake import WakeRelay
-from jobrunner.storage.search import Candidate, Page, Position, Query, collect, passes
 from jobrunner.storage.signing import (
     Keys,
     dump_value,
     load_value,
-    peek,
     refused_message,
     seal,
     unseal,
@@ -165,11 +159,10 @@ CANCEL_TRIES = 5  # reads of a job that keeps moving on while `cancel` tries to 
 BATCH = 500  # leases reclaimed, dead jobs purged or expired per script call
 EXPIRE_BUDGET = 2.0  # seconds a step of `expire` goes on for; the next call (a minute on) resumes
 PER_CALL = 1000  # jobs one lease or ack script call takes, well within Lua's unpack() limit
-REGISTER_EVERY = 60.0  # seconds between re-adding a queue this process uses to jr:queues
 Arg = bytes | str | int | float  # what a script accepts as an argument
 
 
-class RedisStorage(Containment):
+class RedisStorage(Inspection):
     def __init__(
         self,
         client: Client,
@@ -196,66 +189,6 @@ class RedisStorage(Containment):
     def from_url(cls, url: str, keys: Keys | None = None) -> RedisStorage:
         client, durability = connect(url)
         return cls(client, url, keys, durability)
-
-    @contextmanager
-    def _guard(self, doing: str) -> Iterator[None]:
-        """Turn the client's errors into StorageError naming the (redacted) URL."""
-        try:
-            yield
-        except redis.AuthenticationError as exc:
-            raise StorageError(
-                f"{self.url} refused our credentials while {doing}: "
-                f"{scrub(str(exc), self._raw_url)} (check the password in the storage URL)"
-            ) from None
-        except (redis.ConnectionError, redis.TimeoutError, RedisClusterException) as exc:
-            raise StorageError(
-                f"cannot reach {self.url} while {doing}: {scrub(trouble(exc), self._raw_url)}"
-            ) from None
-        except redis.RedisError as exc:
-            raise StorageError(
-                f"{self.url} failed while {doing}: {scrub(str(exc), self._raw_url)}"
-            ) from None
-
-    def _queues(self) -> list[str]:
-        """The registered queues, sorted (decoded and sorted again only when they change:
-        an idle daemon's chores read a thousand names every few seconds)."""
-        names: set[Any]
-        try:
-            names = self._client.smembers(QUEUES)
-        except redis.ResponseError as exc:
-            if not bad_data(exc):
-                raise
-            names = self._rebuild_queues()
-        known, listed = self._names
-        if names != known:
-            listed = sorted(text(q) for q in names)
-            self._names = names, listed
-        return list(listed)
-
-    def _register(self, queue: str) -> None:
-        """Add `queue` to jr:queues, once a minute at most (it survives a FLUSHALL)."""
-        now = time.monotonic()
-        if self._registered.get(queue, -REGISTER_EVERY) + REGISTER_EVERY <= now:
-            try:
-                self._client.sadd(QUEUES, queue)
-            except redis.ResponseError as exc:
-                if not bad_data(exc):
-                    raise
-                self._rebuild_queues()
-                self._client.sadd(QUEUES, queue)
-            self._registered[queue] = now
-
-    def _rebuild_queues(self) -> set[bytes]:
-        """jr:queues of the wrong type: set it aside, and list the queues from their keys."""
-        self._set_shared_aside(QUEUES, "set")
-        names = set()
-        for key in self._client.scan_iter(match="jr:{*", count=1000):
-            tag, sep, _ = key[len(b"jr:{") :].partition(b"}:")
-            if sep:
-                names.add(tag)
-        if names:
-            self._client.sadd(QUEUES, *names)
-        return names
 
     # -- producers ---------------------------------------------------------
 
@@ -633,130 +566,7 @@ class RedisStorage(Containment):
             except QueueBroken:
                 return min(period, 5.0)  # logged once: ask again later
 
-    # -- inspection ----------------------------------------------------------
-
-    def _find(self, job_id: str) -> tuple[str, Stored | str] | None:
-        """The queue holding job `job_id` and its record fields (or why they do not read)."""
-        queues = self._queues()
-        pipe = self._client.pipeline(transaction=False)
-        for queue in queues:
-            pipe.hmget(prefix(queue) + "job:" + job_id, RECORD_FIELDS)
-        for queue, values in zip(queues, pipe.execute(raise_on_error=False), strict=True):
-            if isinstance(values, redis.ResponseError):
-                if not bad_data(values):
-                    raise values
-                return queue, f"{prefix(queue)}job:{job_id} is not a job hash: {values}"
-            stored = Stored(*values)
-            if stored.rec or stored.msg:
-                return queue, stored
-        return None
-
-    def record(self, job_id: str) -> Record | None:
-        with self._guard(f"reading job {job_id}"):
-            found = self._find(job_id)
-        if found is None:
-            return None
-        queue, stored = found
-        if isinstance(stored, str):
-            return unreadable_record(job_id, queue, None, stored)
-        return read_record(stored, job_id, queue)
-
-    def dead(self, queue: str | None = None, limit: int = 100) -> list[Record]:
-        """The oldest dead jobs; a queue whose dead-letter index does not read is left out
-        (`stats` says why)."""
-        with self._guard("listing dead jobs"):
-            queues = [queue] if queue else self._queues()
-            pipe = self._client.pipeline(transaction=False)
-            for q in queues:
-                pipe.zrange(prefix(q) + "dead", 0, limit - 1, withscores=True)
-            entries = sorted(
-                (score, q, text(job_id))
-                for q, members in zip(queues, pipe.execute(raise_on_error=False), strict=True)
-                if not isinstance(members, redis.ResponseError)
-                for job_id, score in members
-            )[:limit]
-            for _, q, job_id in entries:
-                pipe.hmget(prefix(q) + "job:" + job_id, RECORD_FIELDS)
-            records = [
-                unreadable_record(job_id, q, None, f"{prefix(q)}job:{job_id}: {values}")
-                if isinstance(values, redis.ResponseError)
-                else read_record(Stored(*values), job_id, q)
-                for (_, q, job_id), values in zip(
-                    entries, pipe.execute(raise_on_error=False), strict=True
-                )
-            ]
-        return [r for r in records if r is not None and r.state is State.DEAD]
-
-    def jobs(self, query: Query) -> Page:
-        """Read from the job listings, a queue's or every queue's, merged newest first."""
-        with self._guard("listing jobs"):
-            queues = [query.queue] if query.queue else self._queues()
-            return collect(query, lambda after, n: self._listed(queues, query, after, n))
-
-    def _listed(
-        self, queues: Sequence[str], query: Query, after: Position | None, n: int
-    ) -> list[Candidate]:
-        """The next `n` entries of the listings after `after`, with the records they name."""
-        entries = sorted(self._entries(queues, query, after, n), reverse=True)[:n]
-        ids: dict[str, list[str]] = {}
-        for position, queue in entries:
-            ids.setdefault(queue, []).append(position.job_id)
-        calls: dict[str, Call] = {
-            q: (self._lua.jobs, [*queue_keys(q), listing_key(q)], [prefix(q), *found])
-            for q, found in ids.items()
-        }
-        records: dict[tuple[str, str], Record | None] = {}
-        for queue, reply in self._each(calls).items():
-            if isinstance(reply, QueueBroken):
-                continue  # logged once; its entries read as gone
-            found = groups(reply, Listed, len(Listed._fields))
-            for job_id, listed in zip(ids[queue], found, strict=True):
-                if listed.how == b"ok" and not passes(query, listed.state, _raw(listed)):
-                    continue  # refused by its state or payload: its record is not built
-                records[queue, job_id] = listed_record(queue, job_id, listed)
-        return [(position, records.get((q, position.job_id))) for position, q in entries]
-
-    def _entries(
-        self, queues: Sequence[str], query: Query, after: Position | None, n: int
-    ) -> list[tuple[Position, str]]:
-        """Up to `n` entries of each queue's listing after `after`, in the time range.
-
-        The score range includes `after`'s own time, so that jobs created in the same
-        instant are not lost; those of them not after `after` are skipped, and a listing
-        whose whole read was skipped is read again, further (rarely: times are to the µs).
-        """
-        top = "+inf" if query.until is None else f"({query.until!r}"
-        if after is not None:
-            top = repr(after.created)
-        bottom = "-inf" if query.since is None else repr(query.since)
-        skip = dict.fromkeys(queues, 0)
-        found: list[tuple[Position, str]] = []
-        while skip:
-            pipe = self._client.pipeline(transaction=False)
-            for q, k in skip.items():
-                pipe.zrevrangebyscore(listing_key(q), top, bottom, 0, n + k, withscores=True)
-            again = {}
-            for (q, k), reply in zip(skip.items(), pipe.execute(raise_on_error=False), strict=True):
-                if isinstance(reply, redis.ResponseError):
-                    self._listing_aside(q, reply)
-                    continue
-                listed = [(Position(score, text(m)), q) for m, score in reply]
-                kept = [entry for entry in listed if after is None or entry[0] < after]
-                if len(listed) - len(kept) > k and len(listed) == n + k:
-                    again[q] = len(listed) - len(kept)
-                else:
-                    found.extend(kept[:n])
-            skip = again
-        return found
-
-    def _listing_aside(self, queue: str, error: redis.ResponseError) -> None:
-        """A listing that does not read as a zset is set aside; the next enqueue starts anew."""
-        if not bad_data(error):
-            raise error
-        key = listing_key(queue)
-        got = text(self._client.type(key))
-        if got not in ("zset", "none"):
-            self._set_aside(queue, key.encode(), b"jobs", "zset", got)
+    # -- inspection (the reads are in inspection.py) -----------------------
 
     def replay(self, job_id: str) -> bool:
         with self._guard(f"replaying job {job_id}"):
@@ -794,22 +604,6 @@ class RedisStorage(Containment):
                     if job_id or int(examined) < BATCH:
                         break
         return deleted
-
-    def stats(self) -> dict[str, QueueStats]:
-        """Counts by queue; a queue whose keys do not read has `broken` saying why."""
-        with self._guard("reading queue statistics"):
-            replies = self._per_queue(self._lua.stats, self._queues())
-        found = {}
-        for queue, counts in replies.items():
-            if isinstance(counts, QueueBroken):
-                found[queue] = QueueStats(broken=counts.reason)
-            elif any(counts[:5]):
-                ready, scheduled, running, dead, aside = map(int, counts[:5])
-                since = float(counts[5]) if counts[5] else None
-                found[queue] = QueueStats(
-                    ready, scheduled, running, dead, set_aside=aside, oldest_ready=since
-                )
-        return found
 
     # -- configuration and daemons -------------------------------------------
 
@@ -960,19 +754,6 @@ class RedisStorage(Containment):
         self._relay.close()
         self._ahead.close()
         self._client.close()
-
-
-def _raw(listed: Listed) -> bytes | None:
-    """The JSON holding a listed job's payload: its record, else its (unsealed) message."""
-    return listed.rec or (peek(listed.msg) if listed.msg else None)
-
-
-def listed_record(queue: str, job_id: str, listed: Listed) -> Record | None:
-    """A record as the `jobs` script read it: None when gone (or a stray message)."""
-    if listed.how == b"bad":
-        why = f"{prefix(queue)}job:{job_id} holds {kind(text(listed.rec or b''))}, not a hash"
-        return unreadable_record(job_id, queue, None, why)
-    return read_record(listed.stored(), job_id, queue) if listed.how == b"ok" else None
 
 
 def load(keys: Keys | None, raw: bytes, what: str) -> Any:
