@@ -652,6 +652,22 @@ def test_expire_forgets_finished_records(store: Storage) -> None:
     assert store.record(j.id) is None
 
 
+def test_a_finished_job_enqueued_again_outlives_its_last_records_retention(
+    store: Storage,
+) -> None:
+    """expire forgets records past their keep time, never the job that waits again."""
+    j = job()
+    store.enqueue(j)
+    [lease] = store.lease("q", "d1", count=1, lease_for=30)
+    assert store.ack(lease, record_of(j), keep_for=0.05)
+    assert store.enqueue(j) == j.id  # the same id again: a finished one is stored anew
+    time.sleep(0.1)
+    store.expire()
+    assert store.record(j.id).state is State.QUEUED  # type: ignore[union-attr]
+    [again] = store.lease("q", "d1", count=1, lease_for=30)
+    assert again.job_id == j.id
+
+
 # -- pausing a queue -------------------------------------------------------------
 
 

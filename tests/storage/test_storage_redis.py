@@ -14,6 +14,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -626,19 +627,27 @@ def test_expire_forgets_acknowledged_records_with_their_listing_entries(
     assert store.record(jobs[5].id) is not None
 
 
-def test_a_record_enqueued_again_is_not_forgotten_by_its_last_retention(
-    store: RedisStorage,
+def test_garbage_in_the_delivery_index_is_fenced_by_the_job_hash(
+    store: RedisStorage, redis_url: str
 ) -> None:
-    """The id's new job leaves kept: `expire` must not forget a job that waits or runs."""
-    j = job()
-    store.enqueue(j)
-    [lease] = store.lease("q", "d1", count=1, lease_for=30)
-    assert store.ack(lease, record_of(j), keep_for=0.05)
-    store.enqueue(j)  # the same id again (a finished one is stored anew)
-    time.sleep(0.1)
-    assert store.expire() == 0
-    [again] = store.lease("q", "d1", count=1, lease_for=30)
-    assert again.job_id == j.id
+    """A dlv entry is a shortcut, never the only word: bytes that name no delivery, or
+    another delivery's number, send the ack to the job's hash, which knows."""
+    jobs = [job() for _ in range(3)]
+    for j in jobs:
+        store.enqueue(j)
+    first, second, third = store.lease("q", "d1", count=3, lease_for=30)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        client.hset("jr:{q}:dlv", first.job_id, b"\xff not a delivery")
+        n = int(second.token.rpartition(":")[2])
+        client.hset("jr:{q}:dlv", second.job_id, f"{n + 1} d1")
+    finally:
+        client.close()
+    stale = replace(third, token=third.token.rpartition(":")[0] + ":1")
+    done = [Done(x, record_of(j), 60) for x, j in zip((first, second, stale), jobs, strict=True)]
+    assert store.ack_many(done) == [True, True, False]
+    assert store.ack(third, record_of(jobs[2]), keep_for=60)
+    assert store.stats().get("q") is None
 
 
 def test_a_stray_key_where_kept_goes_is_set_aside_and_the_ack_goes_on(
