@@ -28,7 +28,7 @@ from jobrunner.storage import (
     records,
     search,
 )
-from jobrunner.storage.redis import store as redis_store
+from jobrunner.storage.redis import upkeep as redis_upkeep
 from jobrunner.storage.sqlite import store as sqlite_store
 
 BACKENDS = ["sqlite", "redis", "cluster"]
@@ -247,7 +247,7 @@ def test_history_counts_each_settlement_once_by_minute_and_outcome(
     assert store.history("q", time.time() + 120) == []
     store.expire()
     assert totals(None) != {}  # this minute is kept
-    for module in (sqlite_store, redis_store):
+    for module in (sqlite_store, redis_upkeep):
         monkeypatch.setattr(module, "HISTORY_KEEP", -600)  # keep nothing older than the future
     store.expire()
     assert totals(None) == {}

@@ -146,7 +146,7 @@ def test_expire_sweeps_listing_entries_whose_job_is_gone(
     store: RedisStorage, redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A batch of each listing a call, oldest first, going on where the last call stopped."""
-    from jobrunner.storage.redis import store as module
+    from jobrunner.storage.redis import upkeep as module
 
     monkeypatch.setattr(module, "BATCH", 2)
     jobs = [Job(new_id(), "q", {}, created=time.time() - 10 + n) for n in range(5)]
@@ -604,7 +604,7 @@ def test_expire_forgets_acknowledged_records_with_their_listing_entries(
     store: RedisStorage, redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """jr:{Q}:kept keeps an acknowledged record for its keep time, a batch a call."""
-    from jobrunner.storage.redis import store as module
+    from jobrunner.storage.redis import upkeep as module
 
     monkeypatch.setattr(module, "BATCH", 2)
     jobs = [job() for _ in range(6)]
@@ -672,7 +672,7 @@ def test_expire_leaves_a_backlog_beyond_its_time_budget_to_the_next_call(
     store: RedisStorage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A batch a queue at least, then no more once the budget is spent."""
-    from jobrunner.storage.redis import store as module
+    from jobrunner.storage.redis import upkeep as module
 
     monkeypatch.setattr(module, "BATCH", 2)
     monkeypatch.setattr(module, "EXPIRE_BUDGET", 0.0)

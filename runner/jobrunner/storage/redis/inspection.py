@@ -1,5 +1,5 @@
 """What the storage reads back for people: a job's record, the dead jobs, the job
-listings searched a page at a time, and each queue's counts.
+listings searched a page at a time, each queue's counts and its outcomes a minute.
 
 Every read tolerates what a stray writer left: a job key that is no hash reads as an
 unreadable record saying so, a listing that is no sorted set is set aside (the next
@@ -8,12 +8,14 @@ enqueue starts it anew), a queue whose keys do not read has `broken` in its coun
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Sequence
 
 import redis
 
 from jobrunner.job import Record, State, unreadable_record
-from jobrunner.storage.base import QueueStats
+from jobrunner.storage.base import OUTCOMES, QueueStats, Tally
 from jobrunner.storage.redis.contain import Call
 from jobrunner.storage.redis.keys import (
     QueueBroken,
@@ -28,6 +30,7 @@ from jobrunner.storage.redis.replies import (
     RECORD_FIELDS,
     Listed,
     Stored,
+    as_count,
     groups,
     read_record,
     text,
@@ -37,7 +40,7 @@ from jobrunner.storage.signing import peek
 
 
 class Inspection(Registry):
-    """The reads of records, dead jobs, listings and counts (RedisStorage's base)."""
+    """The reads of records, dead jobs, listings, counts and tallies (RedisStorage's base)."""
 
     def _find(self, job_id: str) -> tuple[str, Stored | str] | None:
         """The queue holding job `job_id` and its record fields (or why they do not read)."""
@@ -176,6 +179,22 @@ class Inspection(Registry):
                 found[queue] = QueueStats(
                     ready, scheduled, running, dead, set_aside=aside, oldest_ready=since
                 )
+        return found
+
+    def history(self, queue: str | None, since: float) -> list[Tally]:
+        first, last = int(since // 60), int(time.time() // 60) + 1  # a minute of clock skew
+        with self._guard("reading the history of outcomes"):
+            queues = [queue] if queue else self._queues()
+            replies = self._per_queue(self._lua.history, queues, first, last, *OUTCOMES)
+        found = []
+        for q, counted in replies.items():
+            if isinstance(counted, QueueBroken):
+                continue
+            for name, count in json.loads(counted).items():
+                minute, _, outcome = name.partition(":")
+                n = as_count(count)
+                if n > 0 and minute.isdigit():
+                    found.append(Tally(q, int(minute) * 60, outcome, n))
         return found
 
 

@@ -1,7 +1,7 @@
 """Whether any of the same keys of many queues exists, asked with one command packed once.
 
 An idle daemon asks this every few seconds of each of its queues' pause, lease, ready
-and scheduled keys (`RedisStorage._none_exist`): with a thousand queues, an EXISTS of
+and scheduled keys (`Registry._none_exist`, registry.py): with a thousand queues, an EXISTS of
 two thousand keys, whose arguments redis-py checks and encodes one by one at about a
 microsecond each, more than Redis takes to answer it. Here the command is packed once
 for a list of queues and key names and sent as it is while they stay the same, through
