@@ -683,3 +683,30 @@ def test_expire_leaves_a_backlog_beyond_its_time_budget_to_the_next_call(
         assert store.ack(lease, record_of(decode(lease.raw)), keep_for=0.01)
     time.sleep(0.05)
     assert [store.expire() for _ in range(4)] == [2, 2, 1, 0]
+
+
+def test_records_whose_kept_entries_went_with_a_stray_key_are_forgotten_all_the_same(
+    store: RedisStorage, redis_url: str
+) -> None:
+    """A stray writer's key at jr:{Q}:kept is set aside, and the entries it replaced are
+    gone: the sweep gives each acknowledged record its entry back from the keep time its
+    hash notes, so expire forgets it after all (a record without one would stay forever)."""
+    jobs = [job() for _ in range(4)]
+    for j in jobs:
+        store.enqueue(j)
+    leases = store.lease("q", "d1", count=4, lease_for=30)
+    for lease in leases[:2]:
+        assert store.ack(lease, record_of(decode(lease.raw)), keep_for=0.05)
+    assert store.ack(leases[2], record_of(decode(leases[2].raw)), keep_for=3600)
+    replace_key(redis_url, "jr:{q}:kept", "string", b"a stray writer's")
+    assert store.ack(leases[3], record_of(decode(leases[3].raw)), keep_for=0.05)
+    time.sleep(0.1)
+    assert store.expire() == 1  # the one kept names now; the sweep finds the other three
+    assert store.expire() == 2  # the two whose keep time is over
+    assert [store.record(j.id) is None for j in jobs] == [True, True, False, True]
+    client = redis.Redis.from_url(redis_url)
+    try:
+        assert client.zrange("jr:{q}:kept", 0, -1) == [jobs[2].id.encode()]
+        assert client.zrange(listing_key("q"), 0, -1) == [jobs[2].id.encode()]
+    finally:
+        client.close()

@@ -46,7 +46,9 @@ and `run_at` are kept beside it because the scripts change them (a lease sets
 `running`) and override the JSON. An acknowledged record is kept by its entry in
 jr:{Q}:kept (the time it may go) until `expire()` forgets it, with its listing entry
 (forget.lua), as SQLite forgets its records: one ZADD an ack call instead of a PEXPIRE
-a job. Dead and cancelled jobs and idempotency keys expire through key TTLs;
+a job. Its hash notes its keep time too (`keep`), so when kept is lost (a stray
+writer's key there, set aside) the sweep below gives each such record its entry back.
+Dead and cancelled jobs and idempotency keys expire through key TTLs;
 `expire()` counts the records it forgets and the dead jobs it drops from the
 dead-letter index. Queue names stay in jr:queues.
 

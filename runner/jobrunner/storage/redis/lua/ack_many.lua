@@ -14,7 +14,8 @@
 -- stale or repeated ack, a cancel request, a stray key set aside) is fenced by
 -- its hash, as before: one HMGET more. A record is kept for its keep ms by an
 -- entry in jr:{Q}:kept (scored by when it may go, on the record's clock), which
--- `expire` (forget.lua) sweeps: one ZADD a call, not a PEXPIRE a job. So per job
+-- `expire` (forget.lua) sweeps: one ZADD a call, not a PEXPIRE a job; the hash notes
+-- its keep ms too, for the case kept is lost (sweep.lua). So per job
 -- one HSET; per call one ZMSCORE, one HMGET and one HDEL of dlv, one TYPE and one
 -- ZADD of kept, one ZREM, one SREM a holder and one HINCRBY an outcome.
 local ids = {}
@@ -56,7 +57,8 @@ for _, k in ipairs(acting) do
   local i, id, owner = 7 * k - 5, ids[k], fence[k][2]
   local job = jobkey(id)
   local fields = {'rec', ARGV[i + 2], 'state', ARGV[i + 3], 'updated', ARGV[i + 4],
-    'run_at', ARGV[i + 5], 'done', 'ack:' .. ARGV[i + 1], 'msg', '', 'owner', ''}
+    'run_at', ARGV[i + 5], 'done', 'ack:' .. ARGV[i + 1], 'msg', '', 'owner', '',
+    'keep', ARGV[i + 6]}  -- so the sweep can give it back its kept entry if kept is lost
   if fence[k][4] then fields[#fields + 1], fields[#fields + 2] = 'cancel', '' end
   -- A hash fenced by dlv was not read: its HSET proves it. One a stray writer replaced
   -- stays leased, and once the others are settled the call fails naming it (below).
