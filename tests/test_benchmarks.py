@@ -92,7 +92,7 @@ OWN_FIGURES = [
         )
     ),
     *("tick_lateness_p50", "tick_lateness_p99", "reload_p50", "reload_max"),
-    *("idle_processes_redis", "idle_connections_redis", "cmds_per_job"),
+    *("idle_processes_redis", "idle_connections_redis", "cmds_per_job", "ping_p99_redis"),
     *("drain_ratio", "steady_ratio", "drain_vs_dramatiq", "steady_vs_dramatiq"),
 ]
 
@@ -114,7 +114,7 @@ def test_compare_quick(tmp_path: Path) -> None:
     assert list(found["systems"]) == COMPARED
     for name, system in found["systems"].items():
         redis = name != "jobrunner-sqlite"
-        for figure in ["drain", "steady"] + (["cmds_per_job"] if redis else []):
+        for figure in ["drain", "steady", "producer_alone"] + (["cmds_per_job"] if redis else []):
             assert system[figure]["median"] > 0, (name, figure)
     assert set(found["ratios"]["jobrunner"]) == {"drain", "steady", "cmds_per_job"}
     assert set(found["jobrunner"]) == set(OWN_FIGURES)
@@ -127,10 +127,14 @@ def test_compare_quick(tmp_path: Path) -> None:
     assert found["machine"]["python_speed_us"] > 0
     markdown = (out / "compare.md").read_text()
     assert "`sum(range(1000))`" in markdown.splitlines()[0]
-    assert "| system | drain jobs/s | steady jobs/s | steady: producer stored/s |" in markdown
+    assert (
+        "| system | drain jobs/s | steady jobs/s | steady: producer stored/s | producer alone/s |"
+        in markdown
+    )
     for name, system in found["systems"].items():  # a steady run is read beside its producer
         [row] = [line for line in markdown.splitlines() if line.startswith(f"| {name} |")]
         assert row.split(" | ")[3].startswith(f"{system['steady_enqueue']['median']:,.0f}"), row
+        assert row.split(" | ")[4].startswith(f"{system['producer_alone']['median']:,.0f}"), row
     assert "| jobrunner figure | median (min-max) | goal | met |" in markdown
     assert all(f"| {name} |" in markdown for name in COMPARED)
     assert (out / "compare.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")

@@ -35,6 +35,8 @@ GOALS = (
     Goal("bulk_enqueue_sqlite", "bulk enqueue (`enqueue_many`), SQLite", "jobs/s"),
     Goal("enqueue_p50_redis", "enqueue p50 under load, Redis", "ms"),
     Goal("enqueue_p99_redis", "enqueue p99 under load, Redis", "ms", 1),
+    # A PING after each enqueue of that sample: what any round trip sees under that load.
+    Goal("ping_p99_redis", "PING p99 under the same load, Redis", "ms"),
     Goal("enqueue_p50_sqlite", "enqueue p50 under load, SQLite", "ms"),
     Goal("enqueue_p99_sqlite", "enqueue p99 under load, SQLite", "ms", 2),
     Goal("pickup_p50_redis", "pickup p50, Redis", "ms"),

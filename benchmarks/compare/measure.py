@@ -5,7 +5,9 @@ tally (peers/apps/tally.py). Then:
 
 1. `prepare` (jobrunner publishes its configuration), CONFIG RESETSTAT;
 2. enqueue N no-op jobs with no worker running (a producer process using the
-   system's own client); the commands so far are the enqueue part;
+   system's own client); the commands so far are the enqueue part; the
+   producer's rate is kept ("producer alone": the most a steady run of one
+   producer can show, however fast the workers are);
 3. start the workers; the drain is timed from the first job's completion to
    the N-th (so worker start-up is excluded); the commands from the end of the
    enqueue until 0.25 s after the last completion are the work part (start-up
@@ -68,6 +70,7 @@ def _run(peer: Peer, sizes: Sizes, workdir: Path, url: str, tally_url: str) -> d
         finally:
             producer.stop()
         enqueued = stats.calls() if stats else 0
+        figures["producer_alone"] = float(tally.get("alone") or 0)
         workers = Group(peer.workers(url, workdir), env, workdir / "workers.log")
         try:
             figures["drain"] = drain(tally, workers, sizes)

@@ -31,8 +31,8 @@ def markdown(results: dict[str, Any]) -> str:
         "Median (min-max) over the rounds.",
         "",
         "| system | drain jobs/s | steady jobs/s | steady: producer stored/s "
-        "| Redis cmds/job (enqueue + work) | setup |",
-        "|---|---:|---:|---:|---:|---|",
+        "| producer alone/s | Redis cmds/job (enqueue + work) | setup |",
+        "|---|---:|---:|---:|---:|---:|---|",
     ]
     for name, s in results["systems"].items():
         cmds = "—"
@@ -42,8 +42,12 @@ def markdown(results: dict[str, Any]) -> str:
                 f"{s['cmds_enqueue']['median']:.1f} + {s['cmds_work']['median']:.1f}"
             )
         drain, steady = _ratioed(results, name, "drain"), _ratioed(results, name, "steady")
-        stored = _spread(s["steady_enqueue"], 0) if "steady_enqueue" in s else "—"
-        lines.append(f"| {name} | {drain} | {steady} | {stored} | {cmds} | {s['setup']} |")
+        stored, alone = (
+            _spread(s[key], 0) if key in s else "—" for key in ("steady_enqueue", "producer_alone")
+        )
+        lines.append(
+            f"| {name} | {drain} | {steady} | {stored} | {alone} | {cmds} | {s['setup']} |"
+        )
     lines += ["", "| jobrunner figure | median (min-max) | goal | met |", "|---|---:|---|---|"]
     for goal in GOALS:
         figure = results["jobrunner"].get(goal.key)

@@ -16,7 +16,10 @@ from benchmarks.compare import jobrunner_figures, machine, measure, summary
 from benchmarks.compare.goals import GOALS
 from benchmarks.compare.peers import PEERS
 
-RUN_FIGURES = ("drain", "steady", "steady_enqueue", "cmds_per_job", "cmds_enqueue", "cmds_work")
+RUN_FIGURES = (
+    *("drain", "steady", "steady_enqueue", "producer_alone"),
+    *("cmds_per_job", "cmds_enqueue", "cmds_work"),
+)
 OWN = {"jobrunner": "redis", "jobrunner-sqlite": "sqlite"}  # storage of jobrunner's own runs
 
 
@@ -45,7 +48,7 @@ def run(
             own_load.append([before, os.getloadavg()[0]])
             own_elapsed.append(time.monotonic() - began)
             for system, storage in OWN.items():
-                for key in ("enqueue_p50", "enqueue_p99", "bulk_enqueue"):
+                for key in ("enqueue_p50", "enqueue_p99", "ping_p99", "bulk_enqueue"):
                     if key in figures.get(system, {}):
                         only[f"{key}_{storage}"] = figures[system][key]
             own.append(only)

@@ -4,6 +4,11 @@ One queue `bench` with `concurrency: 8` and a no-op python handler. Its own
 figures, measured on the same daemon and server: single `Client.enqueue`
 latency while the workers are busy (phase "loaded"), and the bulk
 `Client.enqueue_many` rate once the workers have stopped (phase "stopped").
+
+On Redis each enqueue of the latency sample is followed by a PING of the same
+server from the same process: what a round trip that does nothing takes under
+the same load, which is all scheduling. Its p99 is the floor under the
+enqueue's on a machine whose cores the workers and the producer share.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import redis
 from daemon_proc import Daemon
 from latency import percentiles
 
@@ -63,20 +69,37 @@ def workers(url: str, workdir: Path) -> list[list[str]]:
 def extra(url: str, workdir: Path, phase: str, jobs: int) -> dict[str, Any]:
     with Client(url) as client:
         if phase == "loaded":
-            took = percentiles(enqueue_latency(client, max(50, min(2000, jobs // 10))))
-            return {"enqueue_p50": took["p50"], "enqueue_p99": took["p99"]}
+            ping = redis.Redis.from_url(url) if url.startswith("redis") else None
+            took, pings = enqueue_latency(client, ping, max(50, min(2000, jobs // 10)))
+            found = {
+                "enqueue_p50": percentiles(took)["p50"],
+                "enqueue_p99": percentiles(took)["p99"],
+            }
+            if ping is not None:
+                found["ping_p99"] = percentiles(pings)["p99"]
+                ping.close()
+            return found
         return {"bulk_enqueue": bulk_enqueue(client, jobs)}
 
 
-def enqueue_latency(client: Client, samples: int) -> list[float]:
-    """Seconds each of `samples` single enqueues took, one after the other."""
+def enqueue_latency(
+    client: Client, ping: redis.Redis | None, samples: int
+) -> tuple[list[float], list[float]]:
+    """Seconds each of `samples` single enqueues took, one after the other; with `ping`,
+    each followed by a PING, and the seconds each PING took."""
     client.enqueue("bench", {})  # the configuration read and the connection, not measured
-    took = []
+    if ping is not None:
+        ping.ping()
+    took, pings = [], []
     for _ in range(samples):
         start = time.perf_counter()
         client.enqueue("bench", {})
         took.append(time.perf_counter() - start)
-    return took
+        if ping is not None:
+            start = time.perf_counter()
+            ping.ping()
+            pings.append(time.perf_counter() - start)
+    return took, pings
 
 
 def bulk_enqueue(client: Client, jobs: int) -> float | str:

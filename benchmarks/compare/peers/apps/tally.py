@@ -93,3 +93,9 @@ def enqueued(count: int) -> None:
     if _producer is None:
         _producer = redis.Redis.from_url(os.environ["BENCH_TALLY_URL"])
     _producer.incrby("enqueued", count)
+
+
+def alone(rate: float) -> None:
+    """A producer's rate with no worker running (jobs/s): the most a steady run of one
+    producer can reach, whatever the workers do."""
+    redis.Redis.from_url(os.environ["BENCH_TALLY_URL"]).set("alone", repr(rate))
