@@ -25,20 +25,24 @@ class Saturation:
     def __init__(self, pool: Pool) -> None:
         self.feeder = pool.feeder
         self._at, self._cpu, self._finished = time.monotonic(), time.process_time(), 0
+        self._pressed = self.feeder.pressed  # the last pressure signal looked at
 
     def restart(self) -> None:
-        """Count from now (the start-up's CPU time is no load)."""
+        """Count the CPU from now (the start-up's is no load). A pressure signal of the
+        start-up still counts: a daemon that starts into a backlog leases from it before it
+        is ready, and must not wait for the next signal (a second later) to use every core."""
         self._at, self._cpu = time.monotonic(), time.process_time()
         self._finished = self.feeder.finished_jobs
 
     def look(self) -> bool:
         now, cpu, finished = time.monotonic(), time.process_time(), self.feeder.finished_jobs
-        pressed = self.feeder.pressed > self._at
+        pressed = self.feeder.pressed > self._pressed
         if now - self._at < LOOK_EVERY and not pressed:
             return False
         window = now - self._at
         busy = finished != self._finished and (cpu - self._cpu) / window >= SATURATED
         self._at, self._cpu, self._finished = now, cpu, finished
+        self._pressed = self.feeder.pressed
         return pressed or busy
 
 

@@ -332,11 +332,11 @@ class Daemon:
         healthy = self.upkeep.healthy
         while not signals.stops:
             self._loop_beat = time.monotonic()
-            self.upkeep.tick()
-            if self.workers is not None:
+            if self.workers is not None:  # first: the first chores take a while under load
                 if self.saturation is not None and self.saturation.look():
                     self.workers.want()
                 self.workers.tick()
+            self.upkeep.tick()
             if self.idleness is not None and self.idleness.long_enough():
                 idle = self.idleness.limit
                 event(logging.INFO, "stopping: no job ran here for a while", idle=idle)
