@@ -28,6 +28,7 @@ from jobrunner.worker.lane import Lane
 from jobrunner.worker.retry import Status
 
 MAX_TRACEBACK = 4000
+FIXED_MAX = 4096  # handlers remembered by `Plugins.instance` before it starts over
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,9 @@ class Plugins:
         self.registry = registry
         self._environ, self._read_file = environ, read_file
         self._instances: dict[tuple[str, str], Plugin] = {}
+        # By id: a handler whose params hold no reference (nothing to resolve, so its
+        # instance never changes) and its instance, so its jobs skip resolving and keying.
+        self._fixed: dict[int, tuple[Handler, Plugin]] = {}
 
     def resolved(self, handler: Handler) -> tuple[type[Plugin], Any]:
         """The plugin class and its params with every secret reference resolved."""
@@ -71,6 +75,11 @@ class Plugins:
         return cls, self._resolve(thaw(handler.params))
 
     def instance(self, handler: Handler) -> Plugin:
+        """The plugin instance for `handler`'s params as they resolve now: made once for
+        each distinct set (a rotated secret makes a new one)."""
+        fixed = self._fixed.get(id(handler))
+        if fixed is not None and fixed[0] is handler:
+            return fixed[1]
         cls, params = self.resolved(handler)
         key = (handler.plugin, json.dumps(params, sort_keys=True))
         plugin = self._instances.get(key)
@@ -80,6 +89,10 @@ class Plugins:
             except (ValueError, TypeError, OSError, ImportError) as exc:
                 raise SetupError(f"plugin '{handler.plugin}' refused its params: {exc}") from None
             self._instances[key] = plugin
+        if not any("${" in text for _, text in refs.walk_strings(handler.params)):
+            if len(self._fixed) >= FIXED_MAX:  # handlers of configurations long replaced
+                self._fixed.clear()
+            self._fixed[id(handler)] = (handler, plugin)
         return plugin
 
     def _resolve(self, value: Any) -> Any:
