@@ -19,8 +19,8 @@ import time
 import pytest
 
 from jobrunner.daemon.notify import Notifier
-from jobrunner.daemon.process import connect
 from jobrunner.daemon.signals import Signals
+from jobrunner.daemon.start import connect
 
 PELTED = textwrap.dedent(
     """

@@ -10,7 +10,7 @@ import pytest
 from redis.cluster import RedisCluster
 from redis.sentinel import SentinelConnectionPool
 
-from jobrunner.daemon.process import local
+from jobrunner.daemon.start import local
 from jobrunner.storage import StorageError, open_storage
 from jobrunner.storage.redis.connect import Durability, connect
 

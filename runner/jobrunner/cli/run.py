@@ -186,7 +186,8 @@ def run(
       jobrunner run --role web --http 127.0.0.1:8080   # HTTP only, for the deployment
     """
     from jobrunner import logs
-    from jobrunner.daemon import process, workers
+    from jobrunner.daemon import start, workers
+    from jobrunner.daemon.settings import Settings
     from jobrunner.storage.signing import BadKey, Keys
 
     if not jobs_dir.is_dir():
@@ -214,7 +215,7 @@ def run(
         worker += ["--exit-when-idle", f"{processes_idle}s"]
     if signing_key_file is not None:
         worker += ["--signing-key-file", str(signing_key_file)]
-    settings = process.Settings(
+    settings = Settings(
         jobs_dir=jobs_dir,
         storage=storage,
         role=role,
@@ -231,7 +232,7 @@ def run(
         exit_when_idle=exit_when_idle,
         threads=threads,
     )
-    raise SystemExit(process.run(settings, services=services))
+    raise SystemExit(start.run(settings, services=services))
 
 
 def _processes(value: str) -> int | None:
