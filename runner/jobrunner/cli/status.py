@@ -12,8 +12,8 @@ from jobrunner.cli.jobs import ago, storage_errors, table
 from jobrunner.cli.options import open_or_exit, storage_url
 from jobrunner.problem import Severity
 from jobrunner.storage import records
-from jobrunner.storage.base import is_time
 from jobrunner.storage.overview import COUNTS, gather
+from jobrunner.storage.stored import is_time
 
 
 def render(data: dict[str, Any]) -> str:

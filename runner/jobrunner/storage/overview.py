@@ -15,8 +15,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from jobrunner.storage import records
-from jobrunner.storage.base import Pause, QueueStats, Storage, is_time
+from jobrunner.storage.base import Pause, QueueStats, Storage
 from jobrunner.storage.records import Entry, Published
+from jobrunner.storage.stored import is_time
 
 COUNTS = ("ready", "scheduled", "running", "dead")
 

@@ -26,7 +26,8 @@ from typing import Any
 
 from jobrunner.logs import event
 from jobrunner.problem import Problem, Severity
-from jobrunner.storage.base import Storage, is_time
+from jobrunner.storage.base import Storage
+from jobrunner.storage.stored import is_time
 
 LAST_GOOD_KEY = "last-good-files"
 PLAN_KEY = "applied-plan"

@@ -26,9 +26,10 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, TypeGuard
+from typing import Any, NamedTuple
 
 from jobrunner.job import Record, State
+from jobrunner.storage.stored import is_time
 
 LIMIT = 50  # jobs in a page unless asked
 MAX_LIMIT = 500  # the most jobs a page may ask for
@@ -37,7 +38,6 @@ CHUNK = 500  # entries fetched at once while filters reject many
 MAX_PATH = 200  # characters of a payload field's path
 MAX_CURSOR = 2000  # characters of a cursor
 VERSION = "j1"  # the cursor format
-EPOCH_LIMIT = 1e11  # seconds: a time beyond this (year 5138) is garbage, as in storage.base
 
 
 class Position(NamedTuple):
@@ -76,16 +76,6 @@ class Match:
             else:
                 return False
         return same(here, self.value)
-
-
-def is_time(value: object) -> TypeGuard[float]:
-    """A number that can be a time in epoch seconds: storage.base.is_time, which this module
-    cannot import (base names this module's types in the storage protocol)."""
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and -EPOCH_LIMIT < value < EPOCH_LIMIT  # NaN fails both
-    )
 
 
 def typed(text: str) -> Any:

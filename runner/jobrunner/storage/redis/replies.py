@@ -14,9 +14,9 @@ from dataclasses import replace
 from typing import Any, NamedTuple, TypeVar
 
 from jobrunner.job import Record, State, Unreadable, decode, unreadable_record
-from jobrunner.storage.base import decode_stored, is_time, job_problems
 from jobrunner.storage.redis.keys import encoded
 from jobrunner.storage.signing import peek
+from jobrunner.storage.stored import decode_stored, is_time, job_problems
 
 T = TypeVar("T", bound=tuple[Any, ...])
 

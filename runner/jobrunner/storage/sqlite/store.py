@@ -56,7 +56,6 @@ from jobrunner.storage.base import (
     buried_lost,
     cancelled,
     decode_pause,
-    decode_stored,
     lost,
 )
 from jobrunner.storage.search import Candidate, Page, Position, Query, collect, passes, start
@@ -72,6 +71,7 @@ from jobrunner.storage.signing import (
 from jobrunner.storage.sqlite.checkpoint import AUTOCHECKPOINT_PAGES, Checkpoints
 from jobrunner.storage.sqlite.schema import create
 from jobrunner.storage.sqlite.wake import Changes
+from jobrunner.storage.stored import decode_stored
 
 BUSY_SECONDS = 30.0  # how long a write waits for another process's lock before it fails
 SPINS = (0.0001, 0.0002, 0.0004, 0.0008, 0.0016, 0.0032)  # seconds between first tries (_begin)
