@@ -12,6 +12,7 @@ from pathlib import Path
 
 from benchmarks.compare import jobrunner_figures, measure, report, rounds
 from benchmarks.compare.peers import PEERS
+from benchmarks.compare.processes import compile_sources
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 
@@ -68,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         idle_seconds=0.5 if args.quick else 20.0,
         idle_warmup=0.2 if args.quick else 5.0,
     )
+    compile_sources()
     with tempfile.TemporaryDirectory(prefix="compare-") as tmp:
         try:
             results = rounds.run(systems, sizes, figure_sizes, args.rounds, Path(tmp))

@@ -2,11 +2,13 @@
 
 Celery's prefork pool, Huey's and Dramatiq's worker processes and jobrunner's
 `--processes` children all live in their parent's group, so after the parent's
-own shutdown a SIGKILL to the group leaves nothing behind.
+own shutdown a SIGKILL to the group leaves nothing behind. `compile_sources`
+compiles jobrunner's modules first, as pip compiles an installed package's.
 """
 
 from __future__ import annotations
 
+import compileall
 import contextlib
 import os
 import signal
@@ -66,3 +68,15 @@ class Group:
 def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signum)
+
+
+def compile_sources() -> None:
+    """Compile jobrunner's own modules to bytecode first, as pip does when it installs a
+    package (the peers run from site-packages, compiled so). From a checkout (an editable
+    install) with PYTHONDONTWRITEBYTECODE set, every process jobrunner starts, such as a
+    worker process started in the middle of a drain, would compile them again."""
+    import jobrunner
+    import jobrunner_plugins
+
+    for package in (jobrunner, jobrunner_plugins):
+        compileall.compile_dir(Path(package.__file__).parent, quiet=1)

@@ -34,7 +34,7 @@ import redis
 
 from benchmarks.compare import measure
 from benchmarks.compare.peers import PEERS
-from benchmarks.compare.processes import Group
+from benchmarks.compare.processes import Group, compile_sources
 from benchmarks.compare.redis_stats import CommandStats, redis_server
 
 SHOWN_COMMANDS = 8  # the most frequent commands a job, in the table's last column
@@ -205,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"unknown system(s) {', '.join(unknown)}: choose from {', '.join(PEERS)}")
     if not Path("/proc/self/stat").exists():
         p.error("this reads CPU times from /proc: Linux only")
+    compile_sources()
     splits = []
     for system in systems:
         with tempfile.TemporaryDirectory(prefix="split-") as tmp:
