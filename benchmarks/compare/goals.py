@@ -14,6 +14,7 @@ class Goal:
     unit: str
     bound: float | None = None  # None: shown, no goal
     better: str = "lower"  # lower | higher: which side of `bound` meets the goal
+    digits: int | None = None  # decimals shown (None: 2 for ms, % and x, else 0)
 
     def met(self, value: float) -> bool | None:
         if self.bound is None:
@@ -55,7 +56,7 @@ GOALS = (
     Goal("idle_cpu_percent_sqlite", "idle CPU, {entries} queues + {entries} crons, SQLite", "%", 1),
     Goal("idle_rss_mb_sqlite", "idle RSS (process tree), SQLite", "MB", 100),
     Goal("idle_pss_mb_sqlite", "idle PSS (process tree), SQLite", "MB"),
-    Goal("cmds_per_job", "Redis commands per job (enqueue + work)", "", 10),
+    Goal("cmds_per_job", "Redis commands per job (enqueue + work)", "", 10, digits=1),
     Goal("drain_ratio", "drain throughput ÷ best peer", "x", 3, "higher"),
     Goal("steady_ratio", "steady throughput ÷ best peer", "x", 3, "higher"),
     # The issue's own words: 3x Dramatiq's default, 1.5x the floor (best peer is stricter).

@@ -58,7 +58,10 @@ def markdown(results: dict[str, Any]) -> str:
             lines.append(f"| {label} | {figure['unavailable']} | {goal.text} | — |")
             continue
         met = {True: "yes", False: "**no**", None: "—"}[figure["met"]]
-        value = f"{_spread(figure, 2 if goal.unit in ('ms', '%', 'x') else 0)} {goal.unit}"
+        digits = (
+            goal.digits if goal.digits is not None else 2 if goal.unit in ("ms", "%", "x") else 0
+        )
+        value = f"{_spread(figure, digits)} {goal.unit}"
         lines.append(f"| {label} | {value.strip()} | {goal.text} | {met} |")
     return "\n".join(lines) + "\n"
 
@@ -82,7 +85,8 @@ def _spread(figure: dict[str, Any], digits: int) -> str:
 
 
 def chart(results: dict[str, Any], path: Path) -> None:
-    """Drain and steady jobs/s per system, bars at the median, error bars at min and max."""
+    """Drain and steady jobs/s per system, bars at the median, error bars at min and max; a
+    dash above each steady bar at what its producer stored alone (the most steady can be)."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display: a file only
@@ -98,6 +102,16 @@ def chart(results: dict[str, Any], path: Path) -> None:
         high = [f["max"] - f["median"] if f else 0 for f in found]
         positions = [x + (i - 0.5) * width for x in range(len(systems))]
         axes.bar(positions, medians, width, yerr=[low, high], capsize=3, label=label)
+    alone = [results["systems"][s].get("producer_alone") for s in systems]
+    axes.scatter(  # the bound of a steady run: its producer with no worker running
+        [x + 0.5 * width for x, f in zip(range(len(systems)), alone, strict=True) if f],
+        [f["median"] for f in alone if f],
+        marker="_",
+        s=400,
+        color="black",
+        label="steady's producer, alone",
+        zorder=3,
+    )
     axes.set_xticks(range(len(systems)), systems, rotation=20, ha="right")
     axes.set_ylabel("no-op jobs per second")
     m = results["machine"]
