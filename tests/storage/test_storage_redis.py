@@ -41,6 +41,18 @@ def record_of(j: Job, state: State = State.SUCCEEDED, **kw: Any) -> Record:
     return Record(j, state, updated=time.time(), **kw)
 
 
+def acked(store: RedisStorage, count: int, keeps: list[float]) -> list[str]:
+    """`count` new jobs of q enqueued, leased and acknowledged, each kept for its entry of
+    `keeps` (the last entry for the rest); their ids."""
+    for _ in range(count):
+        store.enqueue(job())
+    leases = store.lease("q", "d1", count=count, lease_for=30)
+    for n, lease in enumerate(leases):
+        keep = keeps[min(n, len(keeps) - 1)]
+        assert store.ack(lease, record_of(decode(lease.raw)), keep_for=keep)
+    return [lease.job_id for lease in leases]
+
+
 @pytest.fixture
 def store(redis_url: str) -> Iterator[RedisStorage]:
     storage = RedisStorage.from_url(redis_url)
@@ -607,24 +619,18 @@ def test_expire_forgets_acknowledged_records_with_their_listing_entries(
     from jobrunner.storage.redis import upkeep as module
 
     monkeypatch.setattr(module, "BATCH", 2)
-    jobs = [job() for _ in range(6)]
-    for j in jobs:
-        store.enqueue(j)
-    leases = store.lease("q", "d1", count=6, lease_for=30)
-    for lease in leases[:5]:
-        assert store.ack(lease, record_of(decode(lease.raw)), keep_for=0.05)
-    assert store.ack(leases[5], record_of(decode(leases[5].raw)), keep_for=3600)
+    ids = acked(store, 6, [0.05] * 5 + [3600])
     time.sleep(0.1)
     assert store.expire() == 5
     client = redis.Redis.from_url(redis_url)
     try:
-        assert [x.decode() for x in client.zrange(listing_key("q"), 0, -1)] == [jobs[5].id]
-        assert [x.decode() for x in client.zrange("jr:{q}:kept", 0, -1)] == [jobs[5].id]
-        assert client.ttl(f"jr:{{q}}:job:{jobs[5].id}") == -1  # no TTL: kept is its retention
+        assert [x.decode() for x in client.zrange(listing_key("q"), 0, -1)] == [ids[5]]
+        assert [x.decode() for x in client.zrange("jr:{q}:kept", 0, -1)] == [ids[5]]
+        assert client.ttl(f"jr:{{q}}:job:{ids[5]}") == -1  # no TTL: kept is its retention
     finally:
         client.close()
-    assert [store.record(j.id) for j in jobs[:5]] == [None] * 5
-    assert store.record(jobs[5].id) is not None
+    assert [store.record(i) for i in ids[:5]] == [None] * 5
+    assert store.record(ids[5]) is not None
 
 
 def test_garbage_in_the_delivery_index_is_fenced_by_the_job_hash(
@@ -691,22 +697,16 @@ def test_records_whose_kept_entries_went_with_a_stray_key_are_forgotten_all_the_
     """A stray writer's key at jr:{Q}:kept is set aside, and the entries it replaced are
     gone: the sweep gives each acknowledged record its entry back from the keep time its
     hash notes, so expire forgets it after all (a record without one would stay forever)."""
-    jobs = [job() for _ in range(4)]
-    for j in jobs:
-        store.enqueue(j)
-    leases = store.lease("q", "d1", count=4, lease_for=30)
-    for lease in leases[:2]:
-        assert store.ack(lease, record_of(decode(lease.raw)), keep_for=0.05)
-    assert store.ack(leases[2], record_of(decode(leases[2].raw)), keep_for=3600)
+    ids = acked(store, 3, [0.05, 0.05, 3600])
     replace_key(redis_url, "jr:{q}:kept", "string", b"a stray writer's")
-    assert store.ack(leases[3], record_of(decode(leases[3].raw)), keep_for=0.05)
+    ids += acked(store, 1, [0.05])
     time.sleep(0.1)
     assert store.expire() == 1  # the one kept names now; the sweep finds the other three
     assert store.expire() == 2  # the two whose keep time is over
-    assert [store.record(j.id) is None for j in jobs] == [True, True, False, True]
+    assert [store.record(i) is None for i in ids] == [True, True, False, True]
     client = redis.Redis.from_url(redis_url)
     try:
-        assert client.zrange("jr:{q}:kept", 0, -1) == [jobs[2].id.encode()]
-        assert client.zrange(listing_key("q"), 0, -1) == [jobs[2].id.encode()]
+        assert client.zrange("jr:{q}:kept", 0, -1) == [ids[2].encode()]
+        assert client.zrange(listing_key("q"), 0, -1) == [ids[2].encode()]
     finally:
         client.close()
