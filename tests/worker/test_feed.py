@@ -229,3 +229,52 @@ def test_a_quick_lane_holds_about_ahead_seconds_of_work(
     assert slot.room() == held
     slot.busy, slot.buffer = 1, collections.deque([object()] * 2)  # type: ignore[list-item]
     assert slot.room() == held - 3
+
+
+class Held:
+    """A storage whose leases, once under way, wait for `go` (a slow round trip)."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        self.leasing, self.go = threading.Event(), threading.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.storage, name)
+
+    def lease_many(self, wants: dict[str, int], owner: str, *, lease_for: float) -> Any:
+        self.leasing.set()
+        self.go.wait(10)
+        return self.storage.lease_many(wants, owner, lease_for=lease_for)
+
+
+def test_close_waits_for_a_lease_under_way_and_gives_back_what_it_brings(
+    url: str, store: Storage
+) -> None:
+    """The daemon closes the storage right after the feeder: a lease still under way then
+    failed inside the storage's client, on the feeder's thread (a traceback at every such
+    stop), and the jobs it took waited for their lease to expire. close() waits for it, and
+    what it brings is given back at once."""
+    ids = [store.enqueue(Job(new_id(), "work", {})) for _ in range(3)]
+    held = Held(open_storage(url))
+    given: list[str] = []
+    feeder = Feeder(
+        held,  # type: ignore[arg-type]
+        "test-owner",
+        30.0,
+        give_back=lambda name, leases: given.extend(lease.job_id for lease in leases),
+    )
+    feeder.serve("work", 4)
+    try:
+        assert held.leasing.wait(10)
+        closing = threading.Thread(target=feeder.close)
+        closing.start()
+        closing.join(0.3)
+        assert closing.is_alive()  # waiting for the lease under way
+        held.go.set()
+        closing.join(10)
+        assert not closing.is_alive()
+        assert sorted(given) == sorted(ids)
+    finally:
+        held.go.set()
+        feeder.close()
+        held.storage.close()

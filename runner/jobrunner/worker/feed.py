@@ -51,6 +51,7 @@ RESYNC, RESYNC_RATE = 5.0, 100.0
 TAKE_WAIT = 60.0  # seconds a worker thread waits in `take` before Huey's loop looks again
 RETRY_AFTER = 1.0  # seconds before asking again after the storage failed
 LISTEN_WAIT = 1.0  # seconds the listener waits for a signal before it looks at the lanes again
+CLOSE_WAIT = 5.0  # the longest close() waits for a lease under way (a socket timeout is 4 s)
 QUICK = 0.05  # seconds a lane's jobs run on average, at most, for it to hold more to start next
 RAN_WEIGHT = 0.1  # the weight of a job's run time in its lane's moving average
 AHEAD = 0.02  # seconds of a quick lane's work held leased, to start next
@@ -154,7 +155,9 @@ class Feeder:
         return list(slot.buffer) if slot else []
 
     def close(self) -> dict[str, list[Lease]]:
-        """Stop leasing and handing out; by lane, the leases no worker started."""
+        """Stop leasing and handing out; by lane, the leases no worker started. Waits (up
+        to CLOSE_WAIT) for the fetcher and the listener to end, so that no lease is under
+        way when the caller closes the storage: one that comes back now is given back."""
         with self._changed:
             self._closed = True
             left = {name: list(slot.buffer) for name, slot in self._slots.items() if slot.buffer}
@@ -164,6 +167,10 @@ class Feeder:
             self._changed.notify_all()
             self._room.notify()
         self.storage.wake()
+        ends = time.monotonic() + CLOSE_WAIT
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join(max(0.0, ends - time.monotonic()))
         return left
 
     def nudge(self) -> None:
@@ -305,6 +312,8 @@ class Feeder:
             if not signalled:
                 continue
             with self._changed:
+                if self._closed:  # woken by close(): no lease now
+                    return
                 now, resting = time.monotonic(), False
                 for name in signalled:
                     slot = self._slots.get(name)
