@@ -165,7 +165,7 @@ class Feeder:
                 slot.buffer.clear()
             self._stocked.clear()
             self._changed.notify_all()
-            self._room.notify()
+            self._room.notify_all()  # the fetcher, and the listener if it waits to retry
         self.storage.wake()
         ends = time.monotonic() + CLOSE_WAIT
         for thread in self._threads:
